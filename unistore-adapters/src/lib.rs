@@ -1,0 +1,19 @@
+//! # unistore-adapters
+//!
+//! Backends for Unistore Bench, one module per family with the same inner shape
+//! (`config`, `pool`, `tables`, `sink`, `control`), each behind a feature:
+//!
+//! - `sqlite` (default): the embedded default for results and control, and a target for demo
+//!   and local runs.
+//!
+//! The [`registry`] picks a backend from a URL scheme (`sqlite://`, `postgres://`,
+//! `snowflake://`). There is no hidden global registration: the registry is a plain `match`.
+
+pub mod registry;
+mod url_util;
+
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+pub use registry::{open_control, open_results, open_target, OpenedTarget, ResultsStore, TargetOptions};
+pub use url_util::redact_url;

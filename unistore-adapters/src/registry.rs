@@ -1,0 +1,102 @@
+//! From a URL to a backend. Adding a backend = one module, one feature, one arm here.
+
+use std::sync::Arc;
+
+use unistore_core::{ControlStore, Error, Result, ResultsReader, ResultsSink, RunId, TableManager, TableRef, TableType, TargetPool};
+
+use crate::redact_url;
+
+/// What opening a target needs besides its URL.
+#[derive(Debug, Clone)]
+pub struct TargetOptions {
+    /// The run; backends tag sessions with it (`application_name`, `QUERY_TAG`).
+    pub run_id: RunId,
+    /// The table under test (Snowflake resolves the table type from it).
+    pub table: TableRef,
+    /// The declared table type, if any. A declared type that does not match the real table is
+    /// an error (raised by the table manager's `profile`).
+    pub declared_type: Option<TableType>,
+}
+
+/// An opened target: a pool of sessions and the table manager for the table's type.
+#[derive(Clone)]
+pub struct OpenedTarget {
+    /// Backend name (`sqlite`, `postgres`, `snowflake`).
+    pub kind: &'static str,
+    /// Sessions to the database under test.
+    pub pool: Arc<dyn TargetPool>,
+    /// The manager for the table's type.
+    pub manager: Arc<dyn TableManager>,
+}
+
+impl std::fmt::Debug for OpenedTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedTarget").field("kind", &self.kind).field("table_type", &self.manager.table_type()).finish()
+    }
+}
+
+/// A results store: the write side and the read side.
+#[derive(Clone)]
+pub struct ResultsStore {
+    /// Write side.
+    pub sink: Arc<dyn ResultsSink>,
+    /// Read side.
+    pub reader: Arc<dyn ResultsReader>,
+}
+
+impl std::fmt::Debug for ResultsStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResultsStore")
+    }
+}
+
+fn scheme(url: &str) -> Result<&str> {
+    url.split_once("://").map(|(s, _)| s).ok_or_else(|| {
+        Error::invalid(format!(
+            "`{}` is not a URL: use sqlite:///path/file.db, postgres://user@host/db or snowflake://...",
+            redact_url(url)
+        ))
+    })
+}
+
+fn unsupported(kind: &str, scheme: &str) -> Error {
+    Error::invalid(format!(
+        "no {kind} backend for `{scheme}://` in this build: supported are {}",
+        supported_schemes().join(", ")
+    ))
+}
+
+/// URL schemes compiled into this build.
+pub fn supported_schemes() -> Vec<&'static str> {
+    let mut v = Vec::new();
+    #[cfg(feature = "sqlite")]
+    v.push("sqlite://");
+    v
+}
+
+/// Opens the database under test.
+pub async fn open_target(url: &str, options: &TargetOptions) -> Result<OpenedTarget> {
+    match scheme(url)? {
+        #[cfg(feature = "sqlite")]
+        "sqlite" => crate::sqlite::open_target(url, options).await,
+        other => Err(unsupported("target", other)),
+    }
+}
+
+/// Opens a results store.
+pub async fn open_results(url: &str) -> Result<ResultsStore> {
+    match scheme(url)? {
+        #[cfg(feature = "sqlite")]
+        "sqlite" => crate::sqlite::open_results(url).await,
+        other => Err(unsupported("results", other)),
+    }
+}
+
+/// Opens a control store.
+pub async fn open_control(url: &str) -> Result<Arc<dyn ControlStore>> {
+    match scheme(url)? {
+        #[cfg(feature = "sqlite")]
+        "sqlite" => crate::sqlite::open_control(url).await,
+        other => Err(unsupported("control", other)),
+    }
+}

@@ -1,0 +1,418 @@
+//! The workload plan: rendered statements, the mix, and the parameter generators that the
+//! connection tasks use on the hot path.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rand::distributions::{Alphanumeric, Distribution as _};
+use rand::rngs::SmallRng;
+use rand::Rng;
+
+use crate::error::{Error, Result};
+use crate::model::{QueryKind, RunId, WorkerIdentity};
+use crate::table::TableProfile;
+use crate::target::{ParamRole, StatementSpec};
+use crate::template::{Distribution, KeySource, ParamGenerator, Template};
+use crate::value::{ColumnType, Value};
+
+/// How keys are drawn: a source (sampled pool or integer range) and a distribution over it.
+#[derive(Debug)]
+pub struct KeyGenerator {
+    source: KeySpace,
+    picker: IndexPicker,
+}
+
+#[derive(Debug)]
+enum KeySpace {
+    Pool(Arc<[Value]>),
+    Range { min: i64, len: u64 },
+}
+
+#[derive(Debug)]
+enum IndexPicker {
+    Uniform,
+    Zipfian { zipf: rand_distr::Zipf<f64>, scramble: bool },
+    Sequential(AtomicU64),
+    Hotspot { hot: u64, probability: f64 },
+}
+
+impl KeyGenerator {
+    /// Keys from a sampled pool. Workers take disjoint shares of the pool (entry `i` belongs to
+    /// worker `i % count`), so they do not contend for the same rows.
+    pub fn from_pool(
+        pool: Vec<Value>,
+        distribution: Distribution,
+        worker: &WorkerIdentity,
+    ) -> Result<Self> {
+        if pool.is_empty() {
+            return Err(Error::invalid(
+                "the value pool is empty: the table has no rows to look up; load data first or use values.source = \"range\"",
+            ));
+        }
+        let count = worker.count.max(1) as usize;
+        let share: Vec<Value> = if pool.len() >= count {
+            pool.into_iter().enumerate().filter(|(i, _)| i % count == worker.index as usize).map(|(_, v)| v).collect()
+        } else {
+            pool
+        };
+        let len = share.len() as u64;
+        Ok(KeyGenerator { source: KeySpace::Pool(share.into()), picker: IndexPicker::new(distribution, len, false)? })
+    }
+
+    /// Keys from the integer range `min..=max`, split into contiguous shares per worker.
+    pub fn from_range(
+        min: i64,
+        max: i64,
+        distribution: Distribution,
+        worker: &WorkerIdentity,
+    ) -> Result<Self> {
+        if max < min {
+            return Err(Error::invalid(format!("empty key range {min}..={max}")));
+        }
+        let total = (max as i128 - min as i128 + 1) as u128;
+        let count = worker.count.max(1) as u128;
+        let (start, len) = if total >= count {
+            let per = total / count;
+            let start = min as i128 + (per * worker.index as u128) as i128;
+            let len = if worker.index as u128 == count - 1 { total - per * (count - 1) } else { per };
+            (start as i64, len as u64)
+        } else {
+            (min, total as u64)
+        };
+        Ok(KeyGenerator { source: KeySpace::Range { min: start, len }, picker: IndexPicker::new(distribution, len, true)? })
+    }
+
+    /// Number of distinct keys this worker draws from.
+    pub fn len(&self) -> u64 {
+        match &self.source {
+            KeySpace::Pool(p) => p.len() as u64,
+            KeySpace::Range { len, .. } => *len,
+        }
+    }
+
+    /// Whether there are no keys (never true for a constructed generator).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Draws the next key.
+    #[inline]
+    pub fn next(&self, rng: &mut SmallRng) -> Value {
+        let idx = self.picker.pick(rng, self.len());
+        match &self.source {
+            KeySpace::Pool(p) => p[idx as usize].clone(),
+            KeySpace::Range { min, .. } => Value::Int(min.wrapping_add(idx as i64)),
+        }
+    }
+}
+
+impl IndexPicker {
+    fn new(distribution: Distribution, n: u64, scramble: bool) -> Result<Self> {
+        Ok(match distribution {
+            Distribution::Uniform => IndexPicker::Uniform,
+            Distribution::Zipfian { theta } => IndexPicker::Zipfian {
+                zipf: rand_distr::Zipf::new(n.max(1), theta)
+                    .map_err(|e| Error::invalid(format!("invalid zipfian parameters: {e}")))?,
+                scramble,
+            },
+            Distribution::Sequential => IndexPicker::Sequential(AtomicU64::new(0)),
+            Distribution::Hotspot { hot_fraction, hot_probability } => IndexPicker::Hotspot {
+                hot: ((n as f64 * hot_fraction).ceil() as u64).clamp(1, n.max(1)),
+                probability: hot_probability,
+            },
+        })
+    }
+
+    #[inline]
+    fn pick(&self, rng: &mut SmallRng, n: u64) -> u64 {
+        match self {
+            IndexPicker::Uniform => rng.gen_range(0..n),
+            IndexPicker::Zipfian { zipf, scramble } => {
+                let rank = (zipf.sample(rng) as u64).clamp(1, n) - 1;
+                // On a key range the hot keys would otherwise be the lowest keys, all on the
+                // same pages; scatter them as YCSB's scrambled zipfian does.
+                if *scramble {
+                    fnv1a(rank) % n
+                } else {
+                    rank
+                }
+            }
+            IndexPicker::Sequential(next) => next.fetch_add(1, Ordering::Relaxed) % n,
+            IndexPicker::Hotspot { hot, probability } => {
+                if *hot >= n || rng.gen::<f64>() < *probability {
+                    rng.gen_range(0..*hot)
+                } else {
+                    hot + rng.gen_range(0..n - hot)
+                }
+            }
+        }
+    }
+}
+
+fn fnv1a(x: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in x.to_le_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Generates keys that are not in the table yet, for inserts. Integer keys continue above the
+/// profiled maximum, interleaved across workers; text keys carry the run id, so that rows a run
+/// inserted can be found and removed afterwards.
+#[derive(Debug)]
+pub struct NewKeyGenerator {
+    next: AtomicU64,
+    integer_base: i64,
+    worker_index: u64,
+    worker_count: u64,
+    text_prefix: String,
+}
+
+impl NewKeyGenerator {
+    fn new(key_max: Option<i64>, run_id: RunId, worker: &WorkerIdentity) -> Self {
+        let run = run_id.to_string();
+        NewKeyGenerator {
+            next: AtomicU64::new(0),
+            integer_base: key_max.unwrap_or(0).saturating_add(1),
+            worker_index: u64::from(worker.index),
+            worker_count: u64::from(worker.count.max(1)),
+            text_prefix: format!("unistore-{}-w{}-", &run[..8], worker.index),
+        }
+    }
+
+    fn next(&self, column_type: &ColumnType) -> Value {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        match column_type {
+            ColumnType::Integer => {
+                let offset = n * self.worker_count + self.worker_index;
+                Value::Int(self.integer_base.saturating_add(offset as i64))
+            }
+            _ => Value::text(format!("{}{n}", self.text_prefix)),
+        }
+    }
+
+    /// How many keys were handed out.
+    pub fn issued(&self) -> u64 {
+        self.next.load(Ordering::Relaxed)
+    }
+}
+
+/// A generator bound to one parameter.
+#[derive(Debug)]
+enum ParamSource {
+    Key,
+    KeyUpperBound(i64),
+    NewKey(ColumnType),
+    Column { column_type: ColumnType, max_len: usize },
+    Custom(CustomGenerator),
+}
+
+#[derive(Debug)]
+enum CustomGenerator {
+    Int(i64, i64),
+    Float(f64, f64),
+    Text(usize),
+    Choice(Vec<Value>),
+    Now,
+}
+
+/// Everything a connection task needs to run the workload: statements, mix, generators.
+/// Shared read-only between tasks (the only shared mutable state is a few relaxed atomics).
+#[derive(Debug)]
+pub struct WorkloadPlan {
+    statements: Vec<StatementSpec>,
+    sources: Vec<Vec<ParamSource>>,
+    /// 100 slots, each holding a statement index: the mix is exact to the percent.
+    mix_slots: [u8; 100],
+    keys: Option<KeyGenerator>,
+    new_keys: NewKeyGenerator,
+}
+
+impl WorkloadPlan {
+    /// Builds the plan from rendered statements (one per kind in the mix), the template, the
+    /// profile and (for pool keys) the sampled key pool.
+    pub fn build(
+        template: &Template,
+        profile: &TableProfile,
+        statements: Vec<StatementSpec>,
+        key_pool: Option<Vec<Value>>,
+        run_id: RunId,
+        worker: &WorkerIdentity,
+    ) -> Result<Self> {
+        let mut mix_slots = [0u8; 100];
+        let mut slot = 0usize;
+        for (i, st) in statements.iter().enumerate() {
+            let pct = template.mix.get(&st.kind).copied().unwrap_or(0) as usize;
+            if slot + pct > 100 {
+                return Err(Error::invalid("the mix sums to more than 100%"));
+            }
+            mix_slots[slot..slot + pct].fill(i as u8);
+            slot += pct;
+        }
+        if slot != 100 {
+            return Err(Error::invalid(format!(
+                "the statements cover {slot}% of the mix, not 100%: render one statement per kind in the mix"
+            )));
+        }
+        let needs_keys = statements.iter().any(|s| s.params.iter().any(|p| p.role == ParamRole::Key));
+        let keys = if needs_keys {
+            Some(match template.values.source {
+                KeySource::Pool => KeyGenerator::from_pool(
+                    key_pool.ok_or_else(|| Error::invalid("values.source = pool needs a sampled key pool"))?,
+                    template.values.distribution,
+                    worker,
+                )?,
+                KeySource::Range => {
+                    let (min, max) = profile.key_range.ok_or_else(|| {
+                        Error::invalid(format!(
+                            "values.source = range needs an integer key with known bounds, and {} has none: use values.source = \"pool\"",
+                            profile.table
+                        ))
+                    })?;
+                    KeyGenerator::from_range(min, max, template.values.distribution, worker)?
+                }
+            })
+        } else {
+            None
+        };
+        let custom = template.custom_sql.as_ref().map(|c| c.params.as_slice()).unwrap_or(&[]);
+        let sources = statements
+            .iter()
+            .map(|st| {
+                let mut last_key_type_ok = false;
+                st.params
+                    .iter()
+                    .map(|p| {
+                        Ok(match &p.role {
+                            ParamRole::Key => {
+                                last_key_type_ok = p.column_type.is_integer();
+                                ParamSource::Key
+                            }
+                            ParamRole::KeyUpperBound { width } => {
+                                if !last_key_type_ok {
+                                    return Err(Error::invalid(
+                                        "a range upper bound needs an integer key before it",
+                                    ));
+                                }
+                                ParamSource::KeyUpperBound(i64::from(*width))
+                            }
+                            ParamRole::NewKey => ParamSource::NewKey(p.column_type.clone()),
+                            ParamRole::ColumnValue => ParamSource::Column {
+                                column_type: p.column_type.clone(),
+                                max_len: profile
+                                    .column(&p.column)
+                                    .and_then(|c| c.max_length)
+                                    .map(|m| m as usize)
+                                    .unwrap_or(16)
+                                    .clamp(1, 16),
+                            },
+                            ParamRole::Custom(i) => {
+                                let g = custom.get(*i).ok_or_else(|| {
+                                    Error::invalid(format!("custom_sql parameter {} has no generator", i + 1))
+                                })?;
+                                ParamSource::Custom(match g {
+                                    // Rendered as ParamRole::Key by the dialect.
+                                    ParamGenerator::Key => return Ok(ParamSource::Key),
+                                    ParamGenerator::Int { min, max } => CustomGenerator::Int(*min, *max),
+                                    ParamGenerator::Float { min, max } => CustomGenerator::Float(*min, *max),
+                                    ParamGenerator::Text { len } => CustomGenerator::Text(*len),
+                                    ParamGenerator::Choice { values } => {
+                                        CustomGenerator::Choice(values.iter().map(Value::text).collect())
+                                    }
+                                    ParamGenerator::Now => CustomGenerator::Now,
+                                })
+                            }
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(WorkloadPlan {
+            statements,
+            sources,
+            mix_slots,
+            keys,
+            new_keys: NewKeyGenerator::new(profile.key_range.map(|r| r.1), run_id, worker),
+        })
+    }
+
+    /// The rendered statements, in plan order (statement index = position).
+    pub fn statements(&self) -> &[StatementSpec] {
+        &self.statements
+    }
+
+    /// Query kind of statement `i`.
+    #[inline]
+    pub fn kind(&self, i: usize) -> QueryKind {
+        self.statements[i].kind
+    }
+
+    /// Picks the next statement by the mix.
+    #[inline]
+    pub fn pick(&self, rng: &mut SmallRng) -> usize {
+        self.mix_slots[rng.gen_range(0..100usize)] as usize
+    }
+
+    /// Keys inserted so far by this worker's plan.
+    pub fn inserted_keys(&self) -> u64 {
+        self.new_keys.issued()
+    }
+
+    /// Generates the parameters of statement `i` into `out` (cleared first). `out` is reused
+    /// across operations, so steady state allocates nothing for integer keys.
+    #[inline]
+    pub fn generate(&self, i: usize, rng: &mut SmallRng, out: &mut Vec<Value>) {
+        out.clear();
+        let mut last_key = 0i64;
+        for source in &self.sources[i] {
+            let v = match source {
+                ParamSource::Key => self.next_key(rng),
+                ParamSource::KeyUpperBound(width) => Value::Int(last_key.saturating_add(*width)),
+                ParamSource::NewKey(t) => self.new_keys.next(t),
+                ParamSource::Column { column_type, max_len } => random_value(column_type, *max_len, rng),
+                ParamSource::Custom(g) => match g {
+                    CustomGenerator::Int(min, max) => Value::Int(rng.gen_range(*min..=*max)),
+                    CustomGenerator::Float(min, max) => Value::Float(rng.gen_range(*min..*max)),
+                    CustomGenerator::Text(len) => random_text(*len, rng),
+                    CustomGenerator::Choice(values) => values[rng.gen_range(0..values.len())].clone(),
+                    CustomGenerator::Now => Value::Timestamp(now_micros()),
+                },
+            };
+            if let Value::Int(k) = v {
+                last_key = k;
+            }
+            out.push(v);
+        }
+    }
+
+    #[inline]
+    fn next_key(&self, rng: &mut SmallRng) -> Value {
+        match &self.keys {
+            Some(k) => k.next(rng),
+            None => Value::Null,
+        }
+    }
+}
+
+fn random_text(len: usize, rng: &mut SmallRng) -> Value {
+    let s: String = (&mut *rng).sample_iter(&Alphanumeric).take(len).map(char::from).collect();
+    Value::Text(s.into())
+}
+
+fn random_value(t: &ColumnType, max_len: usize, rng: &mut SmallRng) -> Value {
+    match t {
+        // Small enough for every integer width (SMALLINT included).
+        ColumnType::Integer => Value::Int(rng.gen_range(0..=32_000)),
+        ColumnType::Float => Value::Float(rng.gen_range(0.0..1000.0)),
+        ColumnType::Decimal => Value::Float((rng.gen_range(0.0..1000.0f64) * 100.0).round() / 100.0),
+        ColumnType::Boolean => Value::Bool(rng.gen()),
+        ColumnType::Timestamp | ColumnType::Date => Value::Timestamp(now_micros()),
+        ColumnType::Text | ColumnType::Json | ColumnType::Other(_) => random_text(max_len, rng),
+    }
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}

@@ -1,0 +1,128 @@
+//! An in-process target for engine tests: it counts what it executes, can add latency and can
+//! stall. It is the engine's test target, not a stand-in for any database adapter (those are
+//! tested against real servers).
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use unistore_core::model::WorkerIdentity;
+use unistore_core::table::{ColumnInfo, TableProfile};
+use unistore_core::target::{ParamRole, ParamSpec, StatementSpec, TargetCapabilities};
+use unistore_core::template::Template;
+use unistore_core::{ColumnType, QueryKind, Result, RunId, TableRef, TableType, TargetPool, TargetSession, Value, WorkloadPlan};
+
+#[derive(Debug, Default)]
+pub struct ToyState {
+    pub executed: AtomicU64,
+    pub sessions: AtomicU64,
+    pub in_flight: AtomicUsize,
+    pub max_in_flight: AtomicUsize,
+    /// Completion instants of every operation, for checks against the engine's windows.
+    pub completions: Mutex<Vec<Instant>>,
+    pub stall: Mutex<Option<(Instant, Instant)>>,
+}
+
+#[derive(Debug)]
+pub struct ToyTarget {
+    pub state: Arc<ToyState>,
+    pub latency: Duration,
+    pub keep_completions: bool,
+}
+
+impl ToyTarget {
+    pub fn new(latency: Duration) -> Self {
+        ToyTarget { state: Arc::new(ToyState::default()), latency, keep_completions: false }
+    }
+}
+
+#[async_trait]
+impl TargetPool for ToyTarget {
+    fn kind(&self) -> &'static str {
+        "toy"
+    }
+    fn capabilities(&self) -> TargetCapabilities {
+        TargetCapabilities { cancel: false, server_side_prepare: false }
+    }
+    async fn connect(&self) -> Result<Box<dyn TargetSession>> {
+        self.state.sessions.fetch_add(1, Ordering::SeqCst);
+        Ok(Box::new(ToySession { state: self.state.clone(), latency: self.latency, keep: self.keep_completions }))
+    }
+}
+
+struct ToySession {
+    state: Arc<ToyState>,
+    latency: Duration,
+    keep: bool,
+}
+
+#[async_trait]
+impl TargetSession for ToySession {
+    async fn prepare(&mut self, _statements: &[StatementSpec]) -> Result<()> {
+        Ok(())
+    }
+    async fn execute(&mut self, _statement: usize, params: &[Value]) -> Result<u64> {
+        assert!(!params.is_empty(), "the engine must bind the key parameter");
+        let now = self.state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let stall = *self.state.stall.lock();
+        if let Some((from, until)) = stall {
+            let t = Instant::now();
+            if t >= from && t < until {
+                tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+            }
+        }
+        if self.latency.is_zero() {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(self.latency).await;
+        }
+        self.state.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.state.executed.fetch_add(1, Ordering::SeqCst);
+        if self.keep {
+            self.state.completions.lock().push(Instant::now());
+        }
+        Ok(1)
+    }
+}
+
+pub fn profile() -> TableProfile {
+    TableProfile {
+        table: TableRef::parse("toy").expect("valid"),
+        table_type: TableType::Sqlite,
+        columns: vec![ColumnInfo {
+            name: "id".into(),
+            column_type: ColumnType::Integer,
+            native_type: "INTEGER".into(),
+            nullable: false,
+            has_default: false,
+            max_length: None,
+        }],
+        primary_key: vec!["id".into()],
+        row_estimate: 1000,
+        key_range: Some((1, 1000)),
+        time_column: None,
+        indexes: vec![],
+    }
+}
+
+/// A plan of point lookups over keys 1..=1000.
+pub fn point_lookup_plan() -> Arc<WorkloadPlan> {
+    let mut mix = BTreeMap::new();
+    mix.insert(QueryKind::PointLookup, 100);
+    let mut template = Template::new("toy", mix);
+    template.values.source = unistore_core::template::KeySource::Range;
+    let statements = vec![StatementSpec {
+        kind: QueryKind::PointLookup,
+        sql: "lookup".into(),
+        params: vec![ParamSpec { column: "id".into(), column_type: ColumnType::Integer, role: ParamRole::Key }],
+    }];
+    Arc::new(
+        WorkloadPlan::build(&template, &profile(), statements, None, RunId::new(), &WorkerIdentity::solo())
+            .expect("plan builds"),
+    )
+}
