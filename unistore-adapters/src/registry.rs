@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use unistore_core::{ControlStore, Error, Result, ResultsReader, ResultsSink, RunId, TableManager, TableRef, TableType, TargetPool};
+use unistore_core::{
+    ControlStore, Error, Result, ResultsReader, ResultsSink, RunId, TableManager, TableRef, TableType,
+    TargetPool,
+};
 
 use crate::redact_url;
 
@@ -31,7 +34,10 @@ pub struct OpenedTarget {
 
 impl std::fmt::Debug for OpenedTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenedTarget").field("kind", &self.kind).field("table_type", &self.manager.table_type()).finish()
+        f.debug_struct("OpenedTarget")
+            .field("kind", &self.kind)
+            .field("table_type", &self.manager.table_type())
+            .finish()
     }
 }
 
@@ -67,6 +73,7 @@ fn unsupported(kind: &str, scheme: &str) -> Error {
 }
 
 /// URL schemes compiled into this build.
+#[allow(clippy::vec_init_then_push)] // each push is behind its own feature
 pub fn supported_schemes() -> Vec<&'static str> {
     let mut v = Vec::new();
     #[cfg(feature = "sqlite")]

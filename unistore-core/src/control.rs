@@ -7,8 +7,7 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::model::{
-    ControlEvent, ControlEventKind, EventScope, RunId, RunPhase, RunStatus, RunStatusRecord,
-    WorkerHeartbeat,
+    ControlEvent, ControlEventKind, EventScope, RunId, RunPhase, RunStatus, RunStatusRecord, WorkerHeartbeat,
 };
 
 /// The control-plane store.
@@ -24,12 +23,8 @@ pub trait ControlStore: Send + Sync + 'static {
     /// Atomically moves the run to `to` if the lifecycle allows it from the current status
     /// (see [`RunStatus::can_transition_to`]); returns the updated row. A disallowed transition
     /// is `ErrorKind::Conflict` and changes nothing; a missing run is `ErrorKind::NotFound`.
-    async fn transition(
-        &self,
-        run_id: RunId,
-        to: RunStatus,
-        reason: Option<&str>,
-    ) -> Result<RunStatusRecord>;
+    async fn transition(&self, run_id: RunId, to: RunStatus, reason: Option<&str>)
+        -> Result<RunStatusRecord>;
 
     /// Sets the run's phase.
     async fn set_phase(&self, run_id: RunId, phase: RunPhase) -> Result<()>;

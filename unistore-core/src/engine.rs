@@ -144,7 +144,6 @@ struct Shared {
     target_qps_bits: AtomicU64,
     late_threshold_ns: u64,
     sample_rate: f64,
-    samples: mpsc::Sender<QueryExecution>,
     samples_dropped: AtomicU64,
     active_connections: AtomicU32,
     run_id: RunId,
@@ -366,9 +365,7 @@ impl EngineHandle {
     pub async fn wait(self) -> Result<EngineReport> {
         drop(self.snapshots);
         drop(self.samples);
-        self.join
-            .await
-            .map_err(|e| Error::backend(ErrorKind::Other, format!("engine task failed: {e}")))?
+        self.join.await.map_err(|e| Error::backend(ErrorKind::Other, format!("engine task failed: {e}")))?
     }
 }
 
@@ -404,7 +401,8 @@ impl Engine {
                 set.spawn(async move { open_session(pool.as_ref(), &plan).await });
             }
             while let Some(r) = set.join_next().await {
-                let session = r.map_err(|e| Error::backend(ErrorKind::Other, format!("connect task failed: {e}")))??;
+                let session =
+                    r.map_err(|e| Error::backend(ErrorKind::Other, format!("connect task failed: {e}")))??;
                 sessions.push(session);
             }
             Ok::<_, Error>(())
@@ -436,7 +434,6 @@ impl Engine {
             target_qps_bits: AtomicU64::new(config.target_qps.unwrap_or(0.0).to_bits()),
             late_threshold_ns: config.late_start_threshold.as_nanos() as u64,
             sample_rate: config.sample_rate,
-            samples: sample_tx,
             samples_dropped: AtomicU64::new(0),
             active_connections: AtomicU32::new(0),
             run_id: config.run_id,
@@ -444,7 +441,8 @@ impl Engine {
             start_wall: Utc::now(),
         });
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-        let control = EngineControl { shared: shared.clone(), commands: cmd_tx, reason: Arc::new(Mutex::new(None)) };
+        let control =
+            EngineControl { shared: shared.clone(), commands: cmd_tx, reason: Arc::new(Mutex::new(None)) };
         let supervisor = Supervisor {
             shared: shared.clone(),
             pool,
@@ -459,6 +457,7 @@ impl Engine {
             next_task_index: 0,
             target_connections: config.connections,
             snapshots: snap_tx,
+            samples: sample_tx,
             snapshot_seq: 0,
             last_snapshot_at: start,
             config,
@@ -499,6 +498,9 @@ struct Supervisor {
     next_task_index: u32,
     target_connections: u32,
     snapshots: mpsc::Sender<MetricSnapshot>,
+    // Each connection task holds a clone; the channel closes (and the sample writer finishes)
+    // when the supervisor and every task are gone, whoever still holds an `EngineControl`.
+    samples: mpsc::Sender<QueryExecution>,
     snapshot_seq: u64,
     last_snapshot_at: Instant,
     config: EngineConfig,
@@ -518,7 +520,8 @@ impl Supervisor {
             self.spawn_task(Some(session));
         }
         let interval = self.config.snapshot_interval;
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::from_std(self.shared.start + interval), interval);
+        let mut ticker =
+            tokio::time::interval_at(tokio::time::Instant::from_std(self.shared.start + interval), interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let run_end = self.shared.run_end_ns.load(Ordering::Relaxed);
@@ -566,7 +569,9 @@ impl Supervisor {
             Command::SetConnections(n) => {
                 self.target_connections = n;
                 let live: Vec<usize> = (0..self.tasks.len())
-                    .filter(|i| !self.tasks[*i].retire.load(Ordering::Relaxed) && !self.tasks[*i].handle.is_finished())
+                    .filter(|i| {
+                        !self.tasks[*i].retire.load(Ordering::Relaxed) && !self.tasks[*i].handle.is_finished()
+                    })
                     .collect();
                 if (n as usize) > live.len() {
                     for _ in live.len()..n as usize {
@@ -600,7 +605,9 @@ impl Supervisor {
         let recorder = Arc::new(Mutex::new(TaskRecorder::new(kinds, self.open_loop)));
         let retire = Arc::new(AtomicBool::new(false));
         let rng = SmallRng::seed_from_u64(
-            self.seed ^ (u64::from(self.worker_index) << 32) ^ u64::from(index).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            self.seed
+                ^ (u64::from(self.worker_index) << 32)
+                ^ u64::from(index).wrapping_mul(0x9E37_79B9_7F4A_7C15),
         );
         let task = ConnectionTask {
             index,
@@ -609,6 +616,7 @@ impl Supervisor {
             plan: self.plan.clone(),
             recorder: recorder.clone(),
             retire: retire.clone(),
+            samples: self.samples.clone(),
             rng,
         };
         let handle = tokio::spawn(task.run(session));
@@ -685,14 +693,16 @@ impl Supervisor {
             taken_at: Utc::now(),
             elapsed_s: offset as f64 / 1e9,
             interval_s,
-            phase: if self.shared.stopping.load(Ordering::Relaxed) {
-                RunPhase::Processing
-            } else {
-                self.shared.phase_at(offset)
-            },
+            // The phase the interval mostly belonged to (its midpoint), not the phase at its
+            // end: the interval that ends exactly at the end of warmup was warmup.
+            phase: self.shared.phase_at(offset.saturating_sub((interval_s * 5e8) as u64)),
             active_connections: self.shared.active_connections.load(Ordering::Relaxed),
             target_connections: self.target_connections,
-            target_qps: self.shared.schedule.as_ref().map(|_| f64::from_bits(self.shared.target_qps_bits.load(Ordering::Relaxed))),
+            target_qps: self
+                .shared
+                .schedule
+                .as_ref()
+                .map(|_| f64::from_bits(self.shared.target_qps_bits.load(Ordering::Relaxed))),
             late_starts: late,
             total,
             by_kind,
@@ -716,7 +726,10 @@ impl Supervisor {
             // Abandoned tasks were aborted; whatever they recorded before is still valid.
             let rec = t.recorder.lock();
             for (i, r) in rec.measured.iter().enumerate() {
-                measured.entry(self.plan.kind(i)).or_insert_with(|| KindRecorder::new(self.open_loop)).merge(r);
+                measured
+                    .entry(self.plan.kind(i))
+                    .or_insert_with(|| KindRecorder::new(self.open_loop))
+                    .merge(r);
             }
             totals.warmup_ops += rec.warmup_ops;
             totals.cooldown_ops += rec.cooldown_ops;
@@ -748,7 +761,10 @@ impl Supervisor {
             error_examples: totals.error_examples,
             stop_reason: self.reason.lock().clone(),
             connections: self.target_connections,
-            target_qps: s.schedule.as_ref().map(|_| f64::from_bits(s.target_qps_bits.load(Ordering::Relaxed))),
+            target_qps: s
+                .schedule
+                .as_ref()
+                .map(|_| f64::from_bits(s.target_qps_bits.load(Ordering::Relaxed))),
         }
     }
 }
@@ -780,6 +796,7 @@ struct ConnectionTask {
     plan: Arc<WorkloadPlan>,
     recorder: Arc<Mutex<TaskRecorder>>,
     retire: Arc<AtomicBool>,
+    samples: mpsc::Sender<QueryExecution>,
     rng: SmallRng,
 }
 
@@ -873,7 +890,7 @@ impl ConnectionTask {
             ok: o.result.is_ok(),
             error_kind: o.result.as_ref().err().map(Error::kind),
         };
-        if self.shared.samples.try_send(row).is_err() {
+        if self.samples.try_send(row).is_err() {
             self.shared.samples_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -75,10 +75,7 @@ impl ErrorKind {
 
     /// Whether an operation that failed this way may succeed when tried again.
     pub fn is_transient(self) -> bool {
-        matches!(
-            self,
-            ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Conflict | ErrorKind::Throttled
-        )
+        matches!(self, ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Conflict | ErrorKind::Throttled)
     }
 }
 

@@ -276,9 +276,7 @@ impl KindStats {
         let mut any_service = false;
         for p in parts {
             let Some(encoded) = &p.histogram else {
-                return Err(Error::invalid(
-                    "cannot merge statistics without serialized histograms",
-                ));
+                return Err(Error::invalid("cannot merge statistics without serialized histograms"));
             };
             let h = decode_histogram(encoded)?;
             add_histogram(&mut acc.response.histogram, &h);

@@ -157,9 +157,7 @@ impl TableRef {
     pub fn parse(s: &str) -> Result<Self> {
         let parts: Vec<&str> = s.trim().split('.').collect();
         let bad = |why: &str| {
-            Error::invalid(format!(
-                "invalid table name `{s}`: {why}; write it as [database.][schema.]name"
-            ))
+            Error::invalid(format!("invalid table name `{s}`: {why}; write it as [database.][schema.]name"))
         };
         for p in &parts {
             if p.is_empty() {
@@ -172,14 +170,10 @@ impl TableRef {
         let owned = |p: &str| p.to_string();
         match parts.as_slice() {
             [name] => Ok(TableRef { database: None, schema: None, name: owned(name) }),
-            [schema, name] => {
-                Ok(TableRef { database: None, schema: Some(owned(schema)), name: owned(name) })
+            [schema, name] => Ok(TableRef { database: None, schema: Some(owned(schema)), name: owned(name) }),
+            [db, schema, name] => {
+                Ok(TableRef { database: Some(owned(db)), schema: Some(owned(schema)), name: owned(name) })
             }
-            [db, schema, name] => Ok(TableRef {
-                database: Some(owned(db)),
-                schema: Some(owned(schema)),
-                name: owned(name),
-            }),
             _ => Err(bad("too many parts")),
         }
     }

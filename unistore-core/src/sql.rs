@@ -112,7 +112,10 @@ impl SqlDialect {
                             self.placeholder(2),
                             self.limit_keyword
                         ),
-                        params: vec![param(key, ParamRole::Key), param(key, ParamRole::KeyUpperBound { width })],
+                        params: vec![
+                            param(key, ParamRole::Key),
+                            param(key, ParamRole::KeyUpperBound { width }),
+                        ],
                     })
                 } else {
                     // Non-integer keys have no arithmetic upper bound: scan forward from a
@@ -248,12 +251,8 @@ pub fn generatable(t: &ColumnType) -> bool {
 }
 
 fn pick_update_column<'a>(profile: &'a TableProfile, key: &str) -> Result<&'a ColumnInfo> {
-    let candidates = || {
-        profile
-            .columns
-            .iter()
-            .filter(move |c| c.name != key && !profile.primary_key.contains(&c.name))
-    };
+    let candidates =
+        || profile.columns.iter().filter(move |c| c.name != key && !profile.primary_key.contains(&c.name));
     // Prefer numbers (cheap, no index churn in most schemas), then text, then anything else.
     candidates()
         .find(|c| matches!(c.column_type, ColumnType::Integer | ColumnType::Float | ColumnType::Decimal))

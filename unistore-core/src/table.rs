@@ -115,12 +115,7 @@ pub trait TableManager: Send + Sync + 'static {
     async fn profile(&self, table: &TableRef) -> Result<TableProfile>;
 
     /// Samples up to `limit` distinct non-null values of `column`.
-    async fn sample_values(
-        &self,
-        profile: &TableProfile,
-        column: &str,
-        limit: usize,
-    ) -> Result<Vec<Value>>;
+    async fn sample_values(&self, profile: &TableProfile, column: &str, limit: usize) -> Result<Vec<Value>>;
 
     /// Renders the statement for one query kind.
     fn render(&self, profile: &TableProfile, request: &RenderRequest<'_>) -> Result<StatementSpec>;

@@ -263,9 +263,7 @@ impl LoadMode {
     /// Connections at the start of the run.
     pub fn initial_connections(&self) -> u32 {
         match self {
-            LoadMode::Concurrency { connections } | LoadMode::Qps { connections, .. } => {
-                *connections
-            }
+            LoadMode::Concurrency { connections } | LoadMode::Qps { connections, .. } => *connections,
             LoadMode::FindMaxConcurrency { start_connections, .. } => *start_connections,
         }
     }
@@ -383,8 +381,7 @@ impl Template {
 
     /// Parses and validates a TOML template.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let t: Template =
-            toml::from_str(text).map_err(|e| Error::invalid(e.message().to_string()))?;
+        let t: Template = toml::from_str(text).map_err(|e| Error::invalid(e.message().to_string()))?;
         t.validate()?;
         Ok(t)
     }
@@ -439,12 +436,8 @@ impl Template {
                 p.validate()?;
             }
         }
-        let writes: Vec<&str> = self
-            .mix
-            .iter()
-            .filter(|(k, p)| k.is_write() && **p > 0)
-            .map(|(k, _)| k.as_str())
-            .collect();
+        let writes: Vec<&str> =
+            self.mix.iter().filter(|(k, p)| k.is_write() && **p > 0).map(|(k, _)| k.as_str()).collect();
         if !writes.is_empty() && !self.allow_writes {
             return Err(Error::invalid(format!(
                 "the mix contains write operations ({}) that modify the table: pass --allow-writes \
@@ -467,9 +460,7 @@ impl Template {
             return Err(Error::invalid("values.pool_size is 0: use a positive pool size such as 10000"));
         }
         if self.values.range_scan_width == 0 {
-            return Err(Error::invalid(
-                "values.range_scan_width is 0: use a positive width such as 100",
-            ));
+            return Err(Error::invalid("values.range_scan_width is 0: use a positive width such as 100"));
         }
         self.values.distribution.validate()?;
         match &self.load {
@@ -515,9 +506,7 @@ impl Template {
                 }
             }
             if slo.max_error_rate.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
-                return Err(Error::invalid(format!(
-                    "slo.{kind}.max_error_rate must be between 0 and 1"
-                )));
+                return Err(Error::invalid(format!("slo.{kind}.max_error_rate must be between 0 and 1")));
             }
         }
         Ok(())
@@ -531,12 +520,9 @@ impl Distribution {
                 Err(Error::invalid(format!("zipfian theta {theta} must be positive (e.g. 0.99)")))
             }
             Distribution::Hotspot { hot_fraction, hot_probability }
-                if !(hot_fraction > 0.0 && hot_fraction < 1.0)
-                    || !(0.0..=1.0).contains(&hot_probability) =>
+                if !(hot_fraction > 0.0 && hot_fraction < 1.0 && (0.0..=1.0).contains(&hot_probability)) =>
             {
-                Err(Error::invalid(
-                    "hotspot needs 0 < hot_fraction < 1 and 0 <= hot_probability <= 1",
-                ))
+                Err(Error::invalid("hotspot needs 0 < hot_fraction < 1 and 0 <= hot_probability <= 1"))
             }
             _ => Ok(()),
         }
@@ -546,12 +532,12 @@ impl Distribution {
 impl ParamGenerator {
     fn validate(&self) -> Result<()> {
         match self {
-            ParamGenerator::Int { min, max } if min > max => Err(Error::invalid(format!(
-                "custom_sql int generator has min {min} > max {max}"
-            ))),
-            ParamGenerator::Float { min, max } if !(min < max) => Err(Error::invalid(format!(
-                "custom_sql float generator needs min < max (got {min}, {max})"
-            ))),
+            ParamGenerator::Int { min, max } if min > max => {
+                Err(Error::invalid(format!("custom_sql int generator has min {min} > max {max}")))
+            }
+            ParamGenerator::Float { min, max } if min.partial_cmp(max) != Some(std::cmp::Ordering::Less) => {
+                Err(Error::invalid(format!("custom_sql float generator needs min < max (got {min}, {max})")))
+            }
             ParamGenerator::Choice { values } if values.is_empty() => {
                 Err(Error::invalid("custom_sql choice generator has no values"))
             }

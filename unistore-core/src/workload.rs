@@ -39,11 +39,7 @@ enum IndexPicker {
 impl KeyGenerator {
     /// Keys from a sampled pool. Workers take disjoint shares of the pool (entry `i` belongs to
     /// worker `i % count`), so they do not contend for the same rows.
-    pub fn from_pool(
-        pool: Vec<Value>,
-        distribution: Distribution,
-        worker: &WorkerIdentity,
-    ) -> Result<Self> {
+    pub fn from_pool(pool: Vec<Value>, distribution: Distribution, worker: &WorkerIdentity) -> Result<Self> {
         if pool.is_empty() {
             return Err(Error::invalid(
                 "the value pool is empty: the table has no rows to look up; load data first or use values.source = \"range\"",
@@ -51,12 +47,19 @@ impl KeyGenerator {
         }
         let count = worker.count.max(1) as usize;
         let share: Vec<Value> = if pool.len() >= count {
-            pool.into_iter().enumerate().filter(|(i, _)| i % count == worker.index as usize).map(|(_, v)| v).collect()
+            pool.into_iter()
+                .enumerate()
+                .filter(|(i, _)| i % count == worker.index as usize)
+                .map(|(_, v)| v)
+                .collect()
         } else {
             pool
         };
         let len = share.len() as u64;
-        Ok(KeyGenerator { source: KeySpace::Pool(share.into()), picker: IndexPicker::new(distribution, len, false)? })
+        Ok(KeyGenerator {
+            source: KeySpace::Pool(share.into()),
+            picker: IndexPicker::new(distribution, len, false)?,
+        })
     }
 
     /// Keys from the integer range `min..=max`, split into contiguous shares per worker.
@@ -79,7 +82,10 @@ impl KeyGenerator {
         } else {
             (min, total as u64)
         };
-        Ok(KeyGenerator { source: KeySpace::Range { min: start, len }, picker: IndexPicker::new(distribution, len, true)? })
+        Ok(KeyGenerator {
+            source: KeySpace::Range { min: start, len },
+            picker: IndexPicker::new(distribution, len, true)?,
+        })
     }
 
     /// Number of distinct keys this worker draws from.
@@ -260,7 +266,8 @@ impl WorkloadPlan {
         let keys = if needs_keys {
             Some(match template.values.source {
                 KeySource::Pool => KeyGenerator::from_pool(
-                    key_pool.ok_or_else(|| Error::invalid("values.source = pool needs a sampled key pool"))?,
+                    key_pool
+                        .ok_or_else(|| Error::invalid("values.source = pool needs a sampled key pool"))?,
                     template.values.distribution,
                     worker,
                 )?,

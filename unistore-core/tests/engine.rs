@@ -1,5 +1,7 @@
 //! Engine behaviour against an in-process target that counts what it sees.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 mod common;
 
 use std::sync::atomic::Ordering;
@@ -56,7 +58,8 @@ async fn warmup_operations_are_absent_from_the_summary() {
     let target = Arc::new(target);
     let state = target.state.clone();
     let before = Instant::now();
-    let report = Engine::start(target, point_lookup_plan(), config(1, 500, 500)).await.unwrap().wait().await.unwrap();
+    let report =
+        Engine::start(target, point_lookup_plan(), config(1, 500, 500)).await.unwrap().wait().await.unwrap();
     let summary = summarize(&report, &ctx("CONCURRENCY")).unwrap();
     let completions = state.completions.lock().clone();
     let first = *completions.first().unwrap();
@@ -140,7 +143,7 @@ async fn connection_count_changes_while_running() {
     while let Ok(s) = snapshots.try_recv() {
         seen.push((s.target_connections, s.active_connections));
     }
-    assert!(seen.iter().any(|s| *s == (6, 6)), "a snapshot shows 6 connections: {seen:?}");
+    assert!(seen.contains(&(6, 6)), "a snapshot shows 6 connections: {seen:?}");
     assert!(seen.iter().any(|s| s.0 == 1), "a snapshot shows the target of 1: {seen:?}");
 }
 

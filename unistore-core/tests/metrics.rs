@@ -1,6 +1,8 @@
 //! Histogram merging is exact: merging serialized interval histograms gives the same
 //! percentiles as one histogram fed every value.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use unistore_core::metrics::{decode_histogram, encode_histogram, KindRecorder, KindStats};
@@ -14,7 +16,11 @@ fn merged_serialized_histograms_equal_one_histogram_of_all_values() {
     for i in 0..50_000u64 {
         // Log-normal-ish spread from microseconds to seconds.
         let ns = (rng.gen::<f64>().powi(4) * 2e9) as u64 + 1_000;
-        if i % 3 == 0 { a.response.record_ns(ns) } else { b.response.record_ns(ns) }
+        if i % 3 == 0 {
+            a.response.record_ns(ns)
+        } else {
+            b.response.record_ns(ns)
+        }
         all.response.record_ns(ns);
     }
     let sa = a.stats(1.0, true).unwrap();

@@ -2,6 +2,7 @@
 //! stall. It is the engine's test target, not a stand-in for any database adapter (those are
 //! tested against real servers).
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -14,7 +15,9 @@ use unistore_core::model::WorkerIdentity;
 use unistore_core::table::{ColumnInfo, TableProfile};
 use unistore_core::target::{ParamRole, ParamSpec, StatementSpec, TargetCapabilities};
 use unistore_core::template::Template;
-use unistore_core::{ColumnType, QueryKind, Result, RunId, TableRef, TableType, TargetPool, TargetSession, Value, WorkloadPlan};
+use unistore_core::{
+    ColumnType, QueryKind, Result, RunId, TableRef, TableType, TargetPool, TargetSession, Value, WorkloadPlan,
+};
 
 #[derive(Debug, Default)]
 pub struct ToyState {
@@ -50,7 +53,11 @@ impl TargetPool for ToyTarget {
     }
     async fn connect(&self) -> Result<Box<dyn TargetSession>> {
         self.state.sessions.fetch_add(1, Ordering::SeqCst);
-        Ok(Box::new(ToySession { state: self.state.clone(), latency: self.latency, keep: self.keep_completions }))
+        Ok(Box::new(ToySession {
+            state: self.state.clone(),
+            latency: self.latency,
+            keep: self.keep_completions,
+        }))
     }
 }
 
@@ -119,7 +126,11 @@ pub fn point_lookup_plan() -> Arc<WorkloadPlan> {
     let statements = vec![StatementSpec {
         kind: QueryKind::PointLookup,
         sql: "lookup".into(),
-        params: vec![ParamSpec { column: "id".into(), column_type: ColumnType::Integer, role: ParamRole::Key }],
+        params: vec![ParamSpec {
+            column: "id".into(),
+            column_type: ColumnType::Integer,
+            role: ParamRole::Key,
+        }],
     }];
     Arc::new(
         WorkloadPlan::build(&template, &profile(), statements, None, RunId::new(), &WorkerIdentity::solo())

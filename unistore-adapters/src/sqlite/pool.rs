@@ -1,0 +1,282 @@
+//! Sessions on the SQLite database under test.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use rusqlite::{CachedStatement, Connection, InterruptHandle, OpenFlags};
+use unistore_core::target::TargetCapabilities;
+use unistore_core::{Error, ErrorKind, Result, StatementSpec, TargetPool, TargetSession, Value};
+
+use super::config::SqliteConfig;
+use super::{map_error, run_blocking, BUSY_TIMEOUT};
+
+/// Opens the user's database file: read-write, never created, no persistent setting changed.
+///
+/// The schema is read once so that a file that is not an SQLite database fails here, with a
+/// clear message, rather than on the first measured operation.
+pub(crate) fn open_user_database(path: &Path) -> Result<Connection> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            return Err(Error::invalid(format!(
+                "{} is a directory, not an SQLite database file: point the sqlite:// URL at the \
+                 database file",
+                path.display()
+            )))
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::backend(
+                ErrorKind::NotFound,
+                format!(
+                    "SQLite database file {} does not exist: check the path in the sqlite:// URL \
+                     (the tool never creates a database to benchmark; the demo command creates a \
+                     demo database)",
+                    path.display()
+                ),
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(Error::backend(
+                ErrorKind::Permission,
+                format!("cannot access SQLite database file {}: {e}", path.display()),
+            ))
+        }
+        Err(e) => {
+            return Err(Error::backend(
+                ErrorKind::Connect,
+                format!("cannot access SQLite database file {}: {e}", path.display()),
+            ))
+        }
+    }
+    let context = format!("opening {}", path.display());
+    // No SQLITE_OPEN_CREATE: if the file disappeared since the check above, opening fails
+    // instead of creating an empty database in the user's name.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| map_error(&e, &context))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| map_error(&e, &context))?;
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get::<_, i64>(0))
+        .map_err(|e| map_error(&e, &format!("reading the schema of {}", path.display())))?;
+    Ok(conn)
+}
+
+/// Opens one SQLite connection per benchmark session.
+#[derive(Debug, Clone)]
+pub struct SqliteTargetPool {
+    config: SqliteConfig,
+}
+
+impl SqliteTargetPool {
+    /// A pool on the database file of `config`. Nothing is opened until [`TargetPool::connect`].
+    pub fn new(config: SqliteConfig) -> Self {
+        SqliteTargetPool { config }
+    }
+}
+
+#[async_trait]
+impl TargetPool for SqliteTargetPool {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn capabilities(&self) -> TargetCapabilities {
+        // Statements are compiled once into sqlite3_stmt handles inside the database engine
+        // (which here lives in-process), and a running statement can be interrupted.
+        TargetCapabilities { cancel: true, server_side_prepare: true }
+    }
+
+    async fn connect(&self) -> Result<Box<dyn TargetSession>> {
+        let path = self.config.path.clone();
+        let session = run_blocking("connect", move || {
+            let conn = open_user_database(&path)?;
+            let interrupt = conn.get_interrupt_handle();
+            Ok(SqliteTargetSession {
+                state: Some(SessionState {
+                    conn,
+                    statements: Vec::new(),
+                    param_counts: Vec::new(),
+                    params: Vec::with_capacity(8),
+                }),
+                interrupt,
+                path,
+            })
+        })
+        .await?;
+        Ok(Box::new(session))
+    }
+}
+
+/// What moves to the blocking pool and back on every call: the connection, the statements'
+/// SQL (the key of rusqlite's statement cache) and a reusable parameter buffer.
+struct SessionState {
+    conn: Connection,
+    statements: Vec<String>,
+    param_counts: Vec<usize>,
+    params: Vec<Value>,
+}
+
+/// One connection to the database under test.
+pub struct SqliteTargetSession {
+    /// `None` only after a blocking call panicked: the connection went with it.
+    state: Option<SessionState>,
+    interrupt: InterruptHandle,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteTargetSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteTargetSession")
+            .field("path", &self.path)
+            .field("statements", &self.state.as_ref().map(|s| s.statements.len()))
+            .finish()
+    }
+}
+
+impl SqliteTargetSession {
+    fn take_state(&mut self) -> Result<SessionState> {
+        self.state.take().ok_or_else(|| {
+            Error::backend(
+                ErrorKind::Connect,
+                format!(
+                    "the SQLite connection to {} was lost after an internal failure: open a new \
+                     session",
+                    self.path.display()
+                ),
+            )
+        })
+    }
+
+    /// Runs `f` on the blocking pool with the session state, and puts the state back.
+    async fn with_state<T, F>(&mut self, what: &'static str, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut SessionState) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let mut state = self.take_state()?;
+        let joined = tokio::task::spawn_blocking(move || {
+            let result = f(&mut state);
+            (state, result)
+        })
+        .await;
+        match joined {
+            Ok((state, result)) => {
+                self.state = Some(state);
+                result
+            }
+            Err(e) => Err(Error::backend(
+                ErrorKind::Connect,
+                format!("SQLite {what} on {} failed internally: {e}", self.path.display()),
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl TargetSession for SqliteTargetSession {
+    async fn prepare(&mut self, statements: &[StatementSpec]) -> Result<()> {
+        let specs: Vec<(String, String, usize)> =
+            statements.iter().map(|s| (s.kind.to_string(), s.sql.clone(), s.params.len())).collect();
+        self.with_state("prepare", move |state| {
+            // Keep every statement of the plan compiled, plus room for the few the tool runs
+            // itself, so that the cache never evicts one mid-run.
+            state.conn.set_prepared_statement_cache_capacity(specs.len() + 16);
+            let mut sqls = Vec::with_capacity(specs.len());
+            let mut counts = Vec::with_capacity(specs.len());
+            for (kind, sql, expected) in specs {
+                let stmt = state
+                    .conn
+                    .prepare_cached(&sql)
+                    .map_err(|e| map_error(&e, &format!("preparing the {kind} statement `{sql}`")))?;
+                let actual = stmt.parameter_count();
+                if actual != expected {
+                    return Err(Error::invalid(format!(
+                        "the {kind} statement `{sql}` has {actual} parameters but {expected} \
+                         values are generated for it: make the number of `?` match the params"
+                    )));
+                }
+                drop(stmt);
+                sqls.push(sql);
+                counts.push(expected);
+            }
+            state.statements = sqls;
+            state.param_counts = counts;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn execute(&mut self, statement: usize, params: &[Value]) -> Result<u64> {
+        let state = self.state.as_mut().ok_or_else(|| {
+            Error::backend(ErrorKind::Connect, "the SQLite session was lost: open a new session")
+        })?;
+        let Some(&expected) = state.param_counts.get(statement) else {
+            return Err(Error::invalid(format!(
+                "statement {statement} was not prepared on this session ({} are)",
+                state.param_counts.len()
+            )));
+        };
+        if params.len() != expected {
+            return Err(Error::invalid(format!(
+                "statement {statement} takes {expected} parameters, {} were given",
+                params.len()
+            )));
+        }
+        // The buffer keeps its capacity across calls: copying a few values (text is
+        // reference-counted) allocates nothing in steady state.
+        state.params.clear();
+        state.params.extend_from_slice(params);
+        self.with_state("execute", move |state| state.execute(statement)).await
+    }
+
+    async fn cancel(&mut self) -> Result<()> {
+        self.interrupt.interrupt();
+        Ok(())
+    }
+}
+
+impl SessionState {
+    fn execute(&mut self, statement: usize) -> Result<u64> {
+        let sql = &self.statements[statement];
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| map_error(&e, "executing a statement"))?;
+        for (i, value) in self.params.iter().enumerate() {
+            bind(&mut stmt, i + 1, value)?;
+        }
+        let outcome = if stmt.column_count() > 0 {
+            let mut rows = stmt.raw_query();
+            let mut n = 0u64;
+            loop {
+                match rows.next() {
+                    Ok(Some(_)) => n += 1,
+                    Ok(None) => break Ok(n),
+                    Err(e) => break Err(e),
+                }
+            }
+        } else {
+            stmt.raw_execute().map(|changed| changed as u64)
+        };
+        outcome.map_err(|e| map_error(&e, &format!("executing `{sql}`")))
+    }
+}
+
+/// Binds one value. Timestamps become text in SQLite's own date format, which its date
+/// functions understand and which sorts in time order.
+pub(crate) fn bind(stmt: &mut CachedStatement<'_>, index: usize, value: &Value) -> Result<()> {
+    let bound = match value {
+        Value::Null => stmt.raw_bind_parameter(index, rusqlite::types::Null),
+        Value::Bool(b) => stmt.raw_bind_parameter(index, i64::from(*b)),
+        Value::Int(i) => stmt.raw_bind_parameter(index, *i),
+        Value::Float(x) => stmt.raw_bind_parameter(index, *x),
+        Value::Text(s) => stmt.raw_bind_parameter(index, &**s),
+        Value::Timestamp(micros) => {
+            let text = format_timestamp_micros(*micros)?;
+            stmt.raw_bind_parameter(index, text)
+        }
+    };
+    bound.map_err(|e| map_error(&e, &format!("binding parameter {index}")))
+}
+
+/// `YYYY-MM-DD HH:MM:SS.ffffff`, UTC.
+pub(crate) fn format_timestamp_micros(micros: i64) -> Result<String> {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S%.6f").to_string())
+        .ok_or_else(|| Error::invalid(format!("timestamp {micros} µs is out of range")))
+}

@@ -1,0 +1,412 @@
+//! Conformance checks for [`ResultsSink`] + [`ResultsReader`] and [`ControlStore`].
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+
+use super::now_ms;
+use crate::control::ControlStore;
+use crate::error::ErrorKind;
+use crate::metrics::{KindRecorder, MetricSnapshot, QueryExecution, RunSummary, SloReport};
+use crate::model::{
+    ControlEventKind, EventScope, QueryKind, RunId, RunPhase, RunStatus, RunStatusRecord, TableType,
+    WorkerHeartbeat,
+};
+use crate::sink::{ResultsReader, ResultsSink, StoredTemplate};
+use crate::template::Template;
+
+/// A recorder with real recorded latencies: `n` operations between `base_us` and
+/// `base_us + n * 7` µs, plus two constraint errors.
+fn recorder(n: u64, base_us: u64) -> KindRecorder {
+    let mut r = KindRecorder::new(false);
+    for i in 0..n {
+        r.response.record_ns((base_us + i * 7) * 1_000 + i % 1_000);
+        r.rows += 1;
+    }
+    r.errors[ErrorKind::Constraint.index()] += 2;
+    r
+}
+
+fn snapshot(run_id: RunId, worker: &str, seq: u64, taken_at: DateTime<Utc>) -> MetricSnapshot {
+    let r = recorder(100 * seq, 200 + seq * 50);
+    let stats = r.stats(1.0, true).expect("statistics of a recorder");
+    MetricSnapshot {
+        run_id,
+        worker_id: worker.to_string(),
+        seq,
+        taken_at,
+        elapsed_s: seq as f64 + 0.25,
+        interval_s: 1.0,
+        phase: RunPhase::Measurement,
+        active_connections: 4,
+        target_connections: 4,
+        target_qps: Some(1234.5),
+        late_starts: seq,
+        total: stats.clone(),
+        by_kind: BTreeMap::from([(QueryKind::PointLookup, stats)]),
+    }
+}
+
+fn summary(run_id: RunId, worker_id: Option<&str>, started_at: DateTime<Utc>, ops: u64) -> RunSummary {
+    let point = recorder(ops, 300);
+    let range = recorder(ops / 4, 900);
+    let mut total = point.clone();
+    total.merge(&range);
+    let window = 10.0;
+    RunSummary {
+        run_id,
+        worker_id: worker_id.map(str::to_string),
+        template: "conformance".into(),
+        target_kind: "testkit".into(),
+        table: "unistore_conformance".into(),
+        table_type: TableType::Postgres,
+        mode: "CONCURRENCY".into(),
+        connections: 8,
+        target_qps: None,
+        status: RunStatus::Completed,
+        reason: None,
+        started_at,
+        measurement_started_at: started_at + ChronoDuration::seconds(2),
+        measurement_ended_at: started_at + ChronoDuration::seconds(12),
+        warmup_s: 2.0,
+        duration_s: window,
+        total: total.stats(window, true).expect("statistics"),
+        by_kind: BTreeMap::from([
+            (QueryKind::PointLookup, point.stats(window, false).expect("statistics")),
+            (QueryKind::RangeScan, range.stats(window, false).expect("statistics")),
+        ]),
+        warmup_ops: 17,
+        cooldown_ops: 3,
+        completed_ops_all_phases: total.ops() + 20 + 4,
+        abandoned_in_flight: 0,
+        late_starts: 0,
+        max_start_lag_ms: 0.0,
+        samples_dropped: 1,
+        error_examples: BTreeMap::from([(ErrorKind::Constraint, "duplicate key".to_string())]),
+        slo: SloReport { passed: false, violations: vec!["POINT_LOOKUP: p95 9 ms > 5 ms".into()] },
+        seed: 42,
+        steps: Vec::new(),
+    }
+}
+
+/// Checks templates, snapshots, sampled executions and summaries: what is written reads back
+/// equal, replacements never duplicate, and listings are in the documented order.
+pub async fn check_results_store(sink: Arc<dyn ResultsSink>, reader: Arc<dyn ResultsReader>) {
+    // Templates: insert, read back, replace, order, delete.
+    let base = now_ms();
+    let mix = BTreeMap::from([(QueryKind::PointLookup, 80), (QueryKind::RangeScan, 20)]);
+    let mut template = Template::new("unistore_conformance", mix);
+    template.name = format!("conformance-{}", RunId::new());
+    let first = StoredTemplate {
+        template_id: RunId::new().to_string(),
+        template: template.clone(),
+        updated_at: base,
+    };
+    sink.save_template(&first).await.unwrap_or_else(|e| panic!("saving a template failed: {e}"));
+    let read = reader
+        .template(&first.template_id)
+        .await
+        .unwrap_or_else(|e| panic!("reading a template failed: {e}"));
+    assert_eq!(read.as_ref(), Some(&first), "template did not round-trip");
+
+    let mut changed = first.clone();
+    changed.template.name.push_str("-renamed");
+    changed.template.allow_writes = true;
+    changed.updated_at = base + ChronoDuration::seconds(5);
+    sink.save_template(&changed).await.unwrap_or_else(|e| panic!("replacing a template failed: {e}"));
+    let read = reader.template(&changed.template_id).await.expect("reading a template");
+    assert_eq!(read.as_ref(), Some(&changed), "saving a template with the same id must replace it");
+
+    let second = StoredTemplate {
+        template_id: RunId::new().to_string(),
+        template: template.clone(),
+        updated_at: base + ChronoDuration::seconds(10),
+    };
+    sink.save_template(&second).await.expect("saving a second template");
+    let all = reader.templates().await.unwrap_or_else(|e| panic!("listing templates failed: {e}"));
+    let ids: Vec<&str> = all.iter().map(|t| t.template_id.as_str()).collect();
+    let pos = |id: &str| ids.iter().position(|i| *i == id);
+    assert_eq!(
+        ids.iter().filter(|i| **i == changed.template_id).count(),
+        1,
+        "a replaced template is listed once"
+    );
+    match (pos(&second.template_id), pos(&changed.template_id)) {
+        (Some(a), Some(b)) => assert!(a < b, "templates must be listed most recently updated first: {ids:?}"),
+        other => panic!("saved templates missing from the listing ({other:?}): {ids:?}"),
+    }
+    assert!(
+        reader.delete_template(&changed.template_id).await.expect("deleting a template"),
+        "delete of an existing template returned false"
+    );
+    assert_eq!(
+        reader.template(&changed.template_id).await.expect("reading a template"),
+        None,
+        "deleted template still readable"
+    );
+    assert!(
+        !reader.delete_template(&changed.template_id).await.expect("deleting a template"),
+        "deleting twice returned true"
+    );
+    assert!(reader.delete_template(&second.template_id).await.expect("deleting a template"));
+
+    // Snapshots: written out of order, read back in time (= seq) order.
+    let run = RunId::new();
+    let snaps: Vec<MetricSnapshot> = (1..=3)
+        .map(|seq| snapshot(run, "worker-0", seq, base + ChronoDuration::seconds(seq as i64)))
+        .collect();
+    sink.write_snapshots(&snaps[1..]).await.unwrap_or_else(|e| panic!("writing snapshots failed: {e}"));
+    sink.write_snapshots(&snaps[..1]).await.expect("writing snapshots");
+    let read = reader.snapshots(run).await.unwrap_or_else(|e| panic!("reading snapshots failed: {e}"));
+    assert_eq!(read.len(), 3, "wrote 3 snapshots, read {}", read.len());
+    assert_eq!(read, snaps, "snapshots did not round-trip in seq order");
+    assert!(
+        reader.snapshots(RunId::new()).await.expect("reading snapshots").is_empty(),
+        "snapshots of an unknown run"
+    );
+
+    // Sampled executions.
+    let executions: Vec<QueryExecution> = (0..5u64)
+        .map(|i| QueryExecution {
+            run_id: run,
+            worker_id: "worker-0".into(),
+            connection: (i % 2) as u32,
+            kind: if i == 3 { QueryKind::Insert } else { QueryKind::PointLookup },
+            phase: if i == 0 { RunPhase::Warmup } else { RunPhase::Measurement },
+            started_at: base + ChronoDuration::milliseconds(i as i64 * 10),
+            response_us: 100 + i * 13,
+            service_us: 90 + i * 11,
+            rows: u64::from(i != 3),
+            ok: i != 3,
+            error_kind: (i == 3).then_some(ErrorKind::Constraint),
+        })
+        .collect();
+    sink.write_query_executions(&executions)
+        .await
+        .unwrap_or_else(|e| panic!("writing query executions failed: {e}"));
+    let read = reader
+        .query_executions(run, 100)
+        .await
+        .unwrap_or_else(|e| panic!("reading query executions failed: {e}"));
+    assert_eq!(read, executions, "query executions did not round-trip in time order");
+    let limited = reader.query_executions(run, 2).await.expect("reading query executions");
+    assert_eq!(limited, executions[..2].to_vec(), "query_executions(limit 2)");
+
+    // Summaries: round trip, replacement, worker rows, listing order.
+    let first_run = summary(run, None, base, 1_000);
+    sink.write_summary(&first_run).await.unwrap_or_else(|e| panic!("writing a summary failed: {e}"));
+    let read = reader.summary(run, None).await.unwrap_or_else(|e| panic!("reading a summary failed: {e}"));
+    assert_eq!(read.as_ref(), Some(&first_run), "summary did not round-trip");
+    sink.write_summary(&first_run).await.unwrap_or_else(|e| panic!("rewriting a summary failed: {e}"));
+    let runs = reader.runs(1000).await.unwrap_or_else(|e| panic!("listing runs failed: {e}"));
+    let own_rows = |runs: &[crate::sink::RunListEntry], id: RunId| {
+        runs.iter().filter(|r| r.run_id == id && r.worker_id.is_none()).count()
+    };
+    assert_eq!(own_rows(&runs, run), 1, "a summary written twice must be listed once");
+    let entry = runs.iter().find(|r| r.run_id == run && r.worker_id.is_none()).expect("run listed");
+    assert_eq!(entry.template_name, first_run.template);
+    assert_eq!(entry.table, first_run.table);
+    assert_eq!(entry.status, "COMPLETED");
+    assert_eq!(entry.started_at, first_run.started_at);
+    assert_eq!(entry.ops, first_run.total.ops);
+    assert!(
+        (entry.qps - first_run.total.qps).abs() < 1e-6,
+        "listed qps {} != {}",
+        entry.qps,
+        first_run.total.qps
+    );
+
+    let later = RunId::new();
+    let second_run = summary(later, None, base + ChronoDuration::minutes(1), 500);
+    sink.write_summary(&second_run).await.expect("writing a second summary");
+    let worker_row = summary(run, Some("worker-1"), base, 400);
+    sink.write_summary(&worker_row).await.expect("writing a worker summary");
+    assert_eq!(
+        reader.summary(run, Some("worker-1")).await.expect("reading").as_ref(),
+        Some(&worker_row),
+        "worker summary"
+    );
+    assert_eq!(
+        reader.summary(run, None).await.expect("reading").as_ref(),
+        Some(&first_run),
+        "the worker row replaced the run row"
+    );
+    assert_eq!(
+        reader.summary(run, Some("worker-9")).await.expect("reading"),
+        None,
+        "summary of an unknown worker"
+    );
+    let runs = reader.runs(1000).await.expect("listing runs");
+    assert_eq!(own_rows(&runs, run), 1, "the worker row must not duplicate the run row");
+    let own: Vec<RunId> = runs.iter().filter(|r| r.worker_id.is_none()).map(|r| r.run_id).collect();
+    match (own.iter().position(|r| *r == later), own.iter().position(|r| *r == run)) {
+        (Some(a), Some(b)) => assert!(a < b, "runs must be listed newest first: {own:?}"),
+        other => panic!("runs missing from the listing ({other:?})"),
+    }
+    if let Some(w) = runs.iter().find(|r| r.run_id == run && r.worker_id.is_some()) {
+        assert_eq!(w.worker_id.as_deref(), Some("worker-1"), "worker row of the listing");
+    }
+    let one = reader.runs(1).await.expect("listing runs");
+    assert_eq!(one.len(), 1, "runs(1) returned {} rows", one.len());
+}
+
+fn beat(run_id: RunId, worker: &str, ops: u64, at: DateTime<Utc>) -> WorkerHeartbeat {
+    WorkerHeartbeat {
+        run_id,
+        worker_id: worker.to_string(),
+        status: RunStatus::Running,
+        phase: RunPhase::Measurement,
+        connections: 4,
+        ops,
+        errors: ops / 100,
+        last_error: (ops > 10).then(|| "timeout".to_string()),
+        last_event_seq: ops / 10,
+        beat_at: at,
+    }
+}
+
+/// Checks the run lifecycle, event sequencing under concurrency, run targets and heartbeats.
+pub async fn check_control_store(store: Arc<dyn ControlStore>) {
+    let base = now_ms();
+    let mut record = RunStatusRecord::prepared(RunId::new(), "conformance", 2);
+    record.created_at = base;
+    record.updated_at = base;
+    record.target_connections = 4;
+    let run = record.run_id;
+    store.create_run(&record).await.unwrap_or_else(|e| panic!("creating a run failed: {e}"));
+    let read = store.run(run).await.unwrap_or_else(|e| panic!("reading a run failed: {e}"));
+    assert_eq!(read.as_ref(), Some(&record), "run status did not round-trip");
+    match store.create_run(&record).await {
+        Ok(()) => panic!("creating run {run} twice succeeded"),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::Constraint, "creating a run twice: {e}"),
+    }
+    assert_eq!(store.run(RunId::new()).await.expect("reading a run"), None, "an unknown run");
+
+    for to in [RunStatus::Running, RunStatus::Stopping, RunStatus::Completed] {
+        let updated = store
+            .transition(run, to, None)
+            .await
+            .unwrap_or_else(|e| panic!("transition of {run} to {to} failed: {e}"));
+        assert_eq!(updated.status, to, "transition returned the wrong status");
+        assert_eq!(updated.template_name, record.template_name, "transition changed other fields");
+    }
+    store.set_phase(run, RunPhase::Processing).await.unwrap_or_else(|e| panic!("set_phase failed: {e}"));
+    let before = store.run(run).await.expect("reading a run").expect("run exists");
+    assert_eq!(before.status, RunStatus::Completed);
+    assert_eq!(before.phase, RunPhase::Processing, "set_phase did not persist");
+    match store.transition(run, RunStatus::Running, Some("restart")).await {
+        Ok(r) => panic!("COMPLETED -> RUNNING was allowed: {r:?}"),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::Conflict, "disallowed transition: {e}"),
+    }
+    let after = store.run(run).await.expect("reading a run").expect("run exists");
+    assert_eq!(after, before, "a refused transition changed the run");
+    match store.transition(RunId::new(), RunStatus::Running, None).await {
+        Ok(r) => panic!("transition of an unknown run succeeded: {r:?}"),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "transition of an unknown run: {e}"),
+    }
+    let cancelled = RunStatusRecord::prepared(RunId::new(), "conformance", 1);
+    store.create_run(&cancelled).await.expect("creating a run");
+    let r = store
+        .transition(cancelled.run_id, RunStatus::Cancelling, Some("user request"))
+        .await
+        .expect("cancelling");
+    assert_eq!(r.reason.as_deref(), Some("user request"), "the cancellation reason was not kept");
+
+    // Events: 8 concurrent appenders, 25 events each.
+    let mut events_run = RunStatusRecord::prepared(RunId::new(), "conformance-events", 2);
+    events_run.created_at = base;
+    events_run.updated_at = base;
+    let erun = events_run.run_id;
+    store.create_run(&events_run).await.expect("creating a run");
+    let mut tasks = Vec::new();
+    for t in 0..8u32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::with_capacity(25);
+            for i in 0..25u32 {
+                let (scope, kind) = match i % 3 {
+                    0 => (
+                        EventScope::Worker(format!("worker-{t}")),
+                        ControlEventKind::SetPhase { phase: RunPhase::Warmup },
+                    ),
+                    1 => (EventScope::WorkerGroup("group-a".into()), ControlEventKind::Start),
+                    _ => (EventScope::Run, ControlEventKind::Stop { reason: Some(format!("t{t}-{i}")) }),
+                };
+                let event = store
+                    .append_event(erun, scope.clone(), kind.clone())
+                    .await
+                    .unwrap_or_else(|e| panic!("append_event failed: {e}"));
+                assert_eq!(
+                    (event.run_id, &event.scope, &event.kind),
+                    (erun, &scope, &kind),
+                    "append_event returned another event"
+                );
+                seqs.push((event.seq, scope, kind));
+            }
+            seqs
+        }));
+    }
+    let mut appended = Vec::new();
+    for task in tasks {
+        appended.extend(task.await.expect("an appending task panicked"));
+    }
+    let mut seqs: Vec<u64> = appended.iter().map(|(s, _, _)| *s).collect();
+    seqs.sort_unstable();
+    let unique: HashSet<u64> = seqs.iter().copied().collect();
+    assert_eq!(unique.len(), 200, "duplicate sequence numbers among 200 concurrent appends");
+    assert_eq!(seqs, (1..=200).collect::<Vec<u64>>(), "sequence numbers must be exactly 1..=200");
+    let since = store.events_since(erun, 150).await.unwrap_or_else(|e| panic!("events_since failed: {e}"));
+    assert_eq!(
+        since.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (151..=200).collect::<Vec<u64>>(),
+        "events_since(150)"
+    );
+    let by_seq: BTreeMap<u64, _> = appended.iter().map(|(s, scope, kind)| (*s, (scope, kind))).collect();
+    for e in &since {
+        assert_eq!(e.run_id, erun);
+        assert_eq!(Some(&(&e.scope, &e.kind)), by_seq.get(&e.seq), "event {} read back differently", e.seq);
+    }
+    let all = store.events_since(erun, 0).await.expect("events_since");
+    assert_eq!(all.len(), 200, "events_since(0)");
+    let status = store.run(erun).await.expect("reading a run").expect("run exists");
+    assert_eq!(status.last_event_seq, 200, "last_event_seq after 200 appends");
+
+    // Targets: a run-scoped SET_WORKER_TARGET updates the run; a worker-scoped one does not.
+    let target = ControlEventKind::SetWorkerTarget { connections: 12, target_qps: Some(500.0) };
+    let e = store.append_event(erun, EventScope::Run, target).await.expect("appending SET_WORKER_TARGET");
+    assert_eq!(e.seq, 201, "the next sequence number after 200");
+    let status = store.run(erun).await.expect("reading a run").expect("run exists");
+    assert_eq!(
+        (status.target_connections, status.target_qps),
+        (12, Some(500.0)),
+        "run targets after SET_WORKER_TARGET"
+    );
+    assert_eq!(status.last_event_seq, 201);
+    let worker_target = ControlEventKind::SetWorkerTarget { connections: 3, target_qps: None };
+    store.append_event(erun, EventScope::Worker("worker-0".into()), worker_target).await.expect("appending");
+    let status = store.run(erun).await.expect("reading a run").expect("run exists");
+    assert_eq!(
+        (status.target_connections, status.target_qps),
+        (12, Some(500.0)),
+        "a worker-scoped target changed the run's"
+    );
+    assert_eq!(status.last_event_seq, 202);
+    assert!(store.events_since(erun, 202).await.expect("events_since").is_empty(), "events after the last");
+    match store.append_event(RunId::new(), EventScope::Run, ControlEventKind::Start).await {
+        Ok(e) => panic!("appending to an unknown run succeeded: {e:?}"),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "appending to an unknown run: {e}"),
+    }
+
+    // Heartbeats: upserted per worker, latest values kept.
+    let first = beat(erun, "worker-0", 5, base);
+    let latest = beat(erun, "worker-0", 50, base + ChronoDuration::seconds(1));
+    let other = beat(erun, "worker-1", 7, base + ChronoDuration::seconds(1));
+    for b in [&first, &latest, &other] {
+        store.heartbeat(b).await.unwrap_or_else(|e| panic!("heartbeat failed: {e}"));
+    }
+    let mut beats = store.heartbeats(erun).await.unwrap_or_else(|e| panic!("reading heartbeats failed: {e}"));
+    beats.sort_by(|a, b| a.worker_id.cmp(&b.worker_id));
+    assert_eq!(beats, vec![latest, other], "heartbeats must be one row per worker with the latest values");
+    assert!(store.heartbeats(run).await.expect("reading heartbeats").is_empty(), "heartbeats of another run");
+}

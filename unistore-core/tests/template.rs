@@ -1,0 +1,100 @@
+//! Templates: the documented format parses, and bad input gets a message naming the fix.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+use std::time::Duration;
+
+use unistore_core::template::{parse_mix, Distribution, KeySource, LoadMode, ParamGenerator};
+use unistore_core::{ErrorKind, QueryKind, Template};
+
+const FULL: &str = r#"
+name = "orders-mixed"
+table = "public.orders"
+allow_writes = true
+seed = 42
+
+[mix]
+POINT_LOOKUP = 70
+RANGE_SCAN = 10
+UPDATE = 10
+CUSTOM_SQL = 10
+
+[custom_sql]
+sql = "SELECT count(*) FROM orders WHERE customer_id = ? AND status = ? AND note = 'what?'"
+params = [{ kind = "int", min = 1, max = 5000 }, { kind = "choice", values = ["open", "paid"] }]
+
+[values]
+source = "range"
+distribution = { type = "zipfian", theta = 0.9 }
+pool_size = 500
+range_scan_width = 50
+
+[load]
+mode = "QPS"
+target_qps = 250.0
+connections = 4
+
+[phases]
+warmup = "2s"
+measurement = "1m"
+
+[slo.POINT_LOOKUP]
+p95_ms = 5.0
+max_error_rate = 0.001
+"#;
+
+#[test]
+fn the_documented_template_parses_and_round_trips() {
+    let t = Template::from_toml(FULL).unwrap();
+    assert_eq!(t.name, "orders-mixed");
+    assert_eq!(t.table_ref().unwrap().schema.as_deref(), Some("public"));
+    assert_eq!(t.mix[&QueryKind::PointLookup], 70);
+    assert_eq!(t.values.source, KeySource::Range);
+    assert_eq!(t.values.distribution, Distribution::Zipfian { theta: 0.9 });
+    assert_eq!(t.load, LoadMode::Qps { target_qps: 250.0, connections: 4 });
+    assert_eq!(t.phases.measurement, Duration::from_secs(60));
+    assert_eq!(t.phases.cooldown, Duration::ZERO);
+    assert_eq!(t.slo[&QueryKind::PointLookup].p95_ms, Some(5.0));
+    let custom = t.custom_sql.as_ref().unwrap();
+    assert_eq!(custom.params[1], ParamGenerator::Choice { values: vec!["open".into(), "paid".into()] });
+    // TOML and JSON exports parse back to the same template.
+    assert_eq!(Template::from_toml(&t.to_toml().unwrap()).unwrap(), t);
+    assert_eq!(Template::from_json(&serde_json::to_string(&t).unwrap()).unwrap(), t);
+}
+
+fn err(toml: &str) -> String {
+    let e = Template::from_toml(toml).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    e.to_string()
+}
+
+#[test]
+fn bad_templates_name_the_problem_and_the_fix() {
+    let m = err("table = \"t\"\n[mix]\nPOINT_LOOKUP = 80\nRANGE_SCAN = 10\n");
+    assert!(m.contains("sums to 90%") && m.contains("adjust"), "{m}");
+    let m = err("table = \"t\"\n[mix]\nPOINT_LOOKUP = 50\nUPDATE = 50\n");
+    assert!(m.contains("--allow-writes"), "{m}");
+    let m = err("table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[phases]\nmeasurement = \"0s\"\n");
+    assert!(m.contains("measurement duration is zero"), "{m}");
+    let m = err("table = \"t\"\n[mix]\nSCAN_ALL = 100\n");
+    assert!(m.contains("SCAN_ALL"), "{m}");
+    let m = err("table = \"t\"\n[mix]\nCUSTOM_SQL = 100\n[custom_sql]\nsql = \"select ?\"\n");
+    assert!(m.contains("1 `?` placeholders but 0 params"), "{m}");
+    let m = err("table = \"a.b.c.d\"\n[mix]\nPOINT_LOOKUP = 100\n");
+    assert!(m.contains("too many parts"), "{m}");
+    let m = err("table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[load]\nmode = \"QPS\"\ntarget_qps = -1.0\nconnections = 2\n");
+    assert!(m.contains("not a positive number"), "{m}");
+    let m = err("table = \"t\"\ncolour = \"red\"\n[mix]\nPOINT_LOOKUP = 100\n");
+    assert!(m.contains("colour"), "{m}");
+}
+
+#[test]
+fn mixes_parse_from_the_command_line_form() {
+    let mix = parse_mix("point_lookup=80, range-scan=10,UPDATE=10").unwrap();
+    assert_eq!(mix.len(), 3);
+    assert_eq!(mix[&QueryKind::RangeScan], 10);
+    assert!(parse_mix("point_lookup=80,point_lookup=20").unwrap_err().to_string().contains("twice"));
+    assert!(parse_mix("point_lookup").unwrap_err().to_string().contains("KIND=PERCENT"));
+    assert!(parse_mix("lookup=100").unwrap_err().to_string().contains("unknown query kind"));
+    assert!(parse_mix("point_lookup=x").unwrap_err().to_string().contains("not a whole number"));
+}

@@ -1,0 +1,35 @@
+//! `unistore-worker`: the headless, pgbench-style `bench` command (and, with the controller, a
+//! run worker). Thin: parse flags, build adapters through the registry, hand them to core.
+
+mod bench;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "unistore-worker", version, about = "Unistore Bench worker: benchmark a database table")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a workload against a table and print per-second progress and a summary.
+    Bench(Box<bench::BenchArgs>),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("UNISTORE_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Bench(args) => bench::main(*args),
+    }
+}
