@@ -15,6 +15,5 @@ mod url_util;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-
 pub use registry::{open_control, open_results, open_target, OpenedTarget, ResultsStore, TargetOptions};
 pub use url_util::redact_url;
