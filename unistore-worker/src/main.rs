@@ -1,6 +1,9 @@
 //! `unistore-worker`: the headless, pgbench-style `bench` command (and, with the controller, a
 //! run worker). Thin: parse flags, build adapters through the registry, hand them to core.
 
+// Doc comments here are command-line help text, not rustdoc: `[schema.]NAME` is not a link.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 mod bench;
 mod report;
 
