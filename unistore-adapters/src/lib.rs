@@ -15,5 +15,11 @@ mod url_util;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+#[cfg(feature = "snowflake")]
+pub mod snowflake;
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
+
 pub use registry::{open_control, open_results, open_target, OpenedTarget, ResultsStore, TargetOptions};
 pub use url_util::redact_url;

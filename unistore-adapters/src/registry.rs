@@ -78,6 +78,10 @@ pub fn supported_schemes() -> Vec<&'static str> {
     let mut v = Vec::new();
     #[cfg(feature = "sqlite")]
     v.push("sqlite://");
+    #[cfg(feature = "snowflake")]
+    v.push("snowflake://");
+    #[cfg(feature = "postgres")]
+    v.extend(["postgres://", "postgresql://"]);
     v
 }
 
@@ -86,6 +90,10 @@ pub async fn open_target(url: &str, options: &TargetOptions) -> Result<OpenedTar
     match scheme(url)? {
         #[cfg(feature = "sqlite")]
         "sqlite" => crate::sqlite::open_target(url, options).await,
+        #[cfg(feature = "snowflake")]
+        "snowflake" => crate::snowflake::open_target(url, options).await,
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => crate::postgres::open_target(url, options).await,
         other => Err(unsupported("target", other)),
     }
 }
@@ -95,6 +103,10 @@ pub async fn open_results(url: &str) -> Result<ResultsStore> {
     match scheme(url)? {
         #[cfg(feature = "sqlite")]
         "sqlite" => crate::sqlite::open_results(url).await,
+        #[cfg(feature = "snowflake")]
+        "snowflake" => crate::snowflake::open_results(url).await,
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => crate::postgres::open_results(url).await,
         other => Err(unsupported("results", other)),
     }
 }
@@ -104,6 +116,10 @@ pub async fn open_control(url: &str) -> Result<Arc<dyn ControlStore>> {
     match scheme(url)? {
         #[cfg(feature = "sqlite")]
         "sqlite" => crate::sqlite::open_control(url).await,
+        #[cfg(feature = "snowflake")]
+        "snowflake" => crate::snowflake::open_control(url).await,
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => crate::postgres::open_control(url).await,
         other => Err(unsupported("control", other)),
     }
 }

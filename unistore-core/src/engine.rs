@@ -462,6 +462,7 @@ impl Engine {
             last_snapshot_at: start,
             config,
             reason: control.reason.clone(),
+            announced_phase: None,
         };
         let join = tokio::spawn(supervisor.run(sessions, cmd_rx));
         Ok(EngineHandle { control, snapshots: Some(snap_rx), samples: Some(sample_rx), join })
@@ -505,6 +506,7 @@ struct Supervisor {
     last_snapshot_at: Instant,
     config: EngineConfig,
     reason: Arc<Mutex<Option<String>>>,
+    announced_phase: Option<RunPhase>,
 }
 
 impl Supervisor {
@@ -519,6 +521,7 @@ impl Supervisor {
         for session in sessions {
             self.spawn_task(Some(session));
         }
+        self.announce_phase();
         let interval = self.config.snapshot_interval;
         let mut ticker =
             tokio::time::interval_at(tokio::time::Instant::from_std(self.shared.start + interval), interval);
@@ -541,6 +544,7 @@ impl Supervisor {
                         break;
                     }
                 }
+                _ = tokio::time::sleep(self.until_next_boundary()) => self.announce_phase(),
                 _ = self.shared.stop_notify.notified() => {}
             }
             if self.shared.stopping.load(Ordering::Acquire) {
@@ -562,6 +566,26 @@ impl Supervisor {
         }
         self.emit_snapshot();
         Ok(self.report(abandoned))
+    }
+
+    /// Tells the pool about a phase change (for session tagging), once per change.
+    fn announce_phase(&mut self) {
+        let phase = self.shared.phase_at(self.shared.offset_ns(Instant::now()));
+        if self.announced_phase != Some(phase) {
+            self.announced_phase = Some(phase);
+            self.pool.set_phase(phase);
+        }
+    }
+
+    /// Time until the next phase boundary that is still ahead (an hour if none).
+    fn until_next_boundary(&self) -> Duration {
+        let now = self.shared.offset_ns(Instant::now());
+        [&self.shared.warmup_end_ns, &self.shared.measure_end_ns]
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .filter(|b| *b > now && *b != NEVER)
+            .min()
+            .map_or(Duration::from_secs(3600), |b| Duration::from_nanos(b - now))
     }
 
     fn apply(&mut self, cmd: Command) {

@@ -110,14 +110,17 @@ impl LatencyRecorder {
         if h.is_empty() {
             return LatencySummary::default();
         }
-        let q = |p: f64| h.value_at_quantile(p) as f64 / 1_000.0;
+        let max = self.max_ns as f64 / 1_000_000.0;
+        // A histogram bucket reports its highest equivalent value, which can lie a hair above
+        // the exact maximum; no percentile may exceed the maximum.
+        let q = |p: f64| (h.value_at_quantile(p) as f64 / 1_000.0).min(max);
         LatencySummary {
             p50: q(0.50),
             p90: q(0.90),
             p95: q(0.95),
             p99: q(0.99),
             p999: q(0.999),
-            max: self.max_ns as f64 / 1_000_000.0,
+            max,
             mean: self.sum_ns as f64 / h.len() as f64 / 1_000_000.0,
         }
     }
@@ -451,6 +454,11 @@ pub struct RunSummary {
     /// Steps of a `FIND_MAX_CONCURRENCY` run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepResult>,
+    /// The server's own figures for the run (`pg_stat_statements` deltas, Snowflake query
+    /// history), beside the client-side figures above. Covers every phase, not only the
+    /// measurement window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_stats: Option<serde_json::Value>,
 }
 
 /// One step of a step-load search.

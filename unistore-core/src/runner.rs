@@ -134,8 +134,15 @@ impl PreparedRun {
 
     /// Opens the connections and starts the load.
     pub async fn start(self) -> Result<ActiveRun> {
+        // The server-side baseline is taken before the first connection of the load, so the
+        // server's counts cover exactly the operations the engine issued.
+        let mut warnings = Vec::new();
+        if let Err(e) = self.pool.begin_server_stats().await {
+            warnings.push(format!("no server-side statistics: {e}"));
+        }
+        let since = chrono::Utc::now();
         let handle = Engine::start(self.pool.clone(), self.plan.clone(), self.config.clone()).await?;
-        Ok(ActiveRun { prepared: self, handle })
+        Ok(ActiveRun { prepared: self, handle, since, warnings })
     }
 }
 
@@ -144,6 +151,8 @@ impl PreparedRun {
 pub struct ActiveRun {
     prepared: PreparedRun,
     handle: EngineHandle,
+    since: chrono::DateTime<chrono::Utc>,
+    warnings: Vec<String>,
 }
 
 /// What finishing a run produced.
@@ -168,7 +177,7 @@ impl ActiveRun {
         sink: Option<Arc<dyn ResultsSink>>,
         mut on_snapshot: impl FnMut(&MetricSnapshot) + Send,
     ) -> Result<FinishedRun> {
-        let mut warnings = Vec::new();
+        let mut warnings = std::mem::take(&mut self.warnings);
         let mut snapshots =
             self.handle.take_snapshots().ok_or_else(|| Error::invalid("snapshots already taken"))?;
         let samples = self.handle.take_samples().ok_or_else(|| Error::invalid("samples already taken"))?;
@@ -189,6 +198,13 @@ impl ActiveRun {
             Err(e) => warnings.push(format!("sample writer failed: {e}")),
         }
         let p = &self.prepared;
+        let server_stats = match p.pool.finish_server_stats(self.since).await {
+            Ok(s) => s,
+            Err(e) => {
+                warnings.push(format!("no server-side statistics: {e}"));
+                None
+            }
+        };
         let status = if report.stop_reason.is_some() { RunStatus::Cancelled } else { RunStatus::Completed };
         let summary = summarize(
             &report,
@@ -205,6 +221,7 @@ impl ActiveRun {
                 status,
             },
         )?;
+        let summary = RunSummary { server_stats, ..summary };
         if let Some(sink) = &sink {
             let stored = StoredTemplate {
                 template_id: template_id(&p.template),

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::model::QueryKind;
+use crate::model::{QueryKind, RunPhase};
 use crate::value::{ColumnType, Value};
 
 /// What a parameter of a rendered statement stands for; the workload plan turns each role into
@@ -69,6 +69,27 @@ pub trait TargetPool: Send + Sync + 'static {
 
     /// Opens a new session. Called once per connection task, and again after a lost connection.
     async fn connect(&self) -> Result<Box<dyn TargetSession>>;
+
+    /// Tells the pool that the load entered `phase`, so backends that tag their sessions
+    /// (Snowflake's `QUERY_TAG`) can attribute server-side figures to phases. Called by the
+    /// engine off the hot path. Default: nothing.
+    fn set_phase(&self, _phase: RunPhase) {}
+
+    /// Takes the server-side baseline before the load starts (e.g. `pg_stat_statements`).
+    /// Default: nothing.
+    async fn begin_server_stats(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The server's own figures for the load since `begin_server_stats` (or since `since`, for
+    /// backends that query history by time and tag), stored with the run next to the
+    /// client-side figures. `None`: the backend has none. Default: `None`.
+    async fn finish_server_stats(
+        &self,
+        _since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<serde_json::Value>> {
+        Ok(None)
+    }
 }
 
 /// One connection to the database under test.

@@ -195,3 +195,21 @@ async fn operations_stuck_past_the_stop_deadline_are_abandoned() {
     assert_eq!(report.abandoned_in_flight, 3);
     assert_eq!(report.completed_ops, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_is_told_about_each_phase_in_order() {
+    let target = Arc::new(ToyTarget::new(Duration::from_millis(1)));
+    let state = target.state.clone();
+    let mut c = config(1, 300, 300);
+    c.cooldown = Duration::from_millis(300);
+    Engine::start(target, point_lookup_plan(), c).await.unwrap().wait().await.unwrap();
+    let phases = state.phases.lock().clone();
+    assert_eq!(
+        phases,
+        vec![
+            unistore_core::RunPhase::Warmup,
+            unistore_core::RunPhase::Measurement,
+            unistore_core::RunPhase::Cooldown
+        ]
+    );
+}

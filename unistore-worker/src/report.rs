@@ -77,6 +77,9 @@ pub fn print_summary(s: &RunSummary) {
     if s.samples_dropped > 0 {
         println!("sampled executions dropped (results store too slow): {}", s.samples_dropped);
     }
+    if let Some(stats) = &s.server_stats {
+        println!("server-side statistics stored with the run ({} bytes of JSON)", stats.to_string().len());
+    }
     if s.slo.passed {
         println!("SLO: passed");
     } else {

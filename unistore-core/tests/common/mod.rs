@@ -28,6 +28,8 @@ pub struct ToyState {
     /// Completion instants of every operation, for checks against the engine's windows.
     pub completions: Mutex<Vec<Instant>>,
     pub stall: Mutex<Option<(Instant, Instant)>>,
+    /// Phases the engine announced, in order.
+    pub phases: Mutex<Vec<unistore_core::RunPhase>>,
 }
 
 #[derive(Debug)]
@@ -50,6 +52,9 @@ impl TargetPool for ToyTarget {
     }
     fn capabilities(&self) -> TargetCapabilities {
         TargetCapabilities { cancel: false, server_side_prepare: false }
+    }
+    fn set_phase(&self, phase: unistore_core::RunPhase) {
+        self.state.phases.lock().push(phase);
     }
     async fn connect(&self) -> Result<Box<dyn TargetSession>> {
         self.state.sessions.fetch_add(1, Ordering::SeqCst);

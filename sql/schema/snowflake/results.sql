@@ -1,0 +1,78 @@
+-- Unistore Bench results store, Snowflake.
+--
+-- Applied by the operator (or `apply_schema` in the Snowflake adapter) inside the results
+-- database and schema, by default UNISTORE_BENCHMARK.TEST_RESULTS:
+--
+--   CREATE DATABASE IF NOT EXISTS UNISTORE_BENCHMARK;
+--   CREATE SCHEMA IF NOT EXISTS UNISTORE_BENCHMARK.TEST_RESULTS;
+--   USE SCHEMA UNISTORE_BENCHMARK.TEST_RESULTS;
+--
+-- The tool never runs DDL by itself. Every statement is idempotent. These are standard tables
+-- (analytics over results, written in batches); their primary keys are informational, and the
+-- sink replaces rows by key itself. The *_JSON columns hold the full serialized structs; the
+-- scalar columns beside them exist for listing and for querying by hand.
+
+CREATE TABLE IF NOT EXISTS TEST_TEMPLATES (
+    TEMPLATE_ID   VARCHAR(64)      NOT NULL,
+    NAME          VARCHAR          NOT NULL,
+    TEMPLATE_JSON VARCHAR          NOT NULL,
+    UPDATED_AT    TIMESTAMP_NTZ(9) NOT NULL,
+    PRIMARY KEY (TEMPLATE_ID)
+);
+
+-- One row per run (WORKER_ID = '') and per worker child run.
+CREATE TABLE IF NOT EXISTS TEST_RESULTS (
+    RUN_ID              VARCHAR(36)      NOT NULL,
+    WORKER_ID           VARCHAR(256)     NOT NULL DEFAULT '',
+    TEMPLATE_NAME       VARCHAR          NOT NULL,
+    TARGET_KIND         VARCHAR(32)      NOT NULL,
+    TABLE_NAME          VARCHAR          NOT NULL,
+    TABLE_TYPE          VARCHAR(32)      NOT NULL,
+    MODE                VARCHAR(32)      NOT NULL,
+    STATUS              VARCHAR(16)      NOT NULL,
+    STARTED_AT          TIMESTAMP_NTZ(9) NOT NULL,
+    DURATION_S          FLOAT            NOT NULL,
+    OPS                 NUMBER(38, 0)    NOT NULL,
+    ERRORS              NUMBER(38, 0)    NOT NULL,
+    QPS                 FLOAT            NOT NULL,
+    P50_MS              FLOAT            NOT NULL,
+    P95_MS              FLOAT            NOT NULL,
+    P99_MS              FLOAT            NOT NULL,
+    SUMMARY_JSON        VARCHAR          NOT NULL,
+    -- Server-side figures read after the run (QUERY_HISTORY / AGGREGATE_QUERY_HISTORY by
+    -- query tag), next to the client-side ones; NULL where the account does not provide them.
+    SERVER_HISTORY_JSON VARCHAR,
+    PRIMARY KEY (RUN_ID, WORKER_ID)
+);
+
+CREATE TABLE IF NOT EXISTS WORKER_METRICS_SNAPSHOTS (
+    RUN_ID        VARCHAR(36)      NOT NULL,
+    WORKER_ID     VARCHAR(256)     NOT NULL,
+    SEQ           NUMBER(38, 0)    NOT NULL,
+    TAKEN_AT      TIMESTAMP_NTZ(9) NOT NULL,
+    ELAPSED_S     FLOAT            NOT NULL,
+    PHASE         VARCHAR(16)      NOT NULL,
+    OPS           NUMBER(38, 0)    NOT NULL,
+    ERRORS        NUMBER(38, 0)    NOT NULL,
+    QPS           FLOAT            NOT NULL,
+    P50_MS        FLOAT            NOT NULL,
+    P95_MS        FLOAT            NOT NULL,
+    P99_MS        FLOAT            NOT NULL,
+    SNAPSHOT_JSON VARCHAR          NOT NULL,
+    PRIMARY KEY (RUN_ID, WORKER_ID, SEQ)
+);
+
+-- Sampled executions only (see the template's sample_rate), never every operation.
+CREATE TABLE IF NOT EXISTS QUERY_EXECUTIONS (
+    RUN_ID        VARCHAR(36)      NOT NULL,
+    WORKER_ID     VARCHAR(256)     NOT NULL,
+    CONNECTION_ID NUMBER(10, 0)    NOT NULL,
+    KIND          VARCHAR(16)      NOT NULL,
+    PHASE         VARCHAR(16)      NOT NULL,
+    STARTED_AT    TIMESTAMP_NTZ(9) NOT NULL,
+    RESPONSE_US   NUMBER(38, 0)    NOT NULL,
+    SERVICE_US    NUMBER(38, 0)    NOT NULL,
+    ROWS_READ     NUMBER(38, 0)    NOT NULL,
+    OK            BOOLEAN          NOT NULL,
+    ERROR_KIND    VARCHAR(32)
+);

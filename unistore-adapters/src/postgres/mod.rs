@@ -1,0 +1,246 @@
+//! The Postgres family: PostgreSQL and servers that speak its protocol (Aurora, AlloyDB, Neon,
+//! CockroachDB, YugabyteDB), on `tokio-postgres`.
+//!
+//! - [`PostgresTargetPool`]: one dedicated connection per benchmark connection, statements
+//!   prepared once per connection, parameters bound in the column's own binary format.
+//! - [`PostgresTableManager`]: profiles a table from `pg_catalog`; issues no DDL.
+//! - [`PostgresResultsStore`] and [`PostgresControlStore`]: results and control tables from
+//!   `sql/schema/postgres/`, applied by the operator with [`apply_schema`].
+//! - [`stats`]: `pg_stat_statements` snapshots around the measurement phase.
+//!
+//! ```no_run
+//! # async fn demo() -> unistore_core::Result<()> {
+//! use unistore_adapters::postgres;
+//! postgres::apply_schema("postgres://postgres@127.0.0.1:5432/test?schema=unistore").await?;
+//! let results = postgres::PostgresResultsStore::open("postgres://postgres@127.0.0.1:5432/test").await?;
+//! # drop(results);
+//! # Ok(())
+//! # }
+//! ```
+
+mod config;
+mod control;
+mod pool;
+mod sink;
+pub mod stats;
+mod tables;
+
+use std::sync::Arc;
+
+use unistore_core::{ControlStore, Error, ErrorKind, Result};
+
+pub use config::{PostgresConfig, TlsMode, DEFAULT_STORE_SCHEMA};
+pub use control::PostgresControlStore;
+pub use pool::{application_name, PgParam, PostgresSession, PostgresTargetPool};
+pub use sink::PostgresResultsStore;
+pub use stats::{
+    pg_stat_statements_snapshot, server_stats_since, server_stats_snapshot, statement_stats_delta,
+    ServerStats, ServerStatsBaseline, StatementStat,
+};
+pub use tables::PostgresTableManager;
+
+use crate::registry::{OpenedTarget, ResultsStore, TargetOptions};
+
+/// DDL of the results tables (`TEST_TEMPLATES`, `TEST_RESULTS`, `WORKER_METRICS_SNAPSHOTS`,
+/// `QUERY_EXECUTIONS`).
+pub const RESULTS_SCHEMA_SQL: &str = include_str!("../../../sql/schema/postgres/results.sql");
+/// DDL of the control tables (`RUN_STATUS`, `RUN_CONTROL_EVENTS`, `WORKER_HEARTBEATS`).
+pub const CONTROL_SCHEMA_SQL: &str = include_str!("../../../sql/schema/postgres/control.sql");
+
+/// Opens a target: a pool of dedicated sessions and the table manager.
+pub async fn open_target(url: &str, options: &TargetOptions) -> Result<OpenedTarget> {
+    let config = PostgresConfig::parse(url)?;
+    let pool = PostgresTargetPool::new(config.clone(), options.run_id);
+    let manager = PostgresTableManager::connect(&config, options.declared_type).await?;
+    Ok(OpenedTarget { kind: "postgres", pool: Arc::new(pool), manager: Arc::new(manager) })
+}
+
+/// Opens the results store (tables must exist: see [`apply_schema`]).
+pub async fn open_results(url: &str) -> Result<ResultsStore> {
+    let store = Arc::new(PostgresResultsStore::open(url).await?);
+    Ok(ResultsStore { sink: store.clone(), reader: store })
+}
+
+/// Opens the control store (tables must exist: see [`apply_schema`]).
+pub async fn open_control(url: &str) -> Result<Arc<dyn ControlStore>> {
+    Ok(Arc::new(PostgresControlStore::open(url).await?))
+}
+
+/// Creates the schema named by `?schema=` (default `unistore`) and the results and control
+/// tables in it, from `sql/schema/postgres/{results,control}.sql`. Idempotent. For a `setup`
+/// command and for tests: stores never create tables implicitly.
+pub async fn apply_schema(url: &str) -> Result<()> {
+    let config = PostgresConfig::parse(url)?;
+    let client = config.connect("unistore-setup").await?;
+    let schema = quote_ident(config.store_schema());
+    let context = |file: &str| format!("applying sql/schema/postgres/{file} to {}", config.redacted_url());
+    client
+        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"))
+        .await
+        .map_err(|e| map_error(&e, &context("(schema)")))?;
+    client.batch_execute(RESULTS_SCHEMA_SQL).await.map_err(|e| map_error(&e, &context("results.sql")))?;
+    client.batch_execute(CONTROL_SCHEMA_SQL).await.map_err(|e| map_error(&e, &context("control.sql")))?;
+    Ok(())
+}
+
+/// Quotes an identifier with double quotes.
+pub(crate) fn quote_ident(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// Checks that `tables` exist in the store schema; a missing one is a clear error naming the
+/// file to apply.
+pub(crate) async fn require_tables(
+    client: &tokio_postgres::Client,
+    config: &PostgresConfig,
+    tables: &[&str],
+    file: &str,
+) -> Result<()> {
+    let names: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
+    let rows = client
+        .query(
+            "SELECT c.relname::text FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = ANY($2)",
+            &[&config.store_schema(), &names],
+        )
+        .await
+        .map_err(|e| map_error(&e, "checking the store tables"))?;
+    let found: Vec<String> = rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect();
+    let missing: Vec<&str> = tables.iter().copied().filter(|t| !found.iter().any(|f| f == t)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::backend(
+        ErrorKind::NotFound,
+        format!(
+            "table(s) {} missing in schema `{}` of {}: apply sql/schema/postgres/{file} first \
+             (the setup command does it, or: PGOPTIONS='-c search_path={}' psql URL -f \
+             sql/schema/postgres/{file}, after CREATE SCHEMA {})",
+            missing.join(", "),
+            config.store_schema(),
+            config.redacted_url(),
+            config.store_schema(),
+            quote_ident(config.store_schema()),
+        ),
+    ))
+}
+
+/// Classifies a SQLSTATE code.
+pub fn sqlstate_kind(code: &str) -> ErrorKind {
+    match code {
+        "40001" | "40P01" | "55P03" => ErrorKind::Conflict,
+        "57014" => ErrorKind::Timeout,
+        "42501" => ErrorKind::Permission,
+        "42P01" | "3F000" | "42703" | "42883" | "42704" | "3D000" => ErrorKind::NotFound,
+        "42601" => ErrorKind::Syntax,
+        // Administrator or crash shutdown: the connection is gone.
+        "57P01" | "57P02" | "57P03" => ErrorKind::Connect,
+        c if c.starts_with("23") => ErrorKind::Constraint,
+        c if c.starts_with("08") => ErrorKind::Connect,
+        c if c.starts_with("28") => ErrorKind::Permission,
+        c if c.starts_with("53") => ErrorKind::Throttled,
+        c if c.starts_with("42") => ErrorKind::Syntax,
+        c if c.starts_with("22") => ErrorKind::InvalidInput,
+        _ => ErrorKind::Other,
+    }
+}
+
+/// Maps a driver error to the core error, with `context` (free of secrets) in front.
+pub(crate) fn map_error(e: &tokio_postgres::Error, context: &str) -> Error {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        let mut message = format!("{context}: {} (SQLSTATE {code})", db.message());
+        if let Some(detail) = db.detail() {
+            message.push_str(&format!("; {detail}"));
+        }
+        if let Some(hint) = db.hint() {
+            message.push_str(&format!("; hint: {hint}"));
+        }
+        return Error::backend(sqlstate_kind(code), message);
+    }
+    let text = e.to_string();
+    if e.is_closed() || text.contains("connection closed") || text.contains("error communicating") {
+        return Error::backend(ErrorKind::Connect, format!("{context}: connection lost ({text})"));
+    }
+    if text.starts_with("error serializing parameter") || text.starts_with("error deserializing") {
+        let cause = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
+        return Error::backend(ErrorKind::InvalidInput, format!("{context}: {text}: {cause}"));
+    }
+    if text.contains("timeout") || text.contains("timed out") {
+        return Error::backend(ErrorKind::Timeout, format!("{context}: {text}"));
+    }
+    Error::backend(ErrorKind::Other, format!("{context}: {text}"))
+}
+
+/// Maps a failure to connect: wrong password, no server, a server that is not PostgreSQL.
+pub(crate) fn map_connect_error(e: &tokio_postgres::Error, redacted_url: &str) -> Error {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        let kind = sqlstate_kind(code);
+        let fix = match code {
+            "28P01" | "28000" => "check the user name and password (pass the password through PGPASSWORD or the URL, never in a template)",
+            "3D000" => "check the database name in the URL",
+            "53300" => "the server has no free connection slots: lower --connections or raise max_connections",
+            _ => "check the URL and the server's log",
+        };
+        return Error::backend(
+            if kind == ErrorKind::Other { ErrorKind::Connect } else { kind },
+            format!("cannot connect to {redacted_url}: {} (SQLSTATE {code}); {fix}", db.message()),
+        );
+    }
+    let text = e.to_string();
+    let cause = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
+    let detail =
+        if cause.is_empty() || text.contains(&cause) { text.clone() } else { format!("{text}: {cause}") };
+    let hint = if detail.contains("refused") {
+        "nothing listens there: check host and port, and that the server is running"
+    } else if detail.contains("timeout") || detail.contains("timed out") {
+        "the server did not answer in time: check host, port and firewalls"
+    } else if detail.contains("unexpected message")
+        || detail.contains("invalid message")
+        || detail.contains("bytes remaining")
+        || detail.contains("invalid length")
+        || detail.contains("unexpected EOF")
+        || detail.contains("connection closed")
+        || detail.contains("early eof")
+    {
+        "the server there does not speak the PostgreSQL protocol: check the port"
+    } else if detail.contains("certificate") || detail.contains("tls") || detail.contains("TLS") {
+        "the TLS handshake failed: check sslmode and sslrootcert"
+    } else {
+        "check the URL and that a PostgreSQL server is reachable"
+    };
+    let kind = if detail.contains("timeout") || detail.contains("timed out") {
+        ErrorKind::Timeout
+    } else if detail.contains("password") {
+        ErrorKind::Permission
+    } else {
+        ErrorKind::Connect
+    };
+    Error::backend(kind, format!("cannot connect to {redacted_url}: {detail}; {hint}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_map_to_core_kinds() {
+        assert_eq!(sqlstate_kind("40001"), ErrorKind::Conflict);
+        assert_eq!(sqlstate_kind("40P01"), ErrorKind::Conflict);
+        assert_eq!(sqlstate_kind("23505"), ErrorKind::Constraint);
+        assert_eq!(sqlstate_kind("23502"), ErrorKind::Constraint);
+        assert_eq!(sqlstate_kind("08006"), ErrorKind::Connect);
+        assert_eq!(sqlstate_kind("57P01"), ErrorKind::Connect);
+        assert_eq!(sqlstate_kind("57014"), ErrorKind::Timeout);
+        assert_eq!(sqlstate_kind("42501"), ErrorKind::Permission);
+        assert_eq!(sqlstate_kind("28P01"), ErrorKind::Permission);
+        assert_eq!(sqlstate_kind("42P01"), ErrorKind::NotFound);
+        assert_eq!(sqlstate_kind("3F000"), ErrorKind::NotFound);
+        assert_eq!(sqlstate_kind("42703"), ErrorKind::NotFound);
+        assert_eq!(sqlstate_kind("42601"), ErrorKind::Syntax);
+        assert_eq!(sqlstate_kind("53300"), ErrorKind::Throttled);
+        assert_eq!(sqlstate_kind("XX000"), ErrorKind::Other);
+    }
+}

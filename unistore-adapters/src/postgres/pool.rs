@@ -1,0 +1,427 @@
+//! Sessions to the database under test, and a small connection pool for the stores.
+//!
+//! The hot path: one dedicated connection per benchmark connection (no pool in between), every
+//! statement prepared once per connection, and parameters bound through [`PgParam`], a borrowed
+//! view of the core `Value` that encodes itself in the binary format of the parameter type the
+//! server inferred at prepare time. Nothing is boxed or copied per call; the driver's own bind
+//! buffers are the only allocations.
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::{BufMut, BytesMut};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_postgres::types::{Format, IsNull, Kind, ToSql, Type};
+use tokio_postgres::{Client, Statement};
+use unistore_core::target::TargetCapabilities;
+use unistore_core::{Error, ErrorKind, Result, RunId, StatementSpec, TargetPool, TargetSession, Value};
+
+use super::config::PostgresConfig;
+use super::map_error;
+use super::stats::ServerStatsBaseline;
+
+/// Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01).
+const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;
+/// Days between the Unix epoch and PostgreSQL's epoch.
+const PG_EPOCH_OFFSET_DAYS: i64 = 10_957;
+const US_PER_DAY: i64 = 86_400_000_000;
+
+/// Opens sessions to a Postgres-family server, each tagged `application_name = unistore-<run>`
+/// so that `pg_stat_activity` attributes the load to the run.
+#[derive(Debug, Clone)]
+pub struct PostgresTargetPool {
+    config: Arc<PostgresConfig>,
+    application_name: String,
+    /// `pg_stat_statements` before the load, for `finish_server_stats`.
+    server_baseline: Arc<Mutex<Option<ServerStatsBaseline>>>,
+}
+
+impl PostgresTargetPool {
+    /// A pool for `config`, tagging sessions with the run id.
+    pub fn new(config: PostgresConfig, run_id: RunId) -> Self {
+        PostgresTargetPool {
+            config: Arc::new(config),
+            application_name: application_name(run_id),
+            server_baseline: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The `application_name` every session of this pool carries.
+    pub fn application_name(&self) -> &str {
+        &self.application_name
+    }
+
+    /// The parsed configuration.
+    pub fn config(&self) -> &PostgresConfig {
+        &self.config
+    }
+
+    /// Opens a connection outside the benchmark (for statistics or checks), tagged
+    /// `<application_name>-admin` so it is not mistaken for load.
+    pub async fn admin_client(&self) -> Result<Client> {
+        self.config.connect(&format!("{}-admin", self.application_name)).await
+    }
+}
+
+/// The `application_name` of a run's sessions. PostgreSQL keeps 63 bytes: a UUID fits.
+pub fn application_name(run_id: RunId) -> String {
+    format!("unistore-{run_id}")
+}
+
+#[async_trait]
+impl TargetPool for PostgresTargetPool {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn capabilities(&self) -> TargetCapabilities {
+        TargetCapabilities { cancel: true, server_side_prepare: true }
+    }
+
+    async fn connect(&self) -> Result<Box<dyn TargetSession>> {
+        let client = self.config.connect(&self.application_name).await?;
+        Ok(Box::new(PostgresSession { client, config: self.config.clone(), statements: Vec::new() }))
+    }
+
+    async fn begin_server_stats(&self) -> Result<()> {
+        let baseline = self.server_stats_before().await?;
+        if let Ok(mut slot) = self.server_baseline.lock() {
+            *slot = baseline;
+        }
+        Ok(())
+    }
+
+    async fn finish_server_stats(&self, _since: DateTime<Utc>) -> Result<Option<serde_json::Value>> {
+        let baseline = self.server_baseline.lock().ok().and_then(|mut slot| slot.take());
+        let Some(stats) = self.server_stats_after(baseline).await? else {
+            return Ok(None);
+        };
+        serde_json::to_value(&stats).map(Some).map_err(|e| {
+            Error::backend(ErrorKind::Other, format!("cannot serialize pg_stat_statements figures: {e}"))
+        })
+    }
+}
+
+struct Prepared {
+    statement: Statement,
+    /// Statements without result columns (INSERT/UPDATE without RETURNING) are executed, not
+    /// queried, so the driver does not build a row stream for them.
+    returns_rows: bool,
+}
+
+/// One dedicated connection with its prepared statements.
+pub struct PostgresSession {
+    client: Client,
+    config: Arc<PostgresConfig>,
+    statements: Vec<Prepared>,
+}
+
+impl std::fmt::Debug for PostgresSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSession").field("statements", &self.statements.len()).finish()
+    }
+}
+
+#[async_trait]
+impl TargetSession for PostgresSession {
+    async fn prepare(&mut self, statements: &[StatementSpec]) -> Result<()> {
+        let mut prepared = Vec::with_capacity(statements.len());
+        for spec in statements {
+            // The server infers each parameter's type from the column it is compared with or
+            // assigned to: exactly the column's own type, width included (INT4 vs INT8,
+            // VARCHAR vs TEXT). PgParam then encodes each value for that type.
+            let statement = self
+                .client
+                .prepare_typed(&spec.sql, &[])
+                .await
+                .map_err(|e| map_error(&e, &format!("preparing {} `{}`", spec.kind, spec.sql)))?;
+            if statement.params().len() != spec.params.len() {
+                return Err(Error::invalid(format!(
+                    "{} `{}` has {} parameters on the server but {} were rendered",
+                    spec.kind,
+                    spec.sql,
+                    statement.params().len(),
+                    spec.params.len()
+                )));
+            }
+            let returns_rows = !statement.columns().is_empty();
+            prepared.push(Prepared { statement, returns_rows });
+        }
+        self.statements = prepared;
+        Ok(())
+    }
+
+    async fn execute(&mut self, statement: usize, params: &[Value]) -> Result<u64> {
+        let Some(p) = self.statements.get(statement) else {
+            return Err(Error::invalid(format!("statement {statement} was not prepared")));
+        };
+        let args = params.iter().map(PgParam);
+        if !p.returns_rows {
+            return self.client.execute_raw(&p.statement, args).await.map_err(|e| execute_error(&e));
+        }
+        let stream = self.client.query_raw(&p.statement, args).await.map_err(|e| execute_error(&e))?;
+        let mut stream = std::pin::pin!(stream);
+        let mut rows = 0u64;
+        while let Some(row) = stream.next().await {
+            row.map_err(|e| execute_error(&e))?;
+            rows += 1;
+        }
+        Ok(rows)
+    }
+
+    async fn cancel(&mut self) -> Result<()> {
+        self.config.cancel(&self.client.cancel_token()).await
+    }
+}
+
+#[cold]
+fn execute_error(e: &tokio_postgres::Error) -> Error {
+    map_error(e, "executing")
+}
+
+/// A borrowed core value, bound in the binary format of the parameter's type where the value
+/// maps onto it natively, else sent as text for the server to parse (NUMERIC, UUID, ...).
+#[derive(Debug, Clone, Copy)]
+pub struct PgParam<'a>(pub &'a Value);
+
+/// The type to encode for: a domain is encoded as its base type.
+fn base_type(ty: &Type) -> &Type {
+    match ty.kind() {
+        Kind::Domain(base) => base_type(base),
+        _ => ty,
+    }
+}
+
+fn is_text_type(ty: &Type) -> bool {
+    matches!(*ty, Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN)
+}
+
+impl PgParam<'_> {
+    /// Whether the value has a native binary encoding for `ty`.
+    fn binary(&self, ty: &Type) -> bool {
+        let ty = base_type(ty);
+        match self.0 {
+            Value::Null => true,
+            Value::Int(_) => {
+                matches!(*ty, Type::INT2 | Type::INT4 | Type::INT8 | Type::OID | Type::FLOAT4 | Type::FLOAT8)
+            }
+            Value::Float(_) => matches!(*ty, Type::FLOAT4 | Type::FLOAT8),
+            Value::Bool(_) => *ty == Type::BOOL,
+            Value::Text(_) => is_text_type(ty) || matches!(*ty, Type::JSON | Type::JSONB),
+            Value::Timestamp(_) => matches!(*ty, Type::TIMESTAMP | Type::TIMESTAMPTZ | Type::DATE),
+        }
+    }
+}
+
+impl ToSql for PgParam<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        if self.0.is_null() {
+            return Ok(IsNull::Yes);
+        }
+        if !self.binary(ty) {
+            // Text format: the server parses the value as the parameter's type, exactly as it
+            // would parse a literal (NUMERIC, UUID, INET, ...).
+            write!(out, "{}", self.0)?;
+            return Ok(IsNull::No);
+        }
+        let base = base_type(ty);
+        match (self.0, base) {
+            (Value::Int(i), &Type::INT2) => {
+                out.put_i16(i16::try_from(*i).map_err(|_| out_of_range(*i, "smallint"))?)
+            }
+            (Value::Int(i), &Type::INT4) => {
+                out.put_i32(i32::try_from(*i).map_err(|_| out_of_range(*i, "integer"))?)
+            }
+            (Value::Int(i), &Type::INT8) => out.put_i64(*i),
+            (Value::Int(i), &Type::OID) => {
+                out.put_u32(u32::try_from(*i).map_err(|_| out_of_range(*i, "oid"))?)
+            }
+            (Value::Int(i), &Type::FLOAT4) => out.put_f32(*i as f32),
+            (Value::Int(i), &Type::FLOAT8) => out.put_f64(*i as f64),
+            (Value::Float(x), &Type::FLOAT4) => out.put_f32(*x as f32),
+            (Value::Float(x), &Type::FLOAT8) => out.put_f64(*x),
+            (Value::Bool(b), _) => out.put_u8(u8::from(*b)),
+            (Value::Text(s), &Type::JSONB) => {
+                out.put_u8(1);
+                out.put_slice(s.as_bytes());
+            }
+            (Value::Text(s), _) => out.put_slice(s.as_bytes()),
+            (Value::Timestamp(us), &Type::DATE) => {
+                let days = us.div_euclid(US_PER_DAY) - PG_EPOCH_OFFSET_DAYS;
+                out.put_i32(i32::try_from(days).map_err(|_| out_of_range(*us, "date"))?);
+            }
+            (Value::Timestamp(us), _) => out.put_i64(us.saturating_sub(PG_EPOCH_OFFSET_US)),
+            (v, t) => return Err(format!("cannot bind {v:?} as {t}").into()),
+        }
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        // Every type: what has no binary encoding is sent as text for the server to parse.
+        true
+    }
+
+    fn encode_format(&self, ty: &Type) -> Format {
+        if self.binary(ty) {
+            Format::Binary
+        } else {
+            Format::Text
+        }
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+fn out_of_range(v: i64, ty: &str) -> Box<dyn std::error::Error + Sync + Send> {
+    format!("value {v} is out of range for {ty}").into()
+}
+
+/// A few connections shared by a results or control store. Transactions need a connection of
+/// their own, so concurrent callers in one process take separate connections and meet in the
+/// database's row locks, exactly as callers on other hosts do.
+pub(crate) struct StorePool {
+    config: PostgresConfig,
+    application_name: String,
+    idle: Arc<Mutex<Vec<Client>>>,
+    permits: Arc<Semaphore>,
+}
+
+/// A connection taken from a [`StorePool`], returned when dropped (unless it broke).
+pub(crate) struct PooledClient {
+    client: Option<Client>,
+    idle: Arc<Mutex<Vec<Client>>>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for PooledClient {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        // Present from creation until drop.
+        self.client.as_ref().expect("pooled client present until drop")
+    }
+}
+
+impl std::ops::DerefMut for PooledClient {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.client.as_mut().expect("pooled client present until drop")
+    }
+}
+
+impl Drop for PooledClient {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            if client.is_closed() {
+                return;
+            }
+            if let Ok(mut idle) = self.idle.lock() {
+                idle.push(client);
+            }
+        }
+    }
+}
+
+impl StorePool {
+    /// A pool of at most `max` connections; one is opened now, so a bad URL fails early.
+    pub(crate) async fn open(
+        config: PostgresConfig,
+        application_name: &str,
+        max: usize,
+    ) -> Result<(Self, PooledClient)> {
+        let pool = StorePool {
+            config,
+            application_name: application_name.to_string(),
+            idle: Arc::new(Mutex::new(Vec::new())),
+            permits: Arc::new(Semaphore::new(max.max(1))),
+        };
+        let first = pool.get().await?;
+        Ok((pool, first))
+    }
+
+    pub(crate) fn config(&self) -> &PostgresConfig {
+        &self.config
+    }
+
+    /// Takes an idle connection or opens one.
+    pub(crate) async fn get(&self) -> Result<PooledClient> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::backend(ErrorKind::Other, "store connection pool closed"))?;
+        let reused = match self.idle.lock() {
+            Ok(mut idle) => {
+                let mut found = None;
+                while let Some(c) = idle.pop() {
+                    if !c.is_closed() {
+                        found = Some(c);
+                        break;
+                    }
+                }
+                found
+            }
+            Err(_) => None,
+        };
+        let client = match reused {
+            Some(c) => c,
+            None => self.config.connect(&self.application_name).await?,
+        };
+        Ok(PooledClient { client: Some(client), idle: self.idle.clone(), _permit: permit })
+    }
+}
+
+impl std::fmt::Debug for StorePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorePool").field("config", &self.config).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BINARY: bool = true;
+    const TEXT: bool = false;
+
+    /// (sent in binary format, bytes)
+    fn encode(v: &Value, ty: &Type) -> (bool, Vec<u8>) {
+        let p = PgParam(v);
+        let mut out = BytesMut::new();
+        p.to_sql_checked(ty, &mut out).expect("encodes");
+        (matches!(p.encode_format(ty), Format::Binary), out.to_vec())
+    }
+
+    #[test]
+    fn integers_follow_the_column_width() {
+        assert_eq!(encode(&Value::Int(7), &Type::INT2), (BINARY, vec![0, 7]));
+        assert_eq!(encode(&Value::Int(7), &Type::INT4), (BINARY, vec![0, 0, 0, 7]));
+        assert_eq!(encode(&Value::Int(-1), &Type::INT8), (BINARY, vec![0xff; 8]));
+        let mut out = BytesMut::new();
+        assert!(PgParam(&Value::Int(70_000)).to_sql_checked(&Type::INT2, &mut out).is_err());
+    }
+
+    #[test]
+    fn numeric_and_unknown_types_go_as_text() {
+        assert_eq!(encode(&Value::Float(1.5), &Type::NUMERIC), (TEXT, b"1.5".to_vec()));
+        assert_eq!(encode(&Value::Int(42), &Type::NUMERIC), (TEXT, b"42".to_vec()));
+        assert_eq!(encode(&Value::text("12.30"), &Type::NUMERIC), (TEXT, b"12.30".to_vec()));
+        assert_eq!(encode(&Value::Float(2.0), &Type::FLOAT4), (BINARY, 2.0f32.to_be_bytes().to_vec()));
+    }
+
+    #[test]
+    fn timestamps_use_the_postgres_epoch() {
+        let at_pg_epoch = Value::Timestamp(PG_EPOCH_OFFSET_US);
+        assert_eq!(encode(&at_pg_epoch, &Type::TIMESTAMP), (BINARY, vec![0; 8]));
+        assert_eq!(encode(&at_pg_epoch, &Type::TIMESTAMPTZ), (BINARY, vec![0; 8]));
+        let next_day = Value::Timestamp(PG_EPOCH_OFFSET_US + US_PER_DAY + 5);
+        assert_eq!(encode(&next_day, &Type::DATE), (BINARY, vec![0, 0, 0, 1]));
+        assert_eq!(encode(&Value::text("{}"), &Type::JSONB), (BINARY, vec![1, b'{', b'}']));
+    }
+}

@@ -1,0 +1,446 @@
+//! Results store on PostgreSQL: templates, run summaries, metric snapshots and sampled query
+//! executions, in the tables of `sql/schema/postgres/results.sql`.
+//!
+//! Bulk writes: snapshots go in as one `INSERT ... SELECT FROM unnest($1, $2, ...)` per batch
+//! (one round trip, idempotent on the primary key); query executions, the largest volume, go
+//! through binary `COPY ... FROM STDIN`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::pin_mut;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{Json, ToSql, Type};
+use unistore_core::metrics::{MetricSnapshot, QueryExecution, RunSummary};
+use unistore_core::sink::RunListEntry;
+use unistore_core::{Error, ErrorKind, Result, ResultsReader, ResultsSink, RunId, StoredTemplate, Template};
+use uuid::Uuid;
+
+use super::config::PostgresConfig;
+use super::pool::StorePool;
+use super::stats::ServerStats;
+use super::{map_error, quote_ident, require_tables};
+
+const TABLES: [&str; 4] = ["test_templates", "test_results", "worker_metrics_snapshots", "query_executions"];
+
+/// The results store (write and read side) on PostgreSQL.
+#[derive(Debug)]
+pub struct PostgresResultsStore {
+    pool: StorePool,
+    /// Quoted schema with a trailing dot, e.g. `"unistore".`.
+    prefix: String,
+}
+
+impl PostgresResultsStore {
+    /// Opens the store at `url` (tables in `?schema=`, default `unistore`). Missing tables are
+    /// an error naming `sql/schema/postgres/results.sql`.
+    pub async fn open(url: &str) -> Result<Self> {
+        let config = PostgresConfig::parse(url)?;
+        let (pool, first) = StorePool::open(config, "unistore-results", 4).await?;
+        require_tables(&first, pool.config(), &TABLES, "results.sql").await?;
+        let prefix = format!("{}.", quote_ident(pool.config().store_schema()));
+        Ok(PostgresResultsStore { pool, prefix })
+    }
+
+    fn table(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    fn ctx(&self, what: &str) -> String {
+        format!("{what} in the results store {}", self.pool.config().redacted_url())
+    }
+
+    /// Stores the server-side statistics (`pg_stat_statements` deltas) measured around the
+    /// run's measurement phase next to its summary. Returns false when no summary row exists
+    /// for `(run_id, worker_id)` yet: write the summary first.
+    pub async fn write_server_stats(
+        &self,
+        run_id: RunId,
+        worker_id: Option<&str>,
+        stats: &ServerStats,
+    ) -> Result<bool> {
+        let client = self.pool.get().await?;
+        let n = client
+            .execute(
+                &format!(
+                    "UPDATE {} SET server_stats = $3 WHERE run_id = $1 AND worker_id = $2",
+                    self.table("test_results")
+                ),
+                &[&run_id.0, &worker_id.unwrap_or(""), &Json(stats)],
+            )
+            .await
+            .map_err(|e| map_error(&e, &self.ctx("writing server statistics")))?;
+        Ok(n > 0)
+    }
+
+    /// The server-side statistics stored with a run, if any.
+    pub async fn server_stats(&self, run_id: RunId, worker_id: Option<&str>) -> Result<Option<ServerStats>> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT server_stats FROM {} WHERE run_id = $1 AND worker_id = $2",
+                    self.table("test_results")
+                ),
+                &[&run_id.0, &worker_id.unwrap_or("")],
+            )
+            .await
+            .map_err(|e| map_error(&e, &self.ctx("reading server statistics")))?;
+        match row {
+            None => Ok(None),
+            Some(r) => {
+                let v: Option<Json<ServerStats>> =
+                    r.try_get(0).map_err(|e| map_error(&e, &self.ctx("decoding server statistics")))?;
+                Ok(v.map(|j| j.0))
+            }
+        }
+    }
+}
+
+fn decode<T>(r: std::result::Result<T, tokio_postgres::Error>, what: &str) -> Result<T> {
+    r.map_err(|e| {
+        Error::backend(ErrorKind::Other, format!("cannot decode {what} from the results store: {e}"))
+    })
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn u64_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn template_from_row(r: &tokio_postgres::Row) -> Result<StoredTemplate> {
+    let template_id: String = decode(r.try_get(0), "template_id")?;
+    let template: Json<Template> = decode(r.try_get(1), "template")?;
+    let updated_at: DateTime<Utc> = decode(r.try_get(2), "updated_at")?;
+    Ok(StoredTemplate { template_id, template: template.0, updated_at })
+}
+
+#[async_trait]
+impl ResultsSink for PostgresResultsStore {
+    async fn save_template(&self, template: &StoredTemplate) -> Result<()> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO {} (template_id, name, template, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (template_id) DO UPDATE SET name = EXCLUDED.name, \
+                     template = EXCLUDED.template, updated_at = EXCLUDED.updated_at",
+                    self.table("test_templates")
+                ),
+                &[
+                    &template.template_id,
+                    &template.template.name,
+                    &Json(&template.template),
+                    &template.updated_at,
+                ],
+            )
+            .await
+            .map_err(|e| map_error(&e, &self.ctx("saving a template")))?;
+        Ok(())
+    }
+
+    async fn write_snapshots(&self, snapshots: &[MetricSnapshot]) -> Result<()> {
+        if snapshots.is_empty() {
+            return Ok(());
+        }
+        let n = snapshots.len();
+        let (mut run, mut worker, mut seq, mut taken, mut elapsed, mut phase) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut conns, mut ops, mut errors, mut qps, mut p95, mut doc) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for s in snapshots {
+            run.push(s.run_id.0);
+            worker.push(s.worker_id.as_str());
+            seq.push(i64_of(s.seq));
+            taken.push(s.taken_at);
+            elapsed.push(s.elapsed_s);
+            phase.push(s.phase.as_str());
+            conns.push(i32::try_from(s.active_connections).unwrap_or(i32::MAX));
+            ops.push(i64_of(s.total.ops));
+            errors.push(i64_of(s.total.errors));
+            qps.push(s.total.qps);
+            p95.push(s.total.latency_ms.p95);
+            doc.push(Json(s));
+        }
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO {} (run_id, worker_id, seq, taken_at, elapsed_s, phase, active_connections, \
+                     ops, errors, qps, p95_ms, snapshot) \
+                     SELECT * FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::timestamptz[], $5::float8[], \
+                     $6::text[], $7::int4[], $8::int8[], $9::int8[], $10::float8[], $11::float8[], $12::jsonb[]) \
+                     ON CONFLICT (run_id, worker_id, seq) DO NOTHING",
+                    self.table("worker_metrics_snapshots")
+                ),
+                &[&run, &worker, &seq, &taken, &elapsed, &phase, &conns, &ops, &errors, &qps, &p95, &doc],
+            )
+            .await
+            .map_err(|e| map_error(&e, &self.ctx("writing metric snapshots")))?;
+        Ok(())
+    }
+
+    async fn write_query_executions(&self, rows: &[QueryExecution]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let client = self.pool.get().await?;
+        let ctx = self.ctx("writing query executions");
+        let sink = client
+            .copy_in(&format!(
+                "COPY {} (run_id, worker_id, connection_no, query_kind, phase, started_at, response_us, \
+                 service_us, row_count, ok, error_kind) FROM STDIN (FORMAT binary)",
+                self.table("query_executions")
+            ))
+            .await
+            .map_err(|e| map_error(&e, &ctx))?;
+        let types = [
+            Type::UUID,
+            Type::TEXT,
+            Type::INT4,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TIMESTAMPTZ,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::BOOL,
+            Type::TEXT,
+        ];
+        let writer = BinaryCopyInWriter::new(sink, &types);
+        pin_mut!(writer);
+        for r in rows {
+            let connection = i32::try_from(r.connection).unwrap_or(i32::MAX);
+            let (response, service, count) = (i64_of(r.response_us), i64_of(r.service_us), i64_of(r.rows));
+            let error_kind = r.error_kind.map(|k| k.as_str());
+            let values: [&(dyn ToSql + Sync); 11] = [
+                &r.run_id.0,
+                &r.worker_id,
+                &connection,
+                &r.kind.as_str(),
+                &r.phase.as_str(),
+                &r.started_at,
+                &response,
+                &service,
+                &count,
+                &r.ok,
+                &error_kind,
+            ];
+            writer.as_mut().write(&values).await.map_err(|e| map_error(&e, &ctx))?;
+        }
+        writer.finish().await.map_err(|e| map_error(&e, &ctx))?;
+        Ok(())
+    }
+
+    async fn write_summary(&self, summary: &RunSummary) -> Result<()> {
+        let client = self.pool.get().await?;
+        let t = &summary.total;
+        let connections = i32::try_from(summary.connections).unwrap_or(i32::MAX);
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO {} (run_id, worker_id, template_name, target_kind, table_name, table_type, \
+                     load_mode, status, connections, started_at, measurement_started_at, measurement_ended_at, \
+                     duration_s, ops, errors, qps, p50_ms, p95_ms, p99_ms, slo_passed, summary, written_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+                     $19, $20, $21, now()) \
+                     ON CONFLICT (run_id, worker_id) DO UPDATE SET template_name = EXCLUDED.template_name, \
+                     target_kind = EXCLUDED.target_kind, table_name = EXCLUDED.table_name, \
+                     table_type = EXCLUDED.table_type, load_mode = EXCLUDED.load_mode, status = EXCLUDED.status, \
+                     connections = EXCLUDED.connections, started_at = EXCLUDED.started_at, \
+                     measurement_started_at = EXCLUDED.measurement_started_at, \
+                     measurement_ended_at = EXCLUDED.measurement_ended_at, duration_s = EXCLUDED.duration_s, \
+                     ops = EXCLUDED.ops, errors = EXCLUDED.errors, qps = EXCLUDED.qps, p50_ms = EXCLUDED.p50_ms, \
+                     p95_ms = EXCLUDED.p95_ms, p99_ms = EXCLUDED.p99_ms, slo_passed = EXCLUDED.slo_passed, \
+                     summary = EXCLUDED.summary, written_at = now()",
+                    self.table("test_results")
+                ),
+                &[
+                    &summary.run_id.0,
+                    &summary.worker_id.as_deref().unwrap_or(""),
+                    &summary.template,
+                    &summary.target_kind,
+                    &summary.table,
+                    &summary.table_type.as_str(),
+                    &summary.mode,
+                    &summary.status.as_str(),
+                    &connections,
+                    &summary.started_at,
+                    &summary.measurement_started_at,
+                    &summary.measurement_ended_at,
+                    &summary.duration_s,
+                    &i64_of(t.ops),
+                    &i64_of(t.errors),
+                    &t.qps,
+                    &t.latency_ms.p50,
+                    &t.latency_ms.p95,
+                    &t.latency_ms.p99,
+                    &summary.slo.passed,
+                    &Json(summary),
+                ],
+            )
+            .await
+            .map_err(|e| map_error(&e, &self.ctx("writing a run summary")))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ResultsReader for PostgresResultsStore {
+    async fn template(&self, template_id: &str) -> Result<Option<StoredTemplate>> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT template_id, template, updated_at FROM {} WHERE template_id = $1",
+                    self.table("test_templates")
+                ),
+                &[&template_id],
+            )
+            .await
+            .map_err(|e| map_error(&e, &self.ctx("reading a template")))?;
+        row.as_ref().map(template_from_row).transpose()
+    }
+
+    async fn templates(&self) -> Result<Vec<StoredTemplate>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT template_id, template, updated_at FROM {} ORDER BY updated_at DESC, template_id",
+                    self.table("test_templates")
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| map_error(&e, &self.ctx("listing templates")))?;
+        rows.iter().map(template_from_row).collect()
+    }
+
+    async fn delete_template(&self, template_id: &str) -> Result<bool> {
+        let client = self.pool.get().await?;
+        let n = client
+            .execute(
+                &format!("DELETE FROM {} WHERE template_id = $1", self.table("test_templates")),
+                &[&template_id],
+            )
+            .await
+            .map_err(|e| map_error(&e, &self.ctx("deleting a template")))?;
+        Ok(n > 0)
+    }
+
+    async fn runs(&self, limit: usize) -> Result<Vec<RunListEntry>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT run_id, worker_id, template_name, table_name, status, started_at, ops, qps FROM {} \
+                     ORDER BY started_at DESC, run_id, worker_id LIMIT $1",
+                    self.table("test_results")
+                ),
+                &[&i64::try_from(limit).unwrap_or(i64::MAX)],
+            )
+            .await
+            .map_err(|e| map_error(&e, &self.ctx("listing runs")))?;
+        rows.iter()
+            .map(|r| {
+                let worker: String = decode(r.try_get(1), "worker_id")?;
+                Ok(RunListEntry {
+                    run_id: RunId(decode::<Uuid>(r.try_get(0), "run_id")?),
+                    worker_id: (!worker.is_empty()).then_some(worker),
+                    template_name: decode(r.try_get(2), "template_name")?,
+                    table: decode(r.try_get(3), "table_name")?,
+                    status: decode(r.try_get(4), "status")?,
+                    started_at: decode(r.try_get(5), "started_at")?,
+                    ops: u64_of(decode(r.try_get(6), "ops")?),
+                    qps: decode(r.try_get(7), "qps")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn summary(&self, run_id: RunId, worker_id: Option<&str>) -> Result<Option<RunSummary>> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT summary FROM {} WHERE run_id = $1 AND worker_id = $2",
+                    self.table("test_results")
+                ),
+                &[&run_id.0, &worker_id.unwrap_or("")],
+            )
+            .await
+            .map_err(|e| map_error(&e, &self.ctx("reading a run summary")))?;
+        row.map(|r| decode::<Json<RunSummary>>(r.try_get(0), "summary").map(|j| j.0)).transpose()
+    }
+
+    async fn snapshots(&self, run_id: RunId) -> Result<Vec<MetricSnapshot>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT snapshot FROM {} WHERE run_id = $1 ORDER BY taken_at, worker_id, seq",
+                    self.table("worker_metrics_snapshots")
+                ),
+                &[&run_id.0],
+            )
+            .await
+            .map_err(|e| map_error(&e, &self.ctx("reading snapshots")))?;
+        rows.iter().map(|r| decode::<Json<MetricSnapshot>>(r.try_get(0), "snapshot").map(|j| j.0)).collect()
+    }
+
+    async fn query_executions(&self, run_id: RunId, limit: usize) -> Result<Vec<QueryExecution>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT run_id, worker_id, connection_no, query_kind, phase, started_at, response_us, service_us, \
+                     row_count, ok, error_kind FROM {} WHERE run_id = $1 ORDER BY started_at, execution_id LIMIT $2",
+                    self.table("query_executions")
+                ),
+                &[&run_id.0, &i64::try_from(limit).unwrap_or(i64::MAX)],
+            )
+            .await
+            .map_err(|e| map_error(&e, &self.ctx("reading query executions")))?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = decode(r.try_get(3), "query_kind")?;
+                let phase: String = decode(r.try_get(4), "phase")?;
+                let error_kind: Option<String> = decode(r.try_get(10), "error_kind")?;
+                Ok(QueryExecution {
+                    run_id: RunId(decode::<Uuid>(r.try_get(0), "run_id")?),
+                    worker_id: decode(r.try_get(1), "worker_id")?,
+                    connection: u32::try_from(decode::<i32>(r.try_get(2), "connection_no")?).unwrap_or(0),
+                    kind: kind.parse()?,
+                    phase: phase.parse()?,
+                    started_at: decode(r.try_get(5), "started_at")?,
+                    response_us: u64_of(decode(r.try_get(6), "response_us")?),
+                    service_us: u64_of(decode(r.try_get(7), "service_us")?),
+                    rows: u64_of(decode(r.try_get(8), "row_count")?),
+                    ok: decode(r.try_get(9), "ok")?,
+                    error_kind: error_kind.as_deref().map(parse_error_kind).transpose()?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn parse_error_kind(s: &str) -> Result<ErrorKind> {
+    ErrorKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+        Error::backend(ErrorKind::Other, format!("unknown error kind `{s}` in the results store"))
+    })
+}

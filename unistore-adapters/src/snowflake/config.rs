@@ -1,0 +1,333 @@
+//! Snowflake connection settings, parsed from a `snowflake://` URL.
+//!
+//! # URL format
+//!
+//! ```text
+//! snowflake://USER[:PASSWORD]@ACCOUNT/DATABASE/SCHEMA?warehouse=WH&role=R
+//!     &host=https://myaccount.privatelink.snowflakecomputing.com
+//!     &authenticator=snowflake_jwt&private_key_path=/path/rsa_key.p8
+//!     &login_parallelism=4&query_timeout_s=60
+//! ```
+//!
+//! - `USER@ACCOUNT`: the Snowflake user and account identifier (`orgname-account` or the locator).
+//! - `/DATABASE/SCHEMA`: default database and schema for unqualified table names. For a results
+//!   or control store they name where the tool's tables live (default `UNISTORE_BENCHMARK` /
+//!   `TEST_RESULTS`).
+//! - `warehouse`, `role`: session warehouse and role.
+//! - `host`: a custom base URL (PrivateLink endpoint, or the emulator's `http://127.0.0.1:PORT`);
+//!   default `https://ACCOUNT.snowflakecomputing.com`.
+//! - `authenticator`: `snowflake` (password, the default unless a private key is given) or
+//!   `snowflake_jwt` (key-pair).
+//! - `private_key_path`: PKCS#8 PEM file for key-pair auth; an encrypted key's passphrase comes
+//!   from `SNOWFLAKE_PRIVATE_KEY_PASSPHRASE`. The key itself is read from the file when a client
+//!   is built and is never logged.
+//! - the password comes from the URL's password part or, when absent, from `SNOWFLAKE_PASSWORD`.
+//!   Prefer the environment: templates must not hold secrets.
+//! - `login_parallelism`: at most this many logins at once (default 4), so a run opening hundreds
+//!   of sessions does not stampede the login endpoint.
+//! - `query_timeout_s`: client-side response timeout per statement (default 60).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use snowflake_connector_rs::{
+    AuthConfig, Client, ClientConfig, EndpointConfig, KeyPairConfig, QueryConfig, SessionConfig,
+};
+use unistore_core::{Error, Result};
+use url::Url;
+
+use crate::redact_url;
+
+/// Default database of the results and control stores.
+pub const DEFAULT_RESULTS_DATABASE: &str = "UNISTORE_BENCHMARK";
+/// Default schema of the results and control stores.
+pub const DEFAULT_RESULTS_SCHEMA: &str = "TEST_RESULTS";
+
+/// How the client authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authenticator {
+    /// User and password (`authenticator=snowflake`).
+    Password,
+    /// Key-pair JWT (`authenticator=snowflake_jwt`).
+    KeyPair,
+}
+
+/// Connection settings for one Snowflake account. `Debug` redacts the password.
+#[derive(Clone)]
+pub struct SnowflakeConfig {
+    /// Account identifier.
+    pub account: String,
+    /// User name.
+    pub user: String,
+    password: Option<String>,
+    /// Authentication method.
+    pub authenticator: Authenticator,
+    /// PKCS#8 PEM private key file for key-pair auth.
+    pub private_key_path: Option<PathBuf>,
+    /// Default database.
+    pub database: Option<String>,
+    /// Default schema.
+    pub schema: Option<String>,
+    /// Session warehouse.
+    pub warehouse: Option<String>,
+    /// Session role.
+    pub role: Option<String>,
+    /// Custom base URL (PrivateLink, emulator).
+    pub host: Option<Url>,
+    /// Concurrent logins allowed.
+    pub login_parallelism: usize,
+    /// Client-side response timeout per statement.
+    pub query_timeout: Duration,
+    /// The URL with secrets redacted, for messages.
+    pub redacted: String,
+}
+
+impl fmt::Debug for SnowflakeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SnowflakeConfig")
+            .field("account", &self.account)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("authenticator", &self.authenticator)
+            .field("private_key_path", &self.private_key_path)
+            .field("database", &self.database)
+            .field("schema", &self.schema)
+            .field("warehouse", &self.warehouse)
+            .field("role", &self.role)
+            .field("host", &self.host.as_ref().map(Url::as_str))
+            .field("login_parallelism", &self.login_parallelism)
+            .field("query_timeout", &self.query_timeout)
+            .finish()
+    }
+}
+
+fn decode(part: &str) -> String {
+    url::form_urlencoded::parse(format!("x={part}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| part.to_string())
+}
+
+impl SnowflakeConfig {
+    /// Parses a `snowflake://` URL (see the module documentation for the format).
+    pub fn from_url(raw: &str) -> Result<Self> {
+        let redacted = redact_url(raw);
+        let bad = |why: String| {
+            Error::invalid(format!(
+                "invalid Snowflake URL `{redacted}`: {why}; expected \
+                 snowflake://USER@ACCOUNT/DATABASE/SCHEMA?warehouse=WH&role=ROLE"
+            ))
+        };
+        let url = Url::parse(raw).map_err(|e| bad(e.to_string()))?;
+        if url.scheme() != "snowflake" {
+            return Err(bad(format!("the scheme is `{}`, not `snowflake`", url.scheme())));
+        }
+        let account = url.host_str().map(decode).filter(|a| !a.is_empty());
+        let account = account.ok_or_else(|| bad("the account is missing".into()))?;
+        let user = decode(url.username());
+        if user.is_empty() {
+            return Err(bad("the user is missing".into()));
+        }
+        let mut segments = url
+            .path_segments()
+            .map(|s| s.filter(|p| !p.is_empty()).map(decode).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter();
+        let database = segments.next();
+        let schema = segments.next();
+        if segments.next().is_some() {
+            return Err(bad("the path has more than DATABASE/SCHEMA".into()));
+        }
+        let query: HashMap<String, String> =
+            url.query_pairs().map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned())).collect();
+        for key in query.keys() {
+            if !matches!(
+                key.as_str(),
+                "warehouse"
+                    | "role"
+                    | "host"
+                    | "authenticator"
+                    | "private_key_path"
+                    | "login_parallelism"
+                    | "query_timeout_s"
+                    | "password"
+            ) {
+                return Err(bad(format!("unknown parameter `{key}`")));
+            }
+        }
+        let password = url
+            .password()
+            .map(decode)
+            .or_else(|| query.get("password").cloned())
+            .or_else(|| std::env::var("SNOWFLAKE_PASSWORD").ok())
+            .filter(|p| !p.is_empty());
+        let private_key_path = query.get("private_key_path").map(PathBuf::from);
+        let authenticator = match query.get("authenticator").map(|a| a.to_ascii_lowercase()) {
+            None if private_key_path.is_some() => Authenticator::KeyPair,
+            None => Authenticator::Password,
+            Some(a) if a == "snowflake" => Authenticator::Password,
+            Some(a) if a == "snowflake_jwt" => Authenticator::KeyPair,
+            Some(a) => {
+                return Err(bad(format!("unsupported authenticator `{a}`: use snowflake or snowflake_jwt")))
+            }
+        };
+        match authenticator {
+            Authenticator::Password if password.is_none() => {
+                return Err(bad(
+                    "no password: set SNOWFLAKE_PASSWORD, or use key-pair auth with private_key_path".into(),
+                ))
+            }
+            Authenticator::KeyPair if private_key_path.is_none() => {
+                return Err(bad("authenticator=snowflake_jwt needs private_key_path".into()))
+            }
+            _ => {}
+        }
+        let host = match query.get("host") {
+            Some(h) => {
+                let parsed = Url::parse(h).map_err(|e| bad(format!("host `{h}` is not a URL: {e}")))?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(bad(format!("host `{h}` must be an http(s) URL")));
+                }
+                Some(parsed)
+            }
+            None => None,
+        };
+        let number = |key: &str, default: u64| -> Result<u64> {
+            match query.get(key) {
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| bad(format!("{key} must be a positive whole number, not `{v}`"))),
+                None => Ok(default),
+            }
+        };
+        Ok(SnowflakeConfig {
+            account,
+            user,
+            password,
+            authenticator,
+            private_key_path,
+            database,
+            schema,
+            warehouse: query.get("warehouse").cloned(),
+            role: query.get("role").cloned(),
+            host,
+            login_parallelism: number("login_parallelism", 4)? as usize,
+            query_timeout: Duration::from_secs(number("query_timeout_s", 60)?),
+            redacted,
+        })
+    }
+
+    /// The database and schema of the results and control stores: the URL's, or the defaults.
+    pub fn results_location(&self) -> (String, String) {
+        (
+            self.database.clone().unwrap_or_else(|| DEFAULT_RESULTS_DATABASE.to_string()),
+            self.schema.clone().unwrap_or_else(|| DEFAULT_RESULTS_SCHEMA.to_string()),
+        )
+    }
+
+    /// This configuration with another default database and schema.
+    pub fn with_location(&self, database: &str, schema: &str) -> Self {
+        let mut c = self.clone();
+        c.database = Some(database.to_string());
+        c.schema = Some(schema.to_string());
+        c
+    }
+
+    fn auth(&self) -> Result<AuthConfig> {
+        match self.authenticator {
+            Authenticator::Password => {
+                let password = self.password.clone().ok_or_else(|| {
+                    Error::invalid(format!("no password for {}: set SNOWFLAKE_PASSWORD", self.redacted))
+                })?;
+                Ok(AuthConfig::password(password))
+            }
+            Authenticator::KeyPair => {
+                let path = self
+                    .private_key_path
+                    .as_ref()
+                    .ok_or_else(|| Error::invalid(format!("no private_key_path in {}", self.redacted)))?;
+                let pem = std::fs::read_to_string(path)
+                    .map_err(|source| Error::ReadFile { path: path.clone(), source })?;
+                Ok(AuthConfig::key_pair(match std::env::var("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE") {
+                    Ok(pass) if !pass.is_empty() => KeyPairConfig::from_encrypted_pem(pem, pass.into_bytes()),
+                    _ => KeyPairConfig::from_pem(pem),
+                }))
+            }
+        }
+    }
+
+    /// A client whose sessions start with `QUERY_TAG = query_tag`.
+    ///
+    /// The query tag is always sent as a login session parameter: it identifies the run in
+    /// Snowflake's query history, and the emulator's login handler needs at least one session
+    /// parameter.
+    pub fn client(&self, query_tag: &str) -> Result<Client> {
+        let mut session = SessionConfig::new()
+            .with_session_parameter("QUERY_TAG", serde_json::Value::String(query_tag.to_string()));
+        if let Some(v) = &self.warehouse {
+            session = session.with_warehouse(v);
+        }
+        if let Some(v) = &self.database {
+            session = session.with_database(v);
+        }
+        if let Some(v) = &self.schema {
+            session = session.with_schema(v);
+        }
+        if let Some(v) = &self.role {
+            session = session.with_role(v);
+        }
+        let mut config = ClientConfig::new(&self.user, &self.account, self.auth()?)
+            .with_session(session)
+            .with_query(QueryConfig::new().with_query_response_timeout(self.query_timeout));
+        if let Some(host) = &self.host {
+            config = config.with_endpoint(EndpointConfig::CustomBaseUrl(host.clone()));
+        }
+        Client::new(config).map_err(|e| {
+            Error::invalid(format!("cannot configure a Snowflake client for {}: {e}", self.redacted))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_url_and_redacts_the_password() {
+        let c = SnowflakeConfig::from_url(
+            "snowflake://bob:hunter2@myorg-acct/DB/SCH?warehouse=WH&role=R&host=http://127.0.0.1:9&login_parallelism=2",
+        )
+        .expect("valid URL");
+        assert_eq!((c.user.as_str(), c.account.as_str()), ("bob", "myorg-acct"));
+        assert_eq!((c.database.as_deref(), c.schema.as_deref()), (Some("DB"), Some("SCH")));
+        assert_eq!((c.warehouse.as_deref(), c.role.as_deref()), (Some("WH"), Some("R")));
+        assert_eq!(c.host.as_ref().map(Url::as_str), Some("http://127.0.0.1:9/"));
+        assert_eq!(c.login_parallelism, 2);
+        assert_eq!(c.authenticator, Authenticator::Password);
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!c.redacted.contains("hunter2"), "{}", c.redacted);
+    }
+
+    #[test]
+    fn bad_urls_are_clear_errors_without_secrets() {
+        for url in [
+            "snowflake://bob:pw@acct/DB/SCH/EXTRA",
+            "snowflake://bob:pw@acct/DB?bogus=1",
+            "snowflake://bob:pw@acct/DB?authenticator=oauth",
+            "snowflake://bob@acct/DB?authenticator=snowflake_jwt",
+            "snowflake://bob:pw@acct/DB?login_parallelism=0",
+        ] {
+            let e = SnowflakeConfig::from_url(url).expect_err(url);
+            assert!(!e.to_string().contains(":pw@"), "{e}");
+            assert_eq!(e.kind(), unistore_core::ErrorKind::InvalidInput, "{url}: {e}");
+        }
+        let c = SnowflakeConfig::from_url("snowflake://bob@acct/?private_key_path=/k.p8").expect("key pair");
+        assert_eq!(c.authenticator, Authenticator::KeyPair);
+        assert_eq!(c.results_location(), (DEFAULT_RESULTS_DATABASE.into(), DEFAULT_RESULTS_SCHEMA.into()));
+    }
+}

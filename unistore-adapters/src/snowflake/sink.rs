@@ -1,0 +1,389 @@
+//! The results store in Snowflake: templates, run summaries, metric snapshots and sampled query
+//! executions, in `UNISTORE_BENCHMARK.TEST_RESULTS` (database and schema from the URL).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use unistore_core::metrics::{MetricSnapshot, QueryExecution, RunSummary};
+use unistore_core::sink::{ResultsReader, ResultsSink, RunListEntry, StoredTemplate};
+use unistore_core::{ErrorKind, Result, RunId, Value};
+
+use super::pool::{Connector, SessionPool};
+use super::tables::ident;
+use super::{from_json, stored_time, to_json, Row, SnowflakeConfig, STORE_SESSIONS};
+
+/// Rows per multi-row INSERT: few round trips, and well below Snowflake's bind limits.
+const INSERT_BATCH: usize = 100;
+
+/// [`ResultsSink`] and [`ResultsReader`] on Snowflake standard tables.
+pub struct SnowflakeResultsStore {
+    pool: Arc<SessionPool>,
+    prefix: String,
+}
+
+impl std::fmt::Debug for SnowflakeResultsStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnowflakeResultsStore").field("location", &self.prefix).finish()
+    }
+}
+
+impl SnowflakeResultsStore {
+    /// A store for the URL's database and schema (default `UNISTORE_BENCHMARK.TEST_RESULTS`).
+    pub fn open(url: &str) -> Result<Self> {
+        let config = SnowflakeConfig::from_url(url)?;
+        let (database, schema) = config.results_location();
+        let prefix = format!("{}.{}", ident(&database), ident(&schema));
+        let connector = Connector::new(config.with_location(&database, &schema));
+        Ok(SnowflakeResultsStore {
+            pool: Arc::new(SessionPool::new(connector, "unistore:results", STORE_SESSIONS)),
+            prefix,
+        })
+    }
+
+    fn table(&self, name: &str) -> String {
+        format!("{}.{name}", self.prefix)
+    }
+
+    /// Attaches server-side figures (see [`super::history`]) to a run's summary row.
+    pub async fn write_server_history(
+        &self,
+        run_id: RunId,
+        worker_id: Option<&str>,
+        json: &str,
+    ) -> Result<u64> {
+        let sql = format!(
+            "UPDATE {} SET SERVER_HISTORY_JSON = ? WHERE RUN_ID = ? AND WORKER_ID = ?",
+            self.table("TEST_RESULTS")
+        );
+        self.pool
+            .execute(
+                &sql,
+                &[Value::text(json), Value::text(run_id.to_string()), Value::text(worker_id.unwrap_or(""))],
+            )
+            .await
+    }
+
+    /// The server-side figures stored with a run, if any.
+    pub async fn server_history(&self, run_id: RunId, worker_id: Option<&str>) -> Result<Option<String>> {
+        let sql = format!(
+            "SELECT SERVER_HISTORY_JSON FROM {} WHERE RUN_ID = ? AND WORKER_ID = ?",
+            self.table("TEST_RESULTS")
+        );
+        let rows = self
+            .pool
+            .rows(&sql, &[Value::text(run_id.to_string()), Value::text(worker_id.unwrap_or(""))])
+            .await?;
+        match rows.first() {
+            Some(r) => Row(r).opt_text(0),
+            None => Ok(None),
+        }
+    }
+
+    /// Inserts rows of `columns` values each, `INSERT_BATCH` rows per statement.
+    async fn insert_rows(&self, table: &str, columns: &[&str], rows: Vec<Vec<Value>>) -> Result<()> {
+        let one = format!("({})", vec!["?"; columns.len()].join(", "));
+        for chunk in rows.chunks(INSERT_BATCH) {
+            let sql = format!(
+                "INSERT INTO {} ({}) VALUES {}",
+                self.table(table),
+                columns.join(", "),
+                vec![one.as_str(); chunk.len()].join(", ")
+            );
+            let params: Vec<Value> = chunk.iter().flatten().cloned().collect();
+            self.pool.execute(&sql, &params).await?;
+        }
+        Ok(())
+    }
+
+    /// `UPDATE` by key, else `INSERT` (and `UPDATE` again if a concurrent writer inserted first).
+    async fn upsert(
+        &self,
+        update: &str,
+        update_params: &[Value],
+        insert: &str,
+        insert_params: &[Value],
+    ) -> Result<()> {
+        if self.pool.execute(update, update_params).await? > 0 {
+            return Ok(());
+        }
+        match self.pool.execute(insert, insert_params).await {
+            Err(e) if e.kind() == ErrorKind::Constraint => {
+                self.pool.execute(update, update_params).await.map(|_| ())
+            }
+            other => other.map(|_| ()),
+        }
+    }
+}
+
+fn ts(t: chrono::DateTime<chrono::Utc>) -> Value {
+    Value::Timestamp(stored_time(t).timestamp_micros())
+}
+
+fn int(n: u64) -> Value {
+    Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+#[async_trait]
+impl ResultsSink for SnowflakeResultsStore {
+    async fn save_template(&self, template: &StoredTemplate) -> Result<()> {
+        let json = to_json(&template.template, "the template")?;
+        let id = Value::text(&template.template_id);
+        let name = Value::text(&template.template.name);
+        let at = ts(template.updated_at);
+        let t = self.table("TEST_TEMPLATES");
+        self.upsert(
+            &format!("UPDATE {t} SET NAME = ?, TEMPLATE_JSON = ?, UPDATED_AT = ? WHERE TEMPLATE_ID = ?"),
+            &[name.clone(), Value::text(&json), at.clone(), id.clone()],
+            &format!("INSERT INTO {t} (TEMPLATE_ID, NAME, TEMPLATE_JSON, UPDATED_AT) VALUES (?, ?, ?, ?)"),
+            &[id, name, Value::text(&json), at],
+        )
+        .await
+    }
+
+    async fn write_snapshots(&self, snapshots: &[MetricSnapshot]) -> Result<()> {
+        let rows = snapshots
+            .iter()
+            .map(|s| {
+                Ok(vec![
+                    Value::text(s.run_id.to_string()),
+                    Value::text(&s.worker_id),
+                    int(s.seq),
+                    ts(s.taken_at),
+                    Value::Float(s.elapsed_s),
+                    Value::text(s.phase.as_str()),
+                    int(s.total.ops),
+                    int(s.total.errors),
+                    Value::Float(s.total.qps),
+                    Value::Float(s.total.latency_ms.p50),
+                    Value::Float(s.total.latency_ms.p95),
+                    Value::Float(s.total.latency_ms.p99),
+                    Value::text(to_json(s, "a metric snapshot")?),
+                ])
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.insert_rows(
+            "WORKER_METRICS_SNAPSHOTS",
+            &[
+                "RUN_ID",
+                "WORKER_ID",
+                "SEQ",
+                "TAKEN_AT",
+                "ELAPSED_S",
+                "PHASE",
+                "OPS",
+                "ERRORS",
+                "QPS",
+                "P50_MS",
+                "P95_MS",
+                "P99_MS",
+                "SNAPSHOT_JSON",
+            ],
+            rows,
+        )
+        .await
+    }
+
+    async fn write_query_executions(&self, rows: &[QueryExecution]) -> Result<()> {
+        let rows = rows
+            .iter()
+            .map(|q| {
+                vec![
+                    Value::text(q.run_id.to_string()),
+                    Value::text(&q.worker_id),
+                    Value::Int(i64::from(q.connection)),
+                    Value::text(q.kind.as_str()),
+                    Value::text(q.phase.as_str()),
+                    ts(q.started_at),
+                    int(q.response_us),
+                    int(q.service_us),
+                    int(q.rows),
+                    Value::Bool(q.ok),
+                    q.error_kind.map(|k| Value::text(k.as_str())).unwrap_or(Value::Null),
+                ]
+            })
+            .collect();
+        self.insert_rows(
+            "QUERY_EXECUTIONS",
+            &[
+                "RUN_ID",
+                "WORKER_ID",
+                "CONNECTION_ID",
+                "KIND",
+                "PHASE",
+                "STARTED_AT",
+                "RESPONSE_US",
+                "SERVICE_US",
+                "ROWS_READ",
+                "OK",
+                "ERROR_KIND",
+            ],
+            rows,
+        )
+        .await
+    }
+
+    async fn write_summary(&self, summary: &RunSummary) -> Result<()> {
+        let json = to_json(summary, "the run summary")?;
+        let key = [
+            Value::text(summary.run_id.to_string()),
+            Value::text(summary.worker_id.as_deref().unwrap_or("")),
+        ];
+        let values = vec![
+            Value::text(&summary.template),
+            Value::text(&summary.target_kind),
+            Value::text(&summary.table),
+            Value::text(summary.table_type.as_str()),
+            Value::text(&summary.mode),
+            Value::text(summary.status.as_str()),
+            ts(summary.started_at),
+            Value::Float(summary.duration_s),
+            int(summary.total.ops),
+            int(summary.total.errors),
+            Value::Float(summary.total.qps),
+            Value::Float(summary.total.latency_ms.p50),
+            Value::Float(summary.total.latency_ms.p95),
+            Value::Float(summary.total.latency_ms.p99),
+            Value::text(json),
+        ];
+        let columns = [
+            "TEMPLATE_NAME",
+            "TARGET_KIND",
+            "TABLE_NAME",
+            "TABLE_TYPE",
+            "MODE",
+            "STATUS",
+            "STARTED_AT",
+            "DURATION_S",
+            "OPS",
+            "ERRORS",
+            "QPS",
+            "P50_MS",
+            "P95_MS",
+            "P99_MS",
+            "SUMMARY_JSON",
+        ];
+        let t = self.table("TEST_RESULTS");
+        let set: Vec<String> = columns.iter().map(|c| format!("{c} = ?")).collect();
+        let update = format!("UPDATE {t} SET {} WHERE RUN_ID = ? AND WORKER_ID = ?", set.join(", "));
+        let insert = format!(
+            "INSERT INTO {t} (RUN_ID, WORKER_ID, {}) VALUES ({})",
+            columns.join(", "),
+            vec!["?"; columns.len() + 2].join(", ")
+        );
+        let update_params: Vec<Value> = values.iter().cloned().chain(key.iter().cloned()).collect();
+        let insert_params: Vec<Value> = key.iter().cloned().chain(values).collect();
+        self.upsert(&update, &update_params, &insert, &insert_params).await
+    }
+}
+
+fn stored_template(row: &Row<'_>) -> Result<StoredTemplate> {
+    Ok(StoredTemplate {
+        template_id: row.text(0)?,
+        template: from_json(&row.text(1)?, "TEMPLATE_JSON")?,
+        updated_at: row.time(2)?,
+    })
+}
+
+#[async_trait]
+impl ResultsReader for SnowflakeResultsStore {
+    async fn template(&self, template_id: &str) -> Result<Option<StoredTemplate>> {
+        let sql = format!(
+            "SELECT TEMPLATE_ID, TEMPLATE_JSON, UPDATED_AT FROM {} WHERE TEMPLATE_ID = ?",
+            self.table("TEST_TEMPLATES")
+        );
+        let rows = self.pool.rows(&sql, &[Value::text(template_id)]).await?;
+        rows.first().map(|r| stored_template(&Row(r))).transpose()
+    }
+
+    async fn templates(&self) -> Result<Vec<StoredTemplate>> {
+        let sql = format!(
+            "SELECT TEMPLATE_ID, TEMPLATE_JSON, UPDATED_AT FROM {} ORDER BY UPDATED_AT DESC, TEMPLATE_ID",
+            self.table("TEST_TEMPLATES")
+        );
+        let rows = self.pool.rows(&sql, &[]).await?;
+        rows.iter().map(|r| stored_template(&Row(r))).collect()
+    }
+
+    async fn delete_template(&self, template_id: &str) -> Result<bool> {
+        let sql = format!("DELETE FROM {} WHERE TEMPLATE_ID = ?", self.table("TEST_TEMPLATES"));
+        Ok(self.pool.execute(&sql, &[Value::text(template_id)]).await? > 0)
+    }
+
+    async fn runs(&self, limit: usize) -> Result<Vec<RunListEntry>> {
+        let sql = format!(
+            "SELECT RUN_ID, WORKER_ID, TEMPLATE_NAME, TABLE_NAME, STATUS, STARTED_AT, OPS, QPS FROM {} \
+             ORDER BY STARTED_AT DESC, RUN_ID, WORKER_ID LIMIT {}",
+            self.table("TEST_RESULTS"),
+            limit.max(1)
+        );
+        let rows = self.pool.rows(&sql, &[]).await?;
+        rows.iter()
+            .map(|r| {
+                let r = Row(r);
+                Ok(RunListEntry {
+                    run_id: r.run_id(0)?,
+                    worker_id: r.opt_text(1)?.filter(|w| !w.is_empty()),
+                    template_name: r.text(2)?,
+                    table: r.text(3)?,
+                    status: r.text(4)?,
+                    started_at: r.time(5)?,
+                    ops: r.u64(6)?,
+                    qps: r.opt_f64(7)?.unwrap_or(0.0),
+                })
+            })
+            .collect()
+    }
+
+    async fn summary(&self, run_id: RunId, worker_id: Option<&str>) -> Result<Option<RunSummary>> {
+        let sql = format!(
+            "SELECT SUMMARY_JSON FROM {} WHERE RUN_ID = ? AND WORKER_ID = ?",
+            self.table("TEST_RESULTS")
+        );
+        let rows = self
+            .pool
+            .rows(&sql, &[Value::text(run_id.to_string()), Value::text(worker_id.unwrap_or(""))])
+            .await?;
+        rows.first().map(|r| from_json(&Row(r).text(0)?, "SUMMARY_JSON")).transpose()
+    }
+
+    async fn snapshots(&self, run_id: RunId) -> Result<Vec<MetricSnapshot>> {
+        let sql = format!(
+            "SELECT SNAPSHOT_JSON FROM {} WHERE RUN_ID = ? ORDER BY TAKEN_AT, WORKER_ID, SEQ",
+            self.table("WORKER_METRICS_SNAPSHOTS")
+        );
+        let rows = self.pool.rows(&sql, &[Value::text(run_id.to_string())]).await?;
+        rows.iter().map(|r| from_json(&Row(r).text(0)?, "SNAPSHOT_JSON")).collect()
+    }
+
+    async fn query_executions(&self, run_id: RunId, limit: usize) -> Result<Vec<QueryExecution>> {
+        let sql = format!(
+            "SELECT RUN_ID, WORKER_ID, CONNECTION_ID, KIND, PHASE, STARTED_AT, RESPONSE_US, SERVICE_US, ROWS_READ, \
+             OK, ERROR_KIND FROM {} WHERE RUN_ID = ? ORDER BY STARTED_AT, WORKER_ID, CONNECTION_ID LIMIT {}",
+            self.table("QUERY_EXECUTIONS"),
+            limit.max(1)
+        );
+        let rows = self.pool.rows(&sql, &[Value::text(run_id.to_string())]).await?;
+        rows.iter()
+            .map(|r| {
+                let r = Row(r);
+                Ok(QueryExecution {
+                    run_id: r.run_id(0)?,
+                    worker_id: r.text(1)?,
+                    connection: u32::try_from(r.u64(2)?).unwrap_or(u32::MAX),
+                    kind: r.text(3)?.parse()?,
+                    phase: r.text(4)?.parse()?,
+                    started_at: r.time(5)?,
+                    response_us: r.u64(6)?,
+                    service_us: r.u64(7)?,
+                    rows: r.u64(8)?,
+                    ok: r.opt_i64(9)? == Some(1),
+                    error_kind: r.opt_text(10)?.map(|k| parse_error_kind(&k)),
+                })
+            })
+            .collect()
+    }
+}
+
+fn parse_error_kind(s: &str) -> ErrorKind {
+    ErrorKind::ALL.into_iter().find(|k| k.as_str() == s).unwrap_or(ErrorKind::Other)
+}
