@@ -3,9 +3,10 @@
 //!
 //! `cargo bench --bench engine_overhead`
 //!
-//! - `engine/noop_target`: the whole connection loop, one connection on a current-thread
+//! - `engine/noop_target_{uniform,zipfian}`: the whole connection loop (80 % point lookups,
+//!   20 % range scans, keys from a 10,000-key pool), one connection on a current-thread
 //!   runtime, timed over many operations and reported per operation.
-//! - `hot_path/pick_generate`, `hot_path/record`: the pieces on their own.
+//! - `hot_path/pick_generate` (zipfian keys), `hot_path/record`: the pieces on their own.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,7 +52,7 @@ impl TargetSession for NoopSession {
     }
 }
 
-fn plan() -> Arc<WorkloadPlan> {
+fn plan(distribution: Distribution) -> Arc<WorkloadPlan> {
     let column = ColumnInfo {
         name: "id".into(),
         column_type: ColumnType::Integer,
@@ -75,7 +76,7 @@ fn plan() -> Arc<WorkloadPlan> {
     mix.insert(QueryKind::RangeScan, 20);
     let mut template = Template::new("t", mix);
     template.values.source = KeySource::Pool;
-    template.values.distribution = Distribution::Zipfian { theta: 0.99 };
+    template.values.distribution = distribution;
     let key = |role| ParamSpec { column: "id".into(), column_type: ColumnType::Integer, role };
     let statements = vec![
         StatementSpec { kind: QueryKind::PointLookup, sql: "pl".into(), params: vec![key(ParamRole::Key)] },
@@ -101,30 +102,35 @@ fn plan() -> Arc<WorkloadPlan> {
 
 fn engine(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let plan = plan();
     let mut group = c.benchmark_group("engine");
     group.sample_size(10);
-    group.bench_function("noop_target", |b| {
-        b.iter_custom(|iters| {
-            // Run the real engine for a fixed time and divide by the operations it completed.
-            let config = EngineConfig::new(RunId::new(), 1, Duration::from_millis(300));
-            let report = runtime.block_on(async {
-                Engine::start(Arc::new(NoopTarget), plan.clone(), config)
-                    .await
-                    .expect("start")
-                    .wait()
-                    .await
-                    .expect("run")
-            });
-            let per_op = report.window.as_secs_f64() / report.completed_ops.max(1) as f64;
-            Duration::from_secs_f64(per_op * iters as f64)
-        })
-    });
+    for (name, distribution) in [
+        ("noop_target_uniform", Distribution::Uniform),
+        ("noop_target_zipfian", Distribution::Zipfian { theta: 0.99 }),
+    ] {
+        let plan = plan(distribution);
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                // Run the real engine for a fixed time and divide by the operations it completed.
+                let config = EngineConfig::new(RunId::new(), 1, Duration::from_millis(300));
+                let report = runtime.block_on(async {
+                    Engine::start(Arc::new(NoopTarget), plan.clone(), config)
+                        .await
+                        .expect("start")
+                        .wait()
+                        .await
+                        .expect("run")
+                });
+                let per_op = report.window.as_secs_f64() / report.completed_ops.max(1) as f64;
+                Duration::from_secs_f64(per_op * iters as f64)
+            })
+        });
+    }
     group.finish();
 }
 
 fn hot_path(c: &mut Criterion) {
-    let plan = plan();
+    let plan = plan(Distribution::Zipfian { theta: 0.99 });
     let mut rng = SmallRng::seed_from_u64(1);
     let mut params = Vec::with_capacity(4);
     let mut group = c.benchmark_group("hot_path");

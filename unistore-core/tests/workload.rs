@@ -82,3 +82,31 @@ fn an_empty_pool_is_a_clear_error() {
     let e = KeyGenerator::from_pool(vec![], Distribution::Uniform, &worker(0, 1)).unwrap_err();
     assert!(e.to_string().contains("no rows"), "{e}");
 }
+
+#[test]
+fn zipfian_over_a_large_range_is_skewed_and_in_range() {
+    // Above a million keys the normalisation constant uses the integral tail.
+    let z = Distribution::Zipfian { theta: 0.99 };
+    let g = KeyGenerator::from_range(1, 50_000_000, z, &worker(0, 1)).unwrap();
+    let keys = draw(&g, 200_000, 8);
+    assert!(keys.iter().all(|k| (1..=50_000_000).contains(k)));
+    let mut counts = BTreeMap::new();
+    for k in &keys {
+        *counts.entry(*k).or_insert(0u32) += 1;
+    }
+    let mut top: Vec<u32> = counts.values().copied().collect();
+    top.sort_unstable_by(|a, b| b.cmp(a));
+    // Zipf(0.99) over 5e7 keys: the hottest key takes about 1/zeta(5e7, 0.99) ~ 5.3 % of draws.
+    let share = f64::from(top[0]) / keys.len() as f64;
+    assert!(share > 0.045 && share < 0.062, "hottest key share {share}");
+}
+
+#[test]
+fn zipfian_with_theta_above_one_still_works() {
+    let pool: Vec<Value> = (1..=100).map(Value::Int).collect();
+    let g = KeyGenerator::from_pool(pool, Distribution::Zipfian { theta: 1.5 }, &worker(0, 1)).unwrap();
+    let keys = draw(&g, 50_000, 9);
+    let first = keys.iter().filter(|k| **k == 1).count() as f64 / 50_000.0;
+    // P(rank 1) = 1 / zeta(100, 1.5) ~ 0.42.
+    assert!((first - 0.42).abs() < 0.02, "{first}");
+}
