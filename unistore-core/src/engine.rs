@@ -125,6 +125,8 @@ pub struct EngineReport {
 }
 
 const NEVER: u64 = u64::MAX;
+/// How long cancelling in-flight statements, and their return after the cancel, may take.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(2);
 
 struct Schedule {
     next_ns: f64,
@@ -567,10 +569,30 @@ impl Supervisor {
         self.shared.stopping.store(true, Ordering::Release);
         self.shared.stop_notify.notify_waiters();
         let deadline = Instant::now() + self.config.stop_deadline;
-        let mut abandoned = 0u64;
         for t in &mut self.tasks {
             let left = deadline.saturating_duration_since(Instant::now());
-            if tokio::time::timeout(left, &mut t.handle).await.is_err() {
+            let _ = tokio::time::timeout(left, &mut t.handle).await;
+        }
+        if self.tasks.iter().any(|t| !t.handle.is_finished()) {
+            // Past the deadline: cancel what is still running on the server, give the cancelled
+            // operations a moment to return (they are counted, as errors), then abandon the rest.
+            match tokio::time::timeout(CANCEL_TIMEOUT, self.pool.cancel_in_flight()).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => {
+                    tracing::info!("cancelled {n} statements still running at the stop deadline");
+                    let grace = Instant::now() + CANCEL_TIMEOUT;
+                    for t in &mut self.tasks {
+                        let left = grace.saturating_duration_since(Instant::now());
+                        let _ = tokio::time::timeout(left, &mut t.handle).await;
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!("cancelling in-flight statements failed: {e}"),
+                Err(_) => tracing::warn!("cancelling in-flight statements timed out"),
+            }
+        }
+        let mut abandoned = 0u64;
+        for t in &self.tasks {
+            if !t.handle.is_finished() {
                 t.handle.abort();
                 abandoned += 1;
             }

@@ -75,6 +75,14 @@ pub trait TargetPool: Send + Sync + 'static {
     /// engine off the hot path. Default: nothing.
     fn set_phase(&self, _phase: RunPhase) {}
 
+    /// Cancels every statement still running on this pool's sessions, server-side where the
+    /// backend allows it. The engine calls it when in-flight operations outlive the stop
+    /// deadline, before it abandons them, so that a stopped benchmark leaves no query running
+    /// on the server. Returns how many cancel requests were sent. Default: none.
+    async fn cancel_in_flight(&self) -> Result<u64> {
+        Ok(0)
+    }
+
     /// Takes the server-side baseline before the load starts (e.g. `pg_stat_statements`).
     /// Default: nothing.
     async fn begin_server_stats(&self) -> Result<()> {

@@ -213,3 +213,19 @@ async fn the_pool_is_told_about_each_phase_in_order() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_past_the_stop_deadline_are_cancelled_on_the_target_first() {
+    let target = Arc::new(ToyTarget::new(Duration::from_secs(30)));
+    target.state.cancellable.store(true, Ordering::SeqCst);
+    let state = target.state.clone();
+    let mut c = config(3, 0, 200);
+    c.stop_deadline = Duration::from_millis(200);
+    let t0 = Instant::now();
+    let report = Engine::start(target, point_lookup_plan(), c).await.unwrap().wait().await.unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(3));
+    assert_eq!(report.abandoned_in_flight, 0, "cancelled operations return instead of being abandoned");
+    assert_eq!(report.completed_ops, 3, "the three cancelled operations are counted");
+    assert_eq!(state.in_flight.load(Ordering::SeqCst), 0, "nothing is left running on the target");
+    assert!(report.error_examples.contains_key(&unistore_core::ErrorKind::Timeout));
+}

@@ -31,12 +31,25 @@ const US_PER_DAY: i64 = 86_400_000_000;
 
 /// Opens sessions to a Postgres-family server, each tagged `application_name = unistore-<run>`
 /// so that `pg_stat_activity` attributes the load to the run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PostgresTargetPool {
     config: Arc<PostgresConfig>,
     application_name: String,
     /// `pg_stat_statements` before the load, for `finish_server_stats`.
     server_baseline: Arc<Mutex<Option<ServerStatsBaseline>>>,
+    /// Cancel tokens of the open sessions, by session number, for `cancel_in_flight`.
+    sessions: Arc<Mutex<std::collections::HashMap<u64, tokio_postgres::CancelToken>>>,
+    next_session: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::fmt::Debug for PostgresTargetPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The configuration's own Debug redacts the password.
+        f.debug_struct("PostgresTargetPool")
+            .field("config", &self.config)
+            .field("application_name", &self.application_name)
+            .finish()
+    }
 }
 
 impl PostgresTargetPool {
@@ -46,6 +59,8 @@ impl PostgresTargetPool {
             config: Arc::new(config),
             application_name: application_name(run_id),
             server_baseline: Arc::new(Mutex::new(None)),
+            sessions: Arc::default(),
+            next_session: Arc::default(),
         }
     }
 
@@ -83,7 +98,30 @@ impl TargetPool for PostgresTargetPool {
 
     async fn connect(&self) -> Result<Box<dyn TargetSession>> {
         let client = self.config.connect(&self.application_name).await?;
-        Ok(Box::new(PostgresSession { client, config: self.config.clone(), statements: Vec::new() }))
+        let id = self.next_session.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut sessions) = self.sessions.lock() {
+            sessions.insert(id, client.cancel_token());
+        }
+        Ok(Box::new(PostgresSession {
+            client,
+            config: self.config.clone(),
+            statements: Vec::new(),
+            id,
+            registry: self.sessions.clone(),
+        }))
+    }
+
+    async fn cancel_in_flight(&self) -> Result<u64> {
+        // A cancel request for a session with nothing running is ignored by the server, so
+        // every open session gets one.
+        let tokens: Vec<tokio_postgres::CancelToken> =
+            self.sessions.lock().map(|s| s.values().cloned().collect()).unwrap_or_default();
+        let mut sent = 0;
+        for token in &tokens {
+            self.config.cancel(token).await?;
+            sent += 1;
+        }
+        Ok(sent)
     }
 
     async fn begin_server_stats(&self) -> Result<()> {
@@ -117,6 +155,16 @@ pub struct PostgresSession {
     client: Client,
     config: Arc<PostgresConfig>,
     statements: Vec<Prepared>,
+    id: u64,
+    registry: Arc<Mutex<std::collections::HashMap<u64, tokio_postgres::CancelToken>>>,
+}
+
+impl Drop for PostgresSession {
+    fn drop(&mut self) {
+        if let Ok(mut sessions) = self.registry.lock() {
+            sessions.remove(&self.id);
+        }
+    }
 }
 
 impl std::fmt::Debug for PostgresSession {

@@ -313,7 +313,12 @@ pub struct SnowflakeTargetPool {
     connector: Arc<Connector>,
     run_id: RunId,
     phase: Arc<AtomicU8>,
+    /// Cancellers of the statements running now, by session number, for `cancel_in_flight`.
+    in_flight: InFlight,
+    next_session: Arc<std::sync::atomic::AtomicU64>,
 }
+
+type InFlight = Arc<Mutex<std::collections::HashMap<u64, QueryCanceller>>>;
 
 impl std::fmt::Debug for SnowflakeTargetPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -335,6 +340,8 @@ impl SnowflakeTargetPool {
             connector,
             run_id,
             phase: Arc::new(AtomicU8::new(phase_index(RunPhase::Warmup))),
+            in_flight: Arc::default(),
+            next_session: Arc::default(),
         }
     }
 
@@ -385,7 +392,20 @@ impl TargetPool for SnowflakeTargetPool {
             tagged_phase: phase_index(phase),
             pool_phase: self.phase.clone(),
             canceller: None,
+            id: self.next_session.fetch_add(1, Ordering::Relaxed),
+            in_flight: self.in_flight.clone(),
         }))
+    }
+
+    async fn cancel_in_flight(&self) -> Result<u64> {
+        let running: Vec<QueryCanceller> =
+            self.in_flight.lock().map(|mut m| m.drain().map(|(_, c)| c).collect()).unwrap_or_default();
+        let mut sent = 0;
+        for canceller in running {
+            canceller.cancel().await.map_err(|e| map_error(&e, "cancel"))?;
+            sent += 1;
+        }
+        Ok(sent)
     }
 }
 
@@ -405,6 +425,8 @@ pub struct SnowflakeTargetSession {
     tagged_phase: u8,
     pool_phase: Arc<AtomicU8>,
     canceller: Option<QueryCanceller>,
+    id: u64,
+    in_flight: InFlight,
 }
 
 impl std::fmt::Debug for SnowflakeTargetSession {
@@ -457,9 +479,19 @@ impl TargetSession for SnowflakeTargetSession {
         }
         let bound = bound(prepared.sql.to_string(), params)?;
         let handle = self.session.query_handle(bound).map_err(|e| map_error(&e, "statement"))?;
-        self.canceller = Some(handle.canceller());
-        let cursor = handle.execute().await.map_err(|e| map_error(&e, "statement"))?;
-        count_rows(cursor).await
+        let canceller = handle.canceller();
+        if let Ok(mut running) = self.in_flight.lock() {
+            running.insert(self.id, canceller.clone());
+        }
+        self.canceller = Some(canceller);
+        let result = match handle.execute().await {
+            Ok(cursor) => count_rows(cursor).await,
+            Err(e) => Err(map_error(&e, "statement")),
+        };
+        if let Ok(mut running) = self.in_flight.lock() {
+            running.remove(&self.id);
+        }
+        result
     }
 
     async fn cancel(&mut self) -> Result<()> {

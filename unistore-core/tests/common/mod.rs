@@ -30,6 +30,10 @@ pub struct ToyState {
     pub stall: Mutex<Option<(Instant, Instant)>>,
     /// Phases the engine announced, in order.
     pub phases: Mutex<Vec<unistore_core::RunPhase>>,
+    /// Wakes every operation in flight with a cancellation error.
+    pub cancel: tokio::sync::Notify,
+    /// Whether `cancel_in_flight` is supported (otherwise the default, which cancels nothing).
+    pub cancellable: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug)]
@@ -52,6 +56,14 @@ impl TargetPool for ToyTarget {
     }
     fn capabilities(&self) -> TargetCapabilities {
         TargetCapabilities { cancel: false, server_side_prepare: false }
+    }
+    async fn cancel_in_flight(&self) -> Result<u64> {
+        if !self.state.cancellable.load(Ordering::SeqCst) {
+            return Ok(0);
+        }
+        let n = self.state.in_flight.load(Ordering::SeqCst) as u64;
+        self.state.cancel.notify_waiters();
+        Ok(n)
     }
     fn set_phase(&self, phase: unistore_core::RunPhase) {
         self.state.phases.lock().push(phase);
@@ -91,7 +103,13 @@ impl TargetSession for ToySession {
         if self.latency.is_zero() {
             tokio::task::yield_now().await;
         } else {
-            tokio::time::sleep(self.latency).await;
+            tokio::select! {
+                _ = tokio::time::sleep(self.latency) => {}
+                _ = self.state.cancel.notified() => {
+                    self.state.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    return Err(unistore_core::Error::backend(unistore_core::ErrorKind::Timeout, "cancelled"));
+                }
+            }
         }
         self.state.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.state.executed.fetch_add(1, Ordering::SeqCst);
