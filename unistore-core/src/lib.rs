@@ -27,6 +27,7 @@ pub mod model;
 pub mod runner;
 pub mod sink;
 pub mod sql;
+pub mod stepload;
 pub mod summary;
 pub mod table;
 pub mod target;

@@ -454,6 +454,9 @@ pub struct RunSummary {
     /// Steps of a `FIND_MAX_CONCURRENCY` run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepResult>,
+    /// `FIND_MAX_CONCURRENCY`: the best sustainable step (its connections are `connections`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_step: Option<StepResult>,
     /// The server's own figures for the run (`pg_stat_statements` deltas, Snowflake query
     /// history), beside the client-side figures above. Covers every phase, not only the
     /// measurement window.

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{MetricSnapshot, QueryExecution, RunSummary};
 use crate::model::{QueryKind, RunId, RunStatus, WorkerIdentity};
 use crate::sink::{ResultsSink, StoredTemplate};
+use crate::stepload::{StepDecision, StepSearch, StepSearchParams};
 use crate::summary::{summarize, SummaryContext};
 use crate::table::{RenderRequest, TableManager, TableProfile};
 use crate::target::TargetPool;
@@ -41,6 +42,7 @@ pub struct PreparedRun {
     /// Backend name of the target.
     pub target_kind: String,
     pool: Arc<dyn TargetPool>,
+    step_search: Option<StepSearchParams>,
 }
 
 impl std::fmt::Debug for PreparedRun {
@@ -104,17 +106,35 @@ impl PreparedRun {
             None
         };
         let plan = WorkloadPlan::build(&template, &profile, statements, key_pool, run_id, &worker)?;
-        let (connections, target_qps) = match &template.load {
-            LoadMode::Concurrency { connections } => (*connections, None),
-            LoadMode::Qps { target_qps, connections } => (*connections, Some(*target_qps)),
-            LoadMode::FindMaxConcurrency { .. } => {
-                return Err(Error::Unsupported(
-                    "FIND_MAX_CONCURRENCY needs the step controller, which is not in this build yet: use CONCURRENCY or QPS"
-                        .into(),
-                ))
-            }
+        let (connections, target_qps, step_search) = match &template.load {
+            LoadMode::Concurrency { connections } => (*connections, None, None),
+            LoadMode::Qps { target_qps, connections } => (*connections, Some(*target_qps), None),
+            LoadMode::FindMaxConcurrency {
+                start_connections,
+                step_connections,
+                step_duration,
+                max_connections,
+                qps_drop_pct,
+                p95_growth_pct,
+                max_error_rate,
+            } => (
+                *start_connections,
+                None,
+                Some(StepSearchParams {
+                    start_connections: *start_connections,
+                    step_connections: *step_connections,
+                    step_duration: *step_duration,
+                    max_connections: *max_connections,
+                    qps_drop_pct: *qps_drop_pct,
+                    p95_growth_pct: *p95_growth_pct,
+                    max_error_rate: *max_error_rate,
+                }),
+            ),
         };
-        let mut config = EngineConfig::new(run_id, connections, template.phases.measurement);
+        // A search measures for as long as it searches, at most every step up to the bound.
+        let measurement =
+            step_search.as_ref().map_or(template.phases.measurement, StepSearchParams::max_duration);
+        let mut config = EngineConfig::new(run_id, connections, measurement);
         config.worker = worker;
         config.target_qps = target_qps;
         config.warmup = template.phases.warmup;
@@ -129,6 +149,7 @@ impl PreparedRun {
             config,
             target_kind: pool.kind().to_string(),
             pool,
+            step_search,
         })
     }
 
@@ -183,8 +204,22 @@ impl ActiveRun {
         let samples = self.handle.take_samples().ok_or_else(|| Error::invalid("samples already taken"))?;
         let sample_writer = tokio::spawn(write_samples(samples, sink.clone()));
         let mut batch = Vec::with_capacity(SNAPSHOT_BATCH);
+        let mut search = self.prepared.step_search.clone().map(StepSearch::new);
+        let mut search_finished = false;
+        let control = self.handle.control();
         while let Some(s) = snapshots.recv().await {
             on_snapshot(&s);
+            if let Some(search) = search.as_mut() {
+                match search.observe(&s) {
+                    Ok(StepDecision::Continue) => {}
+                    Ok(StepDecision::SetConnections(n)) => control.set_connections(n),
+                    Ok(StepDecision::Stop(reason)) => {
+                        search_finished = true;
+                        control.stop(format!("search finished: {reason}"));
+                    }
+                    Err(e) => warnings.push(format!("step search: {e}")),
+                }
+            }
             batch.push(s);
             if batch.len() >= SNAPSHOT_BATCH {
                 flush_snapshots(&sink, &mut batch, &mut warnings).await;
@@ -205,7 +240,15 @@ impl ActiveRun {
                 None
             }
         };
-        let status = if report.stop_reason.is_some() { RunStatus::Cancelled } else { RunStatus::Completed };
+        // A search that ended itself completed; any other early stop cancelled the run. A search
+        // that ran to the engine's end also completed.
+        let stopped_by_search = search_finished
+            && report.stop_reason.as_deref().is_some_and(|r| r.starts_with("search finished"));
+        let status = if report.stop_reason.is_some() && !stopped_by_search {
+            RunStatus::Cancelled
+        } else {
+            RunStatus::Completed
+        };
         let summary = summarize(
             &report,
             &SummaryContext {
@@ -221,7 +264,17 @@ impl ActiveRun {
                 status,
             },
         )?;
-        let summary = RunSummary { server_stats, ..summary };
+        let mut summary = RunSummary { server_stats, ..summary };
+        if let Some(search) = &search {
+            summary.steps = search.steps().to_vec();
+            summary.best_step = search.best().cloned();
+            if let Some(best) = &summary.best_step {
+                summary.connections = best.connections;
+            }
+            if !stopped_by_search && summary.reason.is_none() {
+                summary.reason = Some("search finished: every step up to max_connections ran".into());
+            }
+        }
         if let Some(sink) = &sink {
             let stored = StoredTemplate {
                 template_id: template_id(&p.template),

@@ -75,6 +75,7 @@ pub fn summarize(report: &EngineReport, ctx: &SummaryContext) -> Result<RunSumma
         slo,
         seed: ctx.seed,
         steps: Vec::new(),
+        best_step: None,
         server_stats: None,
     })
 }

@@ -407,6 +407,12 @@ impl Template {
     /// problem and the fix.
     pub fn validate(&self) -> Result<()> {
         self.table_ref()?;
+        if self.target.as_deref().is_some_and(url_carries_secret) {
+            // Templates are stored in the results store and shown in the UI: no secrets.
+            return Err(Error::invalid(
+                "the template's target URL contains a password or key: remove it from the template and                  pass it through the environment (e.g. SNOWFLAKE_PASSWORD) or the --target flag",
+            ));
+        }
         if self.mix.is_empty() {
             return Err(Error::invalid(
                 "the mix is empty: give at least one query kind, e.g. point_lookup=100",
@@ -544,6 +550,25 @@ impl ParamGenerator {
             _ => Ok(()),
         }
     }
+}
+
+/// Whether a URL carries a secret: a password in its user info, or a password, key or token
+/// query parameter.
+pub fn url_carries_secret(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let password_in_userinfo = authority.rsplit_once('@').is_some_and(|(userinfo, _)| userinfo.contains(':'));
+    let secret_parameter = rest.split_once('?').is_some_and(|(_, query)| {
+        query.split('&').any(|pair| {
+            let key = pair.split('=').next().unwrap_or("").to_ascii_lowercase();
+            ["password", "private_key", "token", "secret"].iter().any(|s| key.contains(s))
+                && !key.ends_with("_path")
+                && !key.ends_with("_file")
+        })
+    });
+    password_in_userinfo || secret_parameter
 }
 
 /// Counts `?` placeholders outside single-quoted string literals.

@@ -98,3 +98,18 @@ fn mixes_parse_from_the_command_line_form() {
     assert!(parse_mix("lookup=100").unwrap_err().to_string().contains("unknown query kind"));
     assert!(parse_mix("point_lookup=x").unwrap_err().to_string().contains("not a whole number"));
 }
+
+#[test]
+fn a_template_may_not_carry_a_secret() {
+    let m = err("table = \"t\"\ntarget = \"postgres://bob:hunter2@db/app\"\n[mix]\nPOINT_LOOKUP = 100\n");
+    assert!(m.contains("password") && !m.contains("hunter2"), "{m}");
+    let m = err(
+        "table = \"t\"\ntarget = \"snowflake://bob@acct/db/s?private_key=abc\"\n[mix]\nPOINT_LOOKUP = 100\n",
+    );
+    assert!(m.contains("environment"), "{m}");
+    // A user name, or a path to a key file, is not a secret.
+    let ok = "table = \"t\"\ntarget = \"snowflake://bob@acct/db/s?private_key_path=/k.p8&warehouse=wh\"\n[mix]\nPOINT_LOOKUP = 100\n";
+    assert!(Template::from_toml(ok).is_ok());
+    assert!(!unistore_core::template::url_carries_secret("postgres://bob@db:5432/app?sslmode=require"));
+    assert!(unistore_core::template::url_carries_secret("postgres://db/app?password=x"));
+}

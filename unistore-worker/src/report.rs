@@ -77,6 +77,30 @@ pub fn print_summary(s: &RunSummary) {
     if s.samples_dropped > 0 {
         println!("sampled executions dropped (results store too slow): {}", s.samples_dropped);
     }
+    if !s.steps.is_empty() {
+        println!(
+            "{:>11} {:>11} {:>9} {:>9} {:>10}",
+            "connections", "ops/s", "p95 ms", "p99 ms", "error rate"
+        );
+        for step in &s.steps {
+            let best = s.best_step.as_ref() == Some(step);
+            println!(
+                "{:>11} {:>11.1} {:>9.3} {:>9.3} {:>10.4}{}",
+                step.connections,
+                step.qps,
+                step.p95_ms,
+                step.p99_ms,
+                step.error_rate,
+                if best { "  <- best" } else { "" }
+            );
+        }
+        match &s.best_step {
+            Some(b) => {
+                println!("best sustainable concurrency: {} connections at {:.1} ops/s", b.connections, b.qps)
+            }
+            None => println!("no step stayed within the latency and error bounds"),
+        }
+    }
     if let Some(stats) = &s.server_stats {
         println!("server-side statistics stored with the run ({} bytes of JSON)", stats.to_string().len());
     }

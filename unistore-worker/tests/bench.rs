@@ -230,3 +230,34 @@ fn ctrl_c_stops_cleanly_and_still_writes_the_summary() {
     );
     assert_eq!(stored, 1);
 }
+
+#[test]
+fn find_max_concurrency_reports_its_steps_and_the_best_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("max.toml");
+    std::fs::write(
+        &template,
+        "table = \"demo_orders\"\n[mix]\nPOINT_LOOKUP = 100\n[phases]\nwarmup = \"0s\"\n\
+         [load]\nmode = \"FIND_MAX_CONCURRENCY\"\nstart_connections = 1\nstep_connections = 1\n\
+         step_duration = \"1s\"\nmax_connections = 3\nqps_drop_pct = 90.0\np95_growth_pct = 10000.0\n",
+    )
+    .unwrap();
+    let json = dir.path().join("max.json");
+    let out =
+        bench(dir.path(), &["--template", template.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", text(&out.stderr));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["mode"], "FIND_MAX_CONCURRENCY");
+    assert_eq!(v["status"], "COMPLETED");
+    let steps: Vec<u64> =
+        v["steps"].as_array().unwrap().iter().map(|s| s["connections"].as_u64().unwrap()).collect();
+    assert_eq!(steps, vec![1, 2, 3], "every step up to max_connections ran: {v}");
+    let best = v["best_step"]["connections"].as_u64().unwrap();
+    assert_eq!(v["connections"].as_u64().unwrap(), best);
+    let best_qps = v["best_step"]["qps"].as_f64().unwrap();
+    let max_qps =
+        v["steps"].as_array().unwrap().iter().map(|s| s["qps"].as_f64().unwrap()).fold(0.0, f64::max);
+    assert_eq!(best_qps, max_qps, "with loose bounds the best step is the fastest");
+    assert!(stdout.contains("best sustainable concurrency"), "{stdout}");
+}

@@ -87,6 +87,7 @@ fn summary(run_id: RunId, worker_id: Option<&str>, started_at: DateTime<Utc>, op
         slo: SloReport { passed: false, violations: vec!["POINT_LOOKUP: p95 9 ms > 5 ms".into()] },
         seed: 42,
         steps: Vec::new(),
+        best_step: None,
         server_stats: Some(serde_json::json!({"calls": 42, "note": "round-trips"})),
     }
 }

@@ -41,11 +41,14 @@ pub struct ToyTarget {
     pub state: Arc<ToyState>,
     pub latency: Duration,
     pub keep_completions: bool,
+    /// Operations beyond this many in flight slow every operation down quadratically, like a
+    /// server past its capacity.
+    pub capacity: Option<usize>,
 }
 
 impl ToyTarget {
     pub fn new(latency: Duration) -> Self {
-        ToyTarget { state: Arc::new(ToyState::default()), latency, keep_completions: false }
+        ToyTarget { state: Arc::new(ToyState::default()), latency, keep_completions: false, capacity: None }
     }
 }
 
@@ -74,6 +77,7 @@ impl TargetPool for ToyTarget {
             state: self.state.clone(),
             latency: self.latency,
             keep: self.keep_completions,
+            capacity: self.capacity,
         }))
     }
 }
@@ -82,6 +86,7 @@ struct ToySession {
     state: Arc<ToyState>,
     latency: Duration,
     keep: bool,
+    capacity: Option<usize>,
 }
 
 #[async_trait]
@@ -100,11 +105,15 @@ impl TargetSession for ToySession {
                 tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
             }
         }
-        if self.latency.is_zero() {
+        let latency = match self.capacity {
+            Some(c) if now > c => self.latency.mul_f64((now as f64 / c as f64).powi(2)),
+            _ => self.latency,
+        };
+        if latency.is_zero() {
             tokio::task::yield_now().await;
         } else {
             tokio::select! {
-                _ = tokio::time::sleep(self.latency) => {}
+                _ = tokio::time::sleep(latency) => {}
                 _ = self.state.cancel.notified() => {
                     self.state.in_flight.fetch_sub(1, Ordering::SeqCst);
                     return Err(unistore_core::Error::backend(unistore_core::ErrorKind::Timeout, "cancelled"));
