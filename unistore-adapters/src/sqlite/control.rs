@@ -6,7 +6,6 @@
 //! update or hand out a sequence number twice.
 
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -16,8 +15,8 @@ use unistore_core::{ControlStore, Error, ErrorKind, Result, RunId, RunPhase, Run
 
 use super::config::SqliteConfig;
 use super::{
-    format_stored_time, from_json, from_sql_int, map_error, open_store_database, parse_stored_time,
-    run_blocking, to_json, to_sql_int,
+    format_stored_time, from_json, from_sql_int, map_error, parse_stored_time, to_json, to_sql_int,
+    StoreConnection,
 };
 
 /// DDL of the control tables, applied when the store is opened.
@@ -26,24 +25,19 @@ pub const CONTROL_SCHEMA: &str = include_str!("../../../sql/schema/sqlite/contro
 /// The control plane in an SQLite file (by default the same file as the results).
 #[derive(Debug, Clone)]
 pub struct SqliteControlStore {
-    config: SqliteConfig,
-    conn: Arc<Mutex<Connection>>,
+    store: StoreConnection,
 }
 
 impl SqliteControlStore {
     /// Opens the store with a connection of its own, creating the file, its directory and the
     /// tables if needed.
     pub async fn open(config: &SqliteConfig) -> Result<Self> {
-        let path = config.path.clone();
-        let conn =
-            run_blocking("open control store", move || open_store_database(&path, CONTROL_SCHEMA, "control"))
-                .await?;
-        Ok(SqliteControlStore { config: config.clone(), conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteControlStore { store: StoreConnection::open(config, CONTROL_SCHEMA, "control").await? })
     }
 
     /// The store's file.
     pub fn path(&self) -> &std::path::Path {
-        &self.config.path
+        self.store.path()
     }
 
     async fn with_conn<T, F>(&self, what: &'static str, f: F) -> Result<T>
@@ -51,12 +45,7 @@ impl SqliteControlStore {
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let conn = self.conn.clone();
-        run_blocking(what, move || {
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
-        })
-        .await
+        self.store.with_conn(what, f).await
     }
 }
 

@@ -225,3 +225,43 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T, what: &str) -> Result<Stri
     serde_json::to_string(value)
         .map_err(|e| Error::backend(ErrorKind::Other, format!("cannot serialize {what}: {e}")))
 }
+
+/// One connection to one of the tool's own store files (results or control), shared by the
+/// store's calls, which run on the blocking pool one at a time.
+#[derive(Debug, Clone)]
+pub(crate) struct StoreConnection {
+    config: config::SqliteConfig,
+    conn: Arc<std::sync::Mutex<rusqlite::Connection>>,
+}
+
+impl StoreConnection {
+    /// Opens the file (creating it, its directory and the tables of `schema` if needed).
+    pub(crate) async fn open(
+        config: &config::SqliteConfig,
+        schema: &'static str,
+        what: &'static str,
+    ) -> Result<Self> {
+        let path = config.path.clone();
+        let conn = run_blocking("open store", move || open_store_database(&path, schema, what)).await?;
+        Ok(StoreConnection { config: config.clone(), conn: Arc::new(std::sync::Mutex::new(conn)) })
+    }
+
+    /// The store's file.
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.config.path
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    pub(crate) async fn with_conn<T, F>(&self, what: &'static str, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut rusqlite::Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let conn = self.conn.clone();
+        run_blocking(what, move || {
+            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut guard)
+        })
+        .await
+    }
+}

@@ -1,7 +1,6 @@
 //! The results store in an SQLite file the tool owns.
 
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
@@ -13,8 +12,8 @@ use unistore_core::{
 
 use super::config::SqliteConfig;
 use super::{
-    format_stored_time, from_json, from_sql_int, map_error, open_store_database, parse_stored_time,
-    run_blocking, to_json, to_sql_int,
+    format_stored_time, from_json, from_sql_int, map_error, parse_stored_time, to_json, to_sql_int,
+    StoreConnection,
 };
 
 /// DDL of the results tables, applied when the store is opened.
@@ -24,23 +23,18 @@ pub const RESULTS_SCHEMA: &str = include_str!("../../../sql/schema/sqlite/result
 /// write side ([`ResultsSink`]) and the read side ([`ResultsReader`]).
 #[derive(Debug, Clone)]
 pub struct SqliteResultsStore {
-    config: SqliteConfig,
-    conn: Arc<Mutex<Connection>>,
+    store: StoreConnection,
 }
 
 impl SqliteResultsStore {
     /// Opens the store, creating the file, its directory and the tables if needed.
     pub async fn open(config: &SqliteConfig) -> Result<Self> {
-        let path = config.path.clone();
-        let conn =
-            run_blocking("open results store", move || open_store_database(&path, RESULTS_SCHEMA, "results"))
-                .await?;
-        Ok(SqliteResultsStore { config: config.clone(), conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteResultsStore { store: StoreConnection::open(config, RESULTS_SCHEMA, "results").await? })
     }
 
     /// The store's file.
     pub fn path(&self) -> &std::path::Path {
-        &self.config.path
+        self.store.path()
     }
 
     async fn with_conn<T, F>(&self, what: &'static str, f: F) -> Result<T>
@@ -48,12 +42,7 @@ impl SqliteResultsStore {
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let conn = self.conn.clone();
-        run_blocking(what, move || {
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
-        })
-        .await
+        self.store.with_conn(what, f).await
     }
 }
 
