@@ -266,8 +266,11 @@ impl SnowflakeConfig {
     /// Snowflake's query history, and the emulator's login handler needs at least one session
     /// parameter.
     pub fn client(&self, query_tag: &str) -> Result<Client> {
+        // CLIENT_SESSION_KEEP_ALIVE keeps sessions valid through long runs and idle steps, so
+        // a benchmark connection never has to log in again mid-measurement.
         let mut session = SessionConfig::new()
-            .with_session_parameter("QUERY_TAG", serde_json::Value::String(query_tag.to_string()));
+            .with_session_parameter("QUERY_TAG", serde_json::Value::String(query_tag.to_string()))
+            .with_session_parameter("CLIENT_SESSION_KEEP_ALIVE", serde_json::Value::Bool(true));
         if let Some(v) = &self.warehouse {
             session = session.with_warehouse(v);
         }
