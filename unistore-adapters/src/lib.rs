@@ -21,5 +21,7 @@ pub mod snowflake;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 
-pub use registry::{open_control, open_results, open_target, OpenedTarget, ResultsStore, TargetOptions};
+pub use registry::{
+    apply_schema, open_control, open_results, open_target, OpenedTarget, ResultsStore, TargetOptions,
+};
 pub use url_util::redact_url;

@@ -123,3 +123,21 @@ pub async fn open_control(url: &str) -> Result<Arc<dyn ControlStore>> {
         other => Err(unsupported("control", other)),
     }
 }
+
+/// Creates the results and control tables of a store from `sql/schema/<backend>/` (what an
+/// operator would run by hand). Idempotent. The embedded SQLite store creates its tables when
+/// opened, so for `sqlite://` this just opens it.
+pub async fn apply_schema(url: &str) -> Result<()> {
+    match scheme(url)? {
+        #[cfg(feature = "sqlite")]
+        "sqlite" => {
+            open_results(url).await?;
+            open_control(url).await.map(|_| ())
+        }
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => crate::postgres::apply_schema(url).await,
+        #[cfg(feature = "snowflake")]
+        "snowflake" => crate::snowflake::apply_schema(url).await,
+        other => Err(unsupported("results", other)),
+    }
+}

@@ -229,3 +229,20 @@ async fn operations_past_the_stop_deadline_are_cancelled_on_the_target_first() {
     assert_eq!(state.in_flight.load(Ordering::SeqCst), 0, "nothing is left running on the target");
     assert!(report.error_examples.contains_key(&unistore_core::ErrorKind::Timeout));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_loop_rate_can_change_while_running() {
+    let target = Arc::new(ToyTarget::new(Duration::from_millis(1)));
+    let mut c = config(4, 0, 2_000);
+    c.target_qps = Some(200.0);
+    let handle = Engine::start(target, point_lookup_plan(), c).await.unwrap();
+    let control = handle.control();
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    control.set_target_qps(400.0);
+    let report = handle.wait().await.unwrap();
+    let summary = summarize(&report, &ctx("QPS")).unwrap();
+    // One second at 200/s and one at 400/s, without a burst to "catch up" at the new rate.
+    let ops = summary.total.ops as f64;
+    assert!((ops - 600.0).abs() / 600.0 < 0.03, "ops {ops}");
+    assert_eq!(summary.target_qps, Some(400.0));
+}

@@ -22,6 +22,12 @@ struct Cli {
 enum Command {
     /// Run a workload against a table and print per-second progress and a summary.
     Bench(Box<bench::BenchArgs>),
+    /// Create the results and control tables of a store (sql/schema/<backend>/). Idempotent.
+    Setup {
+        /// Store URL: postgres://...?schema=unistore, snowflake://..., sqlite:///path.db
+        #[arg(long, env = "UNISTORE_RESULTS")]
+        results: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -34,5 +40,26 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Bench(args) => bench::main(*args),
+        Command::Setup { results } => setup(&results),
+    }
+}
+
+fn setup(url: &str) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(unistore_adapters::apply_schema(url)) {
+        Ok(()) => {
+            println!("results and control tables ready in {}", unistore_adapters::redact_url(url));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }

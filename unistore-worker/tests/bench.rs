@@ -261,3 +261,45 @@ fn find_max_concurrency_reports_its_steps_and_the_best_one() {
     assert_eq!(best_qps, max_qps, "with loose bounds the best step is the fastest");
     assert!(stdout.contains("best sustainable concurrency"), "{stdout}");
 }
+
+/// `setup` then `bench --results postgres://...`: the run lands in a Postgres results store.
+#[test]
+fn results_go_to_a_postgres_store_after_setup() {
+    let base = std::env::var("UNISTORE_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let schema = format!("ut_worker_{}", std::process::id());
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let store = format!("{base}{sep}schema={schema}");
+    let dir = tempfile::tempdir().unwrap();
+    let drop_schema = || {
+        let _ = Command::new("psql")
+            .args([base.as_str(), "-X", "-q", "-c"])
+            .arg(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .output();
+    };
+    let setup = Command::new(env!("CARGO_BIN_EXE_unistore-worker"))
+        .args(["setup", "--results", &store])
+        .output()
+        .unwrap();
+    assert!(setup.status.success(), "{}", text(&setup.stderr));
+    // Idempotent.
+    let again = Command::new(env!("CARGO_BIN_EXE_unistore-worker"))
+        .args(["setup", "--results", &store])
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let json = dir.path().join("pg.json");
+    let out = bench(
+        dir.path(),
+        &["--duration", "1s", "--warmup", "0s", "--results", &store, "--json", json.to_str().unwrap()],
+    );
+    let stored = Command::new("psql")
+        .args([base.as_str(), "-X", "-q", "-t", "-A", "-c"])
+        .arg(format!("SELECT ops FROM {schema}.test_results"))
+        .output()
+        .unwrap();
+    drop_schema();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(text(&stored.stdout).trim(), v["total"]["ops"].to_string(), "{}", text(&stored.stderr));
+}
