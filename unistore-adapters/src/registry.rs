@@ -124,7 +124,7 @@ pub async fn open_control(url: &str) -> Result<Arc<dyn ControlStore>> {
     }
 }
 
-/// Creates the results and control tables of a store from `sql/schema/<backend>/` (what an
+/// Creates the results and control tables of a store from `sql/schema/BACKEND/` (what an
 /// operator would run by hand). Idempotent. The embedded SQLite store creates its tables when
 /// opened, so for `sqlite://` this just opens it.
 pub async fn apply_schema(url: &str) -> Result<()> {

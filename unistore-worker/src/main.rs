@@ -22,7 +22,7 @@ struct Cli {
 enum Command {
     /// Run a workload against a table and print per-second progress and a summary.
     Bench(Box<bench::BenchArgs>),
-    /// Create the results and control tables of a store (sql/schema/<backend>/). Idempotent.
+    /// Create the results and control tables of a store (the files in sql/schema/BACKEND/). Idempotent.
     Setup {
         /// Store URL: postgres://...?schema=unistore, snowflake://..., sqlite:///path.db
         #[arg(long, env = "UNISTORE_RESULTS")]
