@@ -39,14 +39,6 @@ impl SqliteControlStore {
     pub fn path(&self) -> &std::path::Path {
         self.store.path()
     }
-
-    async fn with_conn<T, F>(&self, what: &'static str, f: F) -> Result<T>
-    where
-        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.store.with_conn(what, f).await
-    }
 }
 
 const RUN_COLUMNS: &str = "RUN_ID, TEMPLATE_NAME, STATUS, PHASE, REASON, WORKER_COUNT, \
@@ -127,42 +119,43 @@ where
 impl ControlStore for SqliteControlStore {
     async fn create_run(&self, record: &RunStatusRecord) -> Result<()> {
         let r = record.clone();
-        self.with_conn("create_run", move |conn| {
-            let inserted = conn.execute(
-                &format!(
-                    "INSERT INTO RUN_STATUS ({RUN_COLUMNS}) \
+        self.store
+            .with_conn("create_run", move |conn| {
+                let inserted = conn.execute(
+                    &format!(
+                        "INSERT INTO RUN_STATUS ({RUN_COLUMNS}) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-                ),
-                params![
-                    r.run_id.to_string(),
-                    r.template_name,
-                    r.status.as_str(),
-                    r.phase.as_str(),
-                    r.reason,
-                    r.worker_count,
-                    r.target_connections,
-                    r.target_qps,
-                    to_sql_int(r.last_event_seq),
-                    format_stored_time(&r.created_at),
-                    format_stored_time(&r.updated_at),
-                ],
-            );
-            match inserted {
-                Ok(_) => Ok(()),
-                Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
-                    Err(Error::backend(
-                        ErrorKind::Constraint,
-                        format!("run {} exists already: use a new run id", r.run_id),
-                    ))
+                    ),
+                    params![
+                        r.run_id.to_string(),
+                        r.template_name,
+                        r.status.as_str(),
+                        r.phase.as_str(),
+                        r.reason,
+                        r.worker_count,
+                        r.target_connections,
+                        r.target_qps,
+                        to_sql_int(r.last_event_seq),
+                        format_stored_time(&r.created_at),
+                        format_stored_time(&r.updated_at),
+                    ],
+                );
+                match inserted {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                        Err(Error::backend(
+                            ErrorKind::Constraint,
+                            format!("run {} exists already: use a new run id", r.run_id),
+                        ))
+                    }
+                    Err(e) => Err(map_error(&e, "creating a run")),
                 }
-                Err(e) => Err(map_error(&e, "creating a run")),
-            }
-        })
-        .await
+            })
+            .await
     }
 
     async fn run(&self, run_id: RunId) -> Result<Option<RunStatusRecord>> {
-        self.with_conn("run", move |conn| read_run(conn, run_id)).await
+        self.store.with_conn("run", move |conn| read_run(conn, run_id)).await
     }
 
     async fn transition(
@@ -172,45 +165,47 @@ impl ControlStore for SqliteControlStore {
         reason: Option<&str>,
     ) -> Result<RunStatusRecord> {
         let reason = reason.map(str::to_string);
-        self.with_conn("transition", move |conn| {
-            immediate(conn, "changing a run status", |tx| {
-                let current = read_run(tx, run_id)?.ok_or_else(|| missing_run(run_id))?;
-                if !current.status.can_transition_to(to) {
-                    return Err(Error::backend(
-                        ErrorKind::Conflict,
-                        format!(
-                            "run {run_id} is {} and cannot move to {to}: the run's lifecycle \
+        self.store
+            .with_conn("transition", move |conn| {
+                immediate(conn, "changing a run status", |tx| {
+                    let current = read_run(tx, run_id)?.ok_or_else(|| missing_run(run_id))?;
+                    if !current.status.can_transition_to(to) {
+                        return Err(Error::backend(
+                            ErrorKind::Conflict,
+                            format!(
+                                "run {run_id} is {} and cannot move to {to}: the run's lifecycle \
                              does not allow it",
-                            current.status
-                        ),
-                    ));
-                }
-                tx.execute(
-                    "UPDATE RUN_STATUS SET STATUS = ?2, REASON = coalesce(?3, REASON), \
+                                current.status
+                            ),
+                        ));
+                    }
+                    tx.execute(
+                        "UPDATE RUN_STATUS SET STATUS = ?2, REASON = coalesce(?3, REASON), \
                      UPDATED_AT = ?4 WHERE RUN_ID = ?1",
-                    params![run_id.to_string(), to.as_str(), reason, format_stored_time(&Utc::now())],
-                )
-                .map_err(|e| map_error(&e, "changing a run status"))?;
-                read_run(tx, run_id)?.ok_or_else(|| missing_run(run_id))
+                        params![run_id.to_string(), to.as_str(), reason, format_stored_time(&Utc::now())],
+                    )
+                    .map_err(|e| map_error(&e, "changing a run status"))?;
+                    read_run(tx, run_id)?.ok_or_else(|| missing_run(run_id))
+                })
             })
-        })
-        .await
+            .await
     }
 
     async fn set_phase(&self, run_id: RunId, phase: RunPhase) -> Result<()> {
-        self.with_conn("set_phase", move |conn| {
-            let n = conn
-                .execute(
-                    "UPDATE RUN_STATUS SET PHASE = ?2, UPDATED_AT = ?3 WHERE RUN_ID = ?1",
-                    params![run_id.to_string(), phase.as_str(), format_stored_time(&Utc::now())],
-                )
-                .map_err(|e| map_error(&e, "setting a run phase"))?;
-            if n == 0 {
-                return Err(missing_run(run_id));
-            }
-            Ok(())
-        })
-        .await
+        self.store
+            .with_conn("set_phase", move |conn| {
+                let n = conn
+                    .execute(
+                        "UPDATE RUN_STATUS SET PHASE = ?2, UPDATED_AT = ?3 WHERE RUN_ID = ?1",
+                        params![run_id.to_string(), phase.as_str(), format_stored_time(&Utc::now())],
+                    )
+                    .map_err(|e| map_error(&e, "setting a run phase"))?;
+                if n == 0 {
+                    return Err(missing_run(run_id));
+                }
+                Ok(())
+            })
+            .await
     }
 
     async fn append_event(
@@ -221,160 +216,165 @@ impl ControlStore for SqliteControlStore {
     ) -> Result<ControlEvent> {
         let scope_json = to_json(&scope, "the event scope")?;
         let event_json = to_json(&kind, "the control event")?;
-        self.with_conn("append_event", move |conn| {
-            immediate(conn, "appending a control event", |tx| {
-                let last: i64 = tx
-                    .query_row(
-                        "SELECT LAST_EVENT_SEQ FROM RUN_STATUS WHERE RUN_ID = ?1",
-                        [run_id.to_string()],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(|e| map_error(&e, "appending a control event"))?
-                    .ok_or_else(|| missing_run(run_id))?;
-                // Events could in principle outlive a reset counter; the larger of both keeps
-                // the sequence strictly increasing either way.
-                let last_event: Option<i64> = tx
-                    .query_row(
-                        "SELECT max(SEQ) FROM RUN_CONTROL_EVENTS WHERE RUN_ID = ?1",
-                        [run_id.to_string()],
-                        |r| r.get(0),
+        self.store
+            .with_conn("append_event", move |conn| {
+                immediate(conn, "appending a control event", |tx| {
+                    let last: i64 = tx
+                        .query_row(
+                            "SELECT LAST_EVENT_SEQ FROM RUN_STATUS WHERE RUN_ID = ?1",
+                            [run_id.to_string()],
+                            |r| r.get(0),
+                        )
+                        .optional()
+                        .map_err(|e| map_error(&e, "appending a control event"))?
+                        .ok_or_else(|| missing_run(run_id))?;
+                    // Events could in principle outlive a reset counter; the larger of both keeps
+                    // the sequence strictly increasing either way.
+                    let last_event: Option<i64> = tx
+                        .query_row(
+                            "SELECT max(SEQ) FROM RUN_CONTROL_EVENTS WHERE RUN_ID = ?1",
+                            [run_id.to_string()],
+                            |r| r.get(0),
+                        )
+                        .map_err(|e| map_error(&e, "appending a control event"))?;
+                    let seq = last.max(last_event.unwrap_or(0)) + 1;
+                    let now = Utc::now();
+                    let created = format_stored_time(&now);
+                    tx.execute(
+                        "INSERT INTO RUN_CONTROL_EVENTS (RUN_ID, SEQ, SCOPE_JSON, EVENT_JSON, \
+                     EVENT_TYPE, CREATED_AT) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![run_id.to_string(), seq, scope_json, event_json, kind.as_str(), created],
                     )
                     .map_err(|e| map_error(&e, "appending a control event"))?;
-                let seq = last.max(last_event.unwrap_or(0)) + 1;
-                let now = Utc::now();
-                let created = format_stored_time(&now);
-                tx.execute(
-                    "INSERT INTO RUN_CONTROL_EVENTS (RUN_ID, SEQ, SCOPE_JSON, EVENT_JSON, \
-                     EVENT_TYPE, CREATED_AT) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![run_id.to_string(), seq, scope_json, event_json, kind.as_str(), created],
-                )
-                .map_err(|e| map_error(&e, "appending a control event"))?;
-                match (&scope, &kind) {
-                    (EventScope::Run, ControlEventKind::SetWorkerTarget { connections, target_qps }) => tx
-                        .execute(
-                            "UPDATE RUN_STATUS SET LAST_EVENT_SEQ = ?2, TARGET_CONNECTIONS = ?3, \
+                    match (&scope, &kind) {
+                        (EventScope::Run, ControlEventKind::SetWorkerTarget { connections, target_qps }) => {
+                            tx.execute(
+                                "UPDATE RUN_STATUS SET LAST_EVENT_SEQ = ?2, TARGET_CONNECTIONS = ?3, \
                              TARGET_QPS = ?4, UPDATED_AT = ?5 WHERE RUN_ID = ?1",
-                            params![run_id.to_string(), seq, connections, target_qps, created],
-                        ),
-                    _ => tx.execute(
-                        "UPDATE RUN_STATUS SET LAST_EVENT_SEQ = ?2, UPDATED_AT = ?3 \
+                                params![run_id.to_string(), seq, connections, target_qps, created],
+                            )
+                        }
+                        _ => tx.execute(
+                            "UPDATE RUN_STATUS SET LAST_EVENT_SEQ = ?2, UPDATED_AT = ?3 \
                          WHERE RUN_ID = ?1",
-                        params![run_id.to_string(), seq, created],
-                    ),
-                }
-                .map_err(|e| map_error(&e, "appending a control event"))?;
-                Ok(ControlEvent { run_id, seq: from_sql_int(seq), scope, kind, created_at: now })
+                            params![run_id.to_string(), seq, created],
+                        ),
+                    }
+                    .map_err(|e| map_error(&e, "appending a control event"))?;
+                    Ok(ControlEvent { run_id, seq: from_sql_int(seq), scope, kind, created_at: now })
+                })
             })
-        })
-        .await
+            .await
     }
 
     async fn events_since(&self, run_id: RunId, after_seq: u64) -> Result<Vec<ControlEvent>> {
-        self.with_conn("events_since", move |conn| {
-            let context = "reading control events";
-            let mut stmt = conn
-                .prepare(
-                    "SELECT SEQ, SCOPE_JSON, EVENT_JSON, CREATED_AT FROM RUN_CONTROL_EVENTS \
+        self.store
+            .with_conn("events_since", move |conn| {
+                let context = "reading control events";
+                let mut stmt = conn
+                    .prepare(
+                        "SELECT SEQ, SCOPE_JSON, EVENT_JSON, CREATED_AT FROM RUN_CONTROL_EVENTS \
                      WHERE RUN_ID = ?1 AND SEQ > ?2 ORDER BY SEQ",
-                )
-                .map_err(|e| map_error(&e, context))?;
-            let rows = stmt
-                .query_map(params![run_id.to_string(), to_sql_int(after_seq)], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                    ))
-                })
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                .map_err(|e| map_error(&e, context))?;
-            rows.into_iter()
-                .map(|(seq, scope, event, created)| {
-                    Ok(ControlEvent {
-                        run_id,
-                        seq: from_sql_int(seq),
-                        scope: from_json(&scope, "SCOPE_JSON")?,
-                        kind: from_json(&event, "EVENT_JSON")?,
-                        created_at: parse_stored_time(&created, "CREATED_AT")?,
+                    )
+                    .map_err(|e| map_error(&e, context))?;
+                let rows = stmt
+                    .query_map(params![run_id.to_string(), to_sql_int(after_seq)], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                        ))
                     })
-                })
-                .collect()
-        })
-        .await
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(|e| map_error(&e, context))?;
+                rows.into_iter()
+                    .map(|(seq, scope, event, created)| {
+                        Ok(ControlEvent {
+                            run_id,
+                            seq: from_sql_int(seq),
+                            scope: from_json(&scope, "SCOPE_JSON")?,
+                            kind: from_json(&event, "EVENT_JSON")?,
+                            created_at: parse_stored_time(&created, "CREATED_AT")?,
+                        })
+                    })
+                    .collect()
+            })
+            .await
     }
 
     async fn heartbeat(&self, beat: &WorkerHeartbeat) -> Result<()> {
         let b = beat.clone();
-        self.with_conn("heartbeat", move |conn| {
-            conn.execute(
-                "INSERT OR REPLACE INTO WORKER_HEARTBEATS (RUN_ID, WORKER_ID, STATUS, PHASE, \
+        self.store
+            .with_conn("heartbeat", move |conn| {
+                conn.execute(
+                    "INSERT OR REPLACE INTO WORKER_HEARTBEATS (RUN_ID, WORKER_ID, STATUS, PHASE, \
                  CONNECTIONS, OPS, ERRORS, LAST_ERROR, LAST_EVENT_SEQ, BEAT_AT) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    b.run_id.to_string(),
-                    b.worker_id,
-                    b.status.as_str(),
-                    b.phase.as_str(),
-                    b.connections,
-                    to_sql_int(b.ops),
-                    to_sql_int(b.errors),
-                    b.last_error,
-                    to_sql_int(b.last_event_seq),
-                    format_stored_time(&b.beat_at),
-                ],
-            )
-            .map_err(|e| map_error(&e, "writing a heartbeat"))?;
-            Ok(())
-        })
-        .await
+                    params![
+                        b.run_id.to_string(),
+                        b.worker_id,
+                        b.status.as_str(),
+                        b.phase.as_str(),
+                        b.connections,
+                        to_sql_int(b.ops),
+                        to_sql_int(b.errors),
+                        b.last_error,
+                        to_sql_int(b.last_event_seq),
+                        format_stored_time(&b.beat_at),
+                    ],
+                )
+                .map_err(|e| map_error(&e, "writing a heartbeat"))?;
+                Ok(())
+            })
+            .await
     }
 
     async fn heartbeats(&self, run_id: RunId) -> Result<Vec<WorkerHeartbeat>> {
-        self.with_conn("heartbeats", move |conn| {
-            let context = "reading heartbeats";
-            let mut stmt = conn
-                .prepare(
-                    "SELECT WORKER_ID, STATUS, PHASE, CONNECTIONS, OPS, ERRORS, LAST_ERROR, \
+        self.store
+            .with_conn("heartbeats", move |conn| {
+                let context = "reading heartbeats";
+                let mut stmt = conn
+                    .prepare(
+                        "SELECT WORKER_ID, STATUS, PHASE, CONNECTIONS, OPS, ERRORS, LAST_ERROR, \
                      LAST_EVENT_SEQ, BEAT_AT FROM WORKER_HEARTBEATS WHERE RUN_ID = ?1 \
                      ORDER BY WORKER_ID",
-                )
-                .map_err(|e| map_error(&e, context))?;
-            type RawBeat = (String, String, String, u32, i64, i64, Option<String>, i64, String);
-            let rows: Vec<RawBeat> = stmt
-                .query_map([run_id.to_string()], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                        r.get(8)?,
-                    ))
-                })
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                .map_err(|e| map_error(&e, context))?;
-            rows.into_iter()
-                .map(|(worker, status, phase, conns, ops, errors, last_error, seq, at)| {
-                    Ok(WorkerHeartbeat {
-                        run_id,
-                        worker_id: worker,
-                        status: RunStatus::from_str(&status).map_err(|e| corrupt("STATUS", e))?,
-                        phase: RunPhase::from_str(&phase).map_err(|e| corrupt("PHASE", e))?,
-                        connections: conns,
-                        ops: from_sql_int(ops),
-                        errors: from_sql_int(errors),
-                        last_error,
-                        last_event_seq: from_sql_int(seq),
-                        beat_at: parse_stored_time(&at, "BEAT_AT")?,
+                    )
+                    .map_err(|e| map_error(&e, context))?;
+                type RawBeat = (String, String, String, u32, i64, i64, Option<String>, i64, String);
+                let rows: Vec<RawBeat> = stmt
+                    .query_map([run_id.to_string()], |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                            r.get(7)?,
+                            r.get(8)?,
+                        ))
                     })
-                })
-                .collect()
-        })
-        .await
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(|e| map_error(&e, context))?;
+                rows.into_iter()
+                    .map(|(worker, status, phase, conns, ops, errors, last_error, seq, at)| {
+                        Ok(WorkerHeartbeat {
+                            run_id,
+                            worker_id: worker,
+                            status: RunStatus::from_str(&status).map_err(|e| corrupt("STATUS", e))?,
+                            phase: RunPhase::from_str(&phase).map_err(|e| corrupt("PHASE", e))?,
+                            connections: conns,
+                            ops: from_sql_int(ops),
+                            errors: from_sql_int(errors),
+                            last_error,
+                            last_event_seq: from_sql_int(seq),
+                            beat_at: parse_stored_time(&at, "BEAT_AT")?,
+                        })
+                    })
+                    .collect()
+            })
+            .await
     }
 }
