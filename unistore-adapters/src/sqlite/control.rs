@@ -47,19 +47,7 @@ const RUN_COLUMNS: &str = "RUN_ID, TEMPLATE_NAME, STATUS, PHASE, REASON, WORKER_
 type RawRun = (String, String, String, String, Option<String>, u32, u32, Option<f64>, i64, String, String);
 
 fn raw_run(r: &Row<'_>) -> rusqlite::Result<RawRun> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-    ))
+    TryFrom::try_from(r)
 }
 
 fn corrupt(column: &str, e: Error) -> Error {
@@ -343,19 +331,7 @@ impl ControlStore for SqliteControlStore {
                     .map_err(|e| map_error(&e, context))?;
                 type RawBeat = (String, String, String, u32, i64, i64, Option<String>, i64, String);
                 let rows: Vec<RawBeat> = stmt
-                    .query_map([run_id.to_string()], |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get(4)?,
-                            r.get(5)?,
-                            r.get(6)?,
-                            r.get(7)?,
-                            r.get(8)?,
-                        ))
-                    })
+                    .query_map([run_id.to_string()], |r| TryFrom::try_from(r))
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
                     .map_err(|e| map_error(&e, context))?;
                 rows.into_iter()

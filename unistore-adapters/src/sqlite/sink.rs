@@ -354,21 +354,7 @@ impl ResultsReader for SqliteResultsStore {
                 type RawExecution =
                     (String, String, u32, String, String, String, i64, i64, i64, bool, Option<String>);
                 let rows: Vec<RawExecution> = stmt
-                    .query_map(params![run_id.to_string(), limit], |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get(4)?,
-                            r.get(5)?,
-                            r.get(6)?,
-                            r.get(7)?,
-                            r.get(8)?,
-                            r.get(9)?,
-                            r.get(10)?,
-                        ))
-                    })
+                    .query_map(params![run_id.to_string(), limit], |r| TryFrom::try_from(r))
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
                     .map_err(|e| map_error(&e, context))?;
                 rows.into_iter()
