@@ -22,6 +22,10 @@ use unistore_core::{
     TargetPool, Template, WorkerIdentity, WorkloadPlan,
 };
 
+/// The emulator is one process serving ~60-100 statements a second: the tests of this file take
+/// turns, so that one test's timed engine run is not starved by another's fixture loading.
+static EMULATOR_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn table(name: &str) -> TableRef {
     TableRef::parse(name).expect("valid table name")
 }
@@ -32,6 +36,7 @@ fn options(name: &str, declared: Option<TableType>) -> TargetOptions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standard_table_passes_the_table_manager_and_target_pool_suites() {
+    let _turn = EMULATOR_TURN.lock().await;
     let url = standard_fixture("std").await;
     let (standard, _, _) = table_managers(&url).expect("managers");
     testkit::check_table_manager(
@@ -59,6 +64,7 @@ async fn standard_table_passes_the_table_manager_and_target_pool_suites() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hybrid_table_is_detected_profiled_and_passes_the_target_pool_suite() {
+    let _turn = EMULATOR_TURN.lock().await;
     let url = hybrid_fixture("hyb").await;
     let opened = open_target(&url, &options(FIXTURE_TABLE, Some(TableType::Hybrid)))
         .await
@@ -83,6 +89,7 @@ async fn hybrid_table_is_detected_profiled_and_passes_the_target_pool_suite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declared_type_that_does_not_match_is_a_clear_error() {
+    let _turn = EMULATOR_TURN.lock().await;
     let url = standard_fixture("mismatch").await;
     let err = match open_target(&url, &options(FIXTURE_TABLE, Some(TableType::Hybrid))).await {
         Ok(o) => panic!("a standard table declared hybrid was opened: {o:?}"),
@@ -105,6 +112,7 @@ async fn a_declared_type_that_does_not_match_is_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interactive_tables_are_detected_and_refuse_updates() {
+    let _turn = EMULATOR_TURN.lock().await;
     let schema = fresh_schema("inter");
     let url = url_with_schema(&schema);
     let rows: Vec<String> = (1..=20).map(|i| format!("({i}, 'v-{i}')")).collect();
@@ -187,7 +195,7 @@ async fn mixed_run(url: &str, declared: TableType) {
         &WorkerIdentity::solo(),
     )
     .expect("building the plan");
-    let config = EngineConfig::new(run_id, 2, Duration::from_millis(1500));
+    let config = EngineConfig::new(run_id, 2, Duration::from_millis(2500));
     let report =
         Engine::start(opened.pool, Arc::new(plan), config).await.expect("start").wait().await.expect("run");
     // Two connections may update the same key at once: DuckDB (under the emulator) aborts one
@@ -234,6 +242,7 @@ async fn mixed_run(url: &str, declared: TableType) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_runs_every_query_kind_on_standard_and_hybrid_tables() {
+    let _turn = EMULATOR_TURN.lock().await;
     let (standard, hybrid) = tokio::join!(standard_fixture("mixstd"), hybrid_fixture("mixhyb"));
     mixed_run(&standard, TableType::Standard).await;
     mixed_run(&hybrid, TableType::Hybrid).await;
