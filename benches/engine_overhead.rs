@@ -60,6 +60,8 @@ fn plan(distribution: Distribution) -> Arc<WorkloadPlan> {
         nullable: false,
         has_default: false,
         max_length: None,
+        generated: None,
+        indexed: None,
     };
     let profile = TableProfile {
         table: TableRef::parse("t").expect("valid name"),
@@ -70,6 +72,8 @@ fn plan(distribution: Distribution) -> Arc<WorkloadPlan> {
         key_range: Some((1, 1_000_000)),
         time_column: None,
         indexes: vec![],
+        triggers: Vec::new(),
+        foreign_keys: Vec::new(),
     };
     let mut mix = BTreeMap::new();
     mix.insert(QueryKind::PointLookup, 80);

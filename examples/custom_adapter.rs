@@ -88,6 +88,8 @@ impl TableManager for MapTables {
             nullable: false,
             has_default: false,
             max_length: None,
+            generated: None,
+            indexed: None,
         };
         Ok(TableProfile {
             table: table.clone(),
@@ -98,6 +100,8 @@ impl TableManager for MapTables {
             key_range: Some((0, len - 1)),
             time_column: None,
             indexes: vec![],
+            triggers: Vec::new(),
+            foreign_keys: Vec::new(),
         })
     }
     async fn sample_values(

@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
     template.phases.measurement = Duration::from_secs(5);
 
     let run_id = RunId::new();
-    let options = TargetOptions { run_id, table: template.table_ref()?, declared_type: None };
+    let options = TargetOptions::new(run_id, template.table_ref()?, None);
     let target = open_target(&format!("sqlite://{}", demo.path.display()), &options).await?;
     let prepared =
         PreparedRun::prepare(template, run_id, WorkerIdentity::solo(), target.pool, target.manager.as_ref())

@@ -13,7 +13,7 @@
 //! let mut template = Template::new("main.demo_orders", parse_mix("point_lookup=100")?);
 //! template.phases.measurement = std::time::Duration::from_secs(5);
 //! let run_id = RunId::new();
-//! let options = TargetOptions { run_id, table: template.table_ref()?, declared_type: None };
+//! let options = TargetOptions::new(run_id, template.table_ref()?, None);
 //! let target = open_target("sqlite:///tmp/demo.db", &options).await?;
 //! let prepared =
 //!     PreparedRun::prepare(template, run_id, WorkerIdentity::solo(), target.pool, target.manager.as_ref()).await?;

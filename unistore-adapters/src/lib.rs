@@ -23,5 +23,6 @@ pub mod postgres;
 
 pub use registry::{
     apply_schema, open_control, open_results, open_target, OpenedTarget, ResultsStore, TargetOptions,
+    DEFAULT_CONNECT_TIMEOUT,
 };
 pub use url_util::redact_url;

@@ -1,6 +1,7 @@
 //! From a URL to a backend. Adding a backend = one module, one feature, one arm here.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use unistore_core::{
     ControlStore, Error, Result, ResultsReader, ResultsSink, RunId, TableManager, TableRef, TableType,
@@ -19,6 +20,29 @@ pub struct TargetOptions {
     /// The declared table type, if any. A declared type that does not match the real table is
     /// an error (raised by the table manager's `profile`).
     pub declared_type: Option<TableType>,
+    /// How long opening one session may take, all of it: TCP connect, TLS, authentication
+    /// and session set-up. A server that accepts connections but never answers fails with a
+    /// `Timeout` error naming the host instead of hanging.
+    pub connect_timeout: Duration,
+    /// Longest a single statement of the load may run before the server cancels it (counted
+    /// as a `Timeout` error). `None`: no limit beyond the server's own.
+    pub statement_timeout: Option<Duration>,
+}
+
+/// Default for [`TargetOptions::connect_timeout`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl TargetOptions {
+    /// Options with the default timeouts.
+    pub fn new(run_id: RunId, table: TableRef, declared_type: Option<TableType>) -> Self {
+        TargetOptions {
+            run_id,
+            table,
+            declared_type,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            statement_timeout: None,
+        }
+    }
 }
 
 /// An opened target: a pool of sessions and the table manager for the table's type.

@@ -37,6 +37,8 @@ async fn statements_running_at_the_stop_deadline_are_cancelled_server_side() {
         key_range: None,
         time_column: None,
         indexes: vec![],
+        triggers: Vec::new(),
+        foreign_keys: Vec::new(),
     };
     let statements =
         vec![StatementSpec { kind: QueryKind::CustomSql, sql: "SELECT pg_sleep(60)".into(), params: vec![] }];

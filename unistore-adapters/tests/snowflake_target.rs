@@ -31,7 +31,7 @@ fn table(name: &str) -> TableRef {
 }
 
 fn options(name: &str, declared: Option<TableType>) -> TargetOptions {
-    TargetOptions { run_id: RunId::new(), table: table(name), declared_type: declared }
+    TargetOptions::new(RunId::new(), table(name), declared)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,7 +57,7 @@ fn url(path: &Path) -> String {
 }
 
 fn options(table: &str, declared_type: Option<TableType>) -> TargetOptions {
-    TargetOptions { run_id: RunId::new(), table: TableRef::parse(table).unwrap(), declared_type }
+    TargetOptions::new(RunId::new(), TableRef::parse(table).unwrap(), declared_type)
 }
 
 async fn open_fixture() -> (TempDir, PathBuf, OpenedTarget) {

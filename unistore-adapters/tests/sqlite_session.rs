@@ -24,8 +24,7 @@ fn create_db(dir: &Path) -> PathBuf {
 }
 
 async fn open(path: &Path) -> OpenedTarget {
-    let options =
-        TargetOptions { run_id: RunId::new(), table: TableRef::parse("kinds").unwrap(), declared_type: None };
+    let options = TargetOptions::new(RunId::new(), TableRef::parse("kinds").unwrap(), None);
     open_target(&format!("sqlite://{}", path.display()), &options).await.unwrap()
 }
 

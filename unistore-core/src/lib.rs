@@ -44,7 +44,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use metrics::{KindStats, LatencySummary, MetricSnapshot, QueryExecution, RunSummary};
 pub use model::{QueryKind, RunId, RunPhase, RunStatus, TableRef, TableType, WorkerIdentity};
 pub use sink::{ResultsReader, ResultsSink, StoredTemplate};
-pub use table::{TableManager, TableProfile};
+pub use table::{ColumnInfo, Generated, TableManager, TableProfile};
 pub use target::{StatementSpec, TargetPool, TargetSession};
 pub use template::Template;
 pub use value::{ColumnType, Value};

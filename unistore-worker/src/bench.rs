@@ -129,7 +129,7 @@ async fn run(args: BenchArgs) -> ExitCode {
             Err(e) => return bad_input(format!("results store {}: {e}", redact_url(&url))),
         }
     };
-    let options = TargetOptions { run_id, table: table.clone(), declared_type: template.table_type };
+    let options = TargetOptions::new(run_id, table.clone(), template.table_type);
     let target = match open_target(&target_url, &options).await {
         Ok(t) => t,
         Err(e) => return bad_input(e),

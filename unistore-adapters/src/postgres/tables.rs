@@ -185,6 +185,8 @@ impl PostgresTableManager {
                     nullable: !not_null,
                     has_default,
                     max_length,
+                    generated: None,
+                    indexed: None,
                 })
             })
             .collect()
@@ -363,6 +365,8 @@ impl TableManager for PostgresTableManager {
             key_range,
             time_column,
             indexes,
+            triggers: Vec::new(),
+            foreign_keys: Vec::new(),
         })
     }
 

@@ -184,6 +184,8 @@ impl SnowflakeCatalog {
                     nullable: truthy(at(2).and_then(cell_text)),
                     has_default: at(3).is_some_and(|v| !v.is_null()),
                     max_length: at(4).and_then(cell_i64).and_then(|n| u32::try_from(n).ok()),
+                    generated: None,
+                    indexed: None,
                     native_type: native,
                     name,
                 }
@@ -321,6 +323,8 @@ impl SnowflakeCatalog {
             key_range: None,
             time_column,
             indexes: Vec::new(),
+            triggers: Vec::new(),
+            foreign_keys: Vec::new(),
         };
         // A primary key implies NOT NULL, whatever the catalog says about the column.
         for c in profile.columns.iter_mut() {

@@ -211,6 +211,8 @@ fn profile_table(conn: &Connection, table: &TableRef, path: &str) -> Result<Tabl
                 nullable: !not_null && *pk_pos == 0,
                 has_default: *has_default || (rowid_alias && *pk_pos == 1),
                 max_length,
+                generated: None,
+                indexed: None,
             }
         })
         .collect();
@@ -261,6 +263,8 @@ fn profile_table(conn: &Connection, table: &TableRef, path: &str) -> Result<Tabl
         key_range,
         time_column,
         indexes,
+        triggers: Vec::new(),
+        foreign_keys: Vec::new(),
     })
 }
 

@@ -140,12 +140,16 @@ pub fn profile() -> TableProfile {
             nullable: false,
             has_default: false,
             max_length: None,
+            generated: None,
+            indexed: None,
         }],
         primary_key: vec!["id".into()],
         row_estimate: 1000,
         key_range: Some((1, 1000)),
         time_column: None,
         indexes: vec![],
+        triggers: Vec::new(),
+        foreign_keys: Vec::new(),
     }
 }
 
