@@ -149,7 +149,7 @@ async fn main() -> anyhow::Result<()> {
     let run_id = RunId::new();
     let prepared =
         PreparedRun::prepare(template, run_id, WorkerIdentity::solo(), Arc::new(target), &tables).await?;
-    let finished = prepared.start().await?.finish(None, |_| {}).await?;
+    let finished = prepared.connect().await?.start(None).await.finish(|_| {}).await;
     let s = &finished.summary;
     println!(
         "{} lookups on the map target in {:.3} s: {:.0} ops/s, p99 {:.3} ms",

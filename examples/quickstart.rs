@@ -27,16 +27,20 @@ async fn main() -> anyhow::Result<()> {
     let prepared =
         PreparedRun::prepare(template, run_id, WorkerIdentity::solo(), target.pool, target.manager.as_ref())
             .await?;
+    // Connect every session, then start the load (no results store here: pass one to keep
+    // the run), printing each one-second snapshot.
     let finished = prepared
-        .start()
+        .connect()
         .await?
-        .finish(None, |s| {
+        .start(None)
+        .await
+        .finish(|s| {
             println!(
                 "{:>5.1} s  {:>9.1} ops/s  p99 {:.3} ms",
                 s.elapsed_s, s.total.qps, s.total.latency_ms.p99
             )
         })
-        .await?;
+        .await;
     let s = &finished.summary;
     println!("\n{} operations in {:.3} s: {:.1} ops/s", s.total.ops, s.duration_s, s.total.qps);
     for (kind, k) in &s.by_kind {

@@ -17,7 +17,7 @@
 //! let target = open_target("sqlite:///tmp/demo.db", &options).await?;
 //! let prepared =
 //!     PreparedRun::prepare(template, run_id, WorkerIdentity::solo(), target.pool, target.manager.as_ref()).await?;
-//! let finished = prepared.start().await?.finish(None, |_| {}).await?;
+//! let finished = prepared.connect().await?.start(None).await.finish(|_| {}).await;
 //! println!("{} ops/s", finished.summary.total.qps);
 //! # Ok(())
 //! # }

@@ -7,12 +7,10 @@ mod snowflake_support;
 
 use chrono::Utc;
 use snowflake_support::{fresh_schema, url_with_schema};
-use unistore_adapters::snowflake::{
-    apply_schema, execute_statements, history, query_text, SnowflakeResultsStore,
-};
+use unistore_adapters::snowflake::{apply_schema, history, query_text, SnowflakeResultsStore};
 use unistore_adapters::{open_control, open_results};
 use unistore_core::testkit;
-use unistore_core::RunId;
+use unistore_core::{ResultsReader, ResultsSink, RunId};
 
 async fn store_schema(tag: &str) -> String {
     let url = url_with_schema(&fresh_schema(tag));
@@ -48,22 +46,17 @@ async fn server_history_degrades_to_notes_on_the_emulator() {
     assert!(collected.notes.iter().any(|n| n.contains("QUERY_HISTORY")), "{:?}", collected.notes);
     assert!(collected.notes.iter().any(|n| n.contains("AGGREGATE_QUERY_HISTORY")), "{:?}", collected.notes);
 
-    // Stored beside the run's summary row.
+    // The one path into the store: the summary's server_stats, also in its own column.
     let store = SnowflakeResultsStore::open(&url).expect("results store");
-    execute_statements(
-        &url,
-        &[format!(
-            "INSERT INTO TEST_RESULTS (RUN_ID, WORKER_ID, TEMPLATE_NAME, TARGET_KIND, TABLE_NAME, TABLE_TYPE, MODE, \
-             STATUS, STARTED_AT, DURATION_S, OPS, ERRORS, QPS, P50_MS, P95_MS, P99_MS, SUMMARY_JSON) VALUES \
-             ('{run}', '', 't', 'snowflake', 'x', 'hybrid', 'CONCURRENCY', 'COMPLETED', '2024-01-01 00:00:00', \
-             1, 1, 0, 1, 1, 1, 1, '{{}}')"
-        )],
-    )
-    .await
-    .expect("a summary row");
-    let stored = history::collect_and_store(&url, &store, run, None, Utc::now()).await.expect("storing");
-    assert_eq!(stored.notes.len(), 2);
-    let json = store.server_history(run, None).await.expect("reading").expect("server history stored");
-    let read: history::ServerHistory = serde_json::from_str(&json).expect("valid JSON");
-    assert_eq!(read, stored, "server history did not round-trip");
+    let mut summary = testkit::sample_summary(run);
+    summary.server_stats = Some(serde_json::to_value(&collected).expect("server history as JSON"));
+    store.write_summary(&summary).await.expect("writing the summary");
+    let read = store.summary(run, None).await.expect("reading").expect("summary stored");
+    assert_eq!(read.server_stats, summary.server_stats, "server_stats did not round-trip");
+    let column = query_text(&url, &format!("SELECT SERVER_STATS FROM TEST_RESULTS WHERE RUN_ID = '{run}'"))
+        .await
+        .expect("reading the column");
+    let stored: history::ServerHistory =
+        serde_json::from_str(column[0][0].as_deref().expect("SERVER_STATS is set")).expect("valid JSON");
+    assert_eq!(stored, collected, "the SERVER_STATS column holds the same document");
 }

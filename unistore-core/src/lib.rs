@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod model;
 pub mod runner;
 pub mod sink;
+pub mod spool;
 pub mod sql;
 pub mod stepload;
 pub mod summary;
@@ -39,11 +40,13 @@ pub mod workload;
 pub mod testkit;
 
 pub use control::ControlStore;
-pub use engine::{Engine, EngineConfig, EngineControl, EngineHandle, EngineReport};
+pub use engine::{
+    ConnectedEngine, Engine, EngineConfig, EngineControl, EngineHandle, EngineReport, StopReason,
+};
 pub use error::{Error, ErrorKind, Result};
-pub use metrics::{KindStats, LatencySummary, MetricSnapshot, QueryExecution, RunSummary};
+pub use metrics::{KindStats, LatencySummary, MetricSnapshot, QueryExecution, RunSummary, Verdict};
 pub use model::{QueryKind, RunId, RunPhase, RunStatus, TableRef, TableType, WorkerIdentity};
-pub use sink::{ResultsReader, ResultsSink, StoredTemplate};
+pub use sink::{ResultsReader, ResultsSink, RunRecord, StoredTemplate};
 pub use table::{ColumnInfo, Generated, TableManager, TableProfile};
 pub use target::{StatementSpec, TargetPool, TargetSession};
 pub use template::Template;

@@ -24,10 +24,17 @@ pub const HISTOGRAM_HIGH_US: u64 = 3_600_000_000;
 pub const HISTOGRAM_SIGFIG: u8 = 3;
 
 /// A new empty latency histogram in microseconds.
+///
+/// It starts with the smallest range and grows to the largest value recorded (at most
+/// [`HISTOGRAM_HIGH_US`]): a histogram sized for an hour up front takes 188 KB, and every
+/// connection keeps several, so thousands of connections would cost gigabytes for ranges they
+/// never use. A run of sub-millisecond lookups keeps its histograms at 16 KB.
 pub fn new_histogram() -> Histogram<u64> {
     // The bounds are constants that hdrhistogram accepts, so this cannot fail.
-    Histogram::new_with_bounds(1, HISTOGRAM_HIGH_US, HISTOGRAM_SIGFIG)
-        .expect("constant histogram bounds are valid")
+    let mut h =
+        Histogram::new_with_bounds(1, 2, HISTOGRAM_SIGFIG).expect("constant histogram bounds are valid");
+    h.auto(true);
+    h
 }
 
 /// Serializes a histogram (V2 + deflate, base64): compact and mergeable elsewhere.
@@ -70,7 +77,12 @@ impl LatencyRecorder {
     /// Records one latency in nanoseconds.
     #[inline]
     pub fn record_ns(&mut self, ns: u64) {
-        self.histogram.saturating_record(ns / 1_000);
+        // `record` grows the histogram as needed (`saturating_record` would clamp to its
+        // current range instead); the value is capped at the documented ceiling first.
+        let us = (ns / 1_000).min(HISTOGRAM_HIGH_US);
+        if self.histogram.record(us).is_err() {
+            self.histogram.saturating_record(us);
+        }
         self.sum_ns = self.sum_ns.saturating_add(ns);
         self.max_ns = self.max_ns.max(ns);
     }
@@ -83,11 +95,7 @@ impl LatencyRecorder {
     /// Adds everything recorded by `other`.
     pub fn merge(&mut self, other: &LatencyRecorder) {
         // Both use the same bounds, so `add` cannot fail; saturate defensively anyway.
-        if self.histogram.add(&other.histogram).is_err() {
-            for v in other.histogram.iter_recorded() {
-                self.histogram.saturating_record_n(v.value_iterated_to(), v.count_at_value());
-            }
-        }
+        add_histogram(&mut self.histogram, &other.histogram);
         self.sum_ns = self.sum_ns.saturating_add(other.sum_ns);
         self.max_ns = self.max_ns.max(other.max_ns);
     }
@@ -310,10 +318,14 @@ impl KindStats {
     }
 }
 
+/// Adds `from` into `into`, growing `into` as needed.
 fn add_histogram(into: &mut Histogram<u64>, from: &Histogram<u64>) {
     if into.add(from).is_err() {
         for v in from.iter_recorded() {
-            into.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+            let value = v.value_iterated_to().min(HISTOGRAM_HIGH_US);
+            if into.record_n(value, v.count_at_value()).is_err() {
+                into.saturating_record_n(value, v.count_at_value());
+            }
         }
     }
 }
@@ -388,6 +400,63 @@ pub struct SloReport {
     pub violations: Vec<String>,
 }
 
+/// What a finished run means for the person (or the CI job) that started it. Stored in its
+/// own column beside the status, so that history can be filtered by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    /// The run is still going.
+    Pending,
+    /// Completed, every threshold held, and an open-loop target was reached.
+    Passed,
+    /// Completed, but a threshold (SLO) was violated.
+    SloFailed,
+    /// Completed open loop, but the achieved rate fell short of the target.
+    TargetNotReached,
+    /// Stopped by a user or a signal before its end.
+    Cancelled,
+    /// The run failed: nothing measured, too many errors, a panic, a lost worker.
+    Failed,
+}
+
+impl Verdict {
+    /// Stable upper-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pending => "PENDING",
+            Verdict::Passed => "PASSED",
+            Verdict::SloFailed => "SLO_FAILED",
+            Verdict::TargetNotReached => "TARGET_NOT_REACHED",
+            Verdict::Cancelled => "CANCELLED",
+            Verdict::Failed => "FAILED",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Verdict {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let up = s.trim().to_ascii_uppercase();
+        [
+            Verdict::Pending,
+            Verdict::Passed,
+            Verdict::SloFailed,
+            Verdict::TargetNotReached,
+            Verdict::Cancelled,
+            Verdict::Failed,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == up)
+        .ok_or_else(|| Error::invalid(format!("unknown verdict `{s}`")))
+    }
+}
+
 /// The result of a run (or of one worker's share of it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
@@ -449,6 +518,15 @@ pub struct RunSummary {
     pub error_examples: BTreeMap<ErrorKind, String>,
     /// SLO verdict.
     pub slo: SloReport,
+    /// What the run means: passed, SLO failed, target not reached, cancelled, failed.
+    /// `None` only in summaries stored by versions that did not record it (see
+    /// [`RunSummary::verdict`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// Open loop: whether the achieved rate reached the target within the template's
+    /// tolerance. `None` in closed loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_reached: Option<bool>,
     /// Seed used for key generation (rerun with it to repeat the key sequence).
     pub seed: u64,
     /// Steps of a `FIND_MAX_CONCURRENCY` run.
@@ -462,6 +540,58 @@ pub struct RunSummary {
     /// measurement window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_stats: Option<serde_json::Value>,
+}
+
+impl RunSummary {
+    /// The verdict, derived from status and SLO for summaries stored without one.
+    pub fn verdict(&self) -> Verdict {
+        self.verdict.unwrap_or(match self.status {
+            RunStatus::Completed if !self.slo.passed => Verdict::SloFailed,
+            RunStatus::Completed => Verdict::Passed,
+            RunStatus::Cancelled | RunStatus::Cancelling => Verdict::Cancelled,
+            RunStatus::Failed => Verdict::Failed,
+            RunStatus::Prepared | RunStatus::Running | RunStatus::Stopping => Verdict::Pending,
+        })
+    }
+
+    /// The row of a run whose load is starting: status RUNNING, nothing measured yet.
+    pub fn running(record: &crate::sink::RunRecord) -> RunSummary {
+        RunSummary {
+            run_id: record.run_id,
+            worker_id: record.worker_id.clone(),
+            template: record.template.name.clone(),
+            target_kind: record.target_kind.clone(),
+            table: record.table.clone(),
+            table_type: record.table_type,
+            mode: record.template.load.name().to_string(),
+            connections: record.template.load.initial_connections(),
+            target_qps: record.template.load.target_qps(),
+            status: RunStatus::Running,
+            reason: None,
+            started_at: record.started_at,
+            measurement_started_at: record.started_at,
+            measurement_ended_at: record.started_at,
+            warmup_s: 0.0,
+            duration_s: 0.0,
+            total: KindStats::default(),
+            by_kind: BTreeMap::new(),
+            warmup_ops: 0,
+            cooldown_ops: 0,
+            completed_ops_all_phases: 0,
+            abandoned_in_flight: 0,
+            late_starts: 0,
+            max_start_lag_ms: 0.0,
+            samples_dropped: 0,
+            error_examples: BTreeMap::new(),
+            slo: SloReport { passed: false, violations: Vec::new() },
+            verdict: Some(Verdict::Pending),
+            target_reached: None,
+            seed: record.seed,
+            steps: Vec::new(),
+            best_step: None,
+            server_stats: None,
+        }
+    }
 }
 
 /// One step of a step-load search.

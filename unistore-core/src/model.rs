@@ -11,8 +11,9 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 
-/// One kind of operation in a workload mix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// One kind of operation in a workload mix. Written in any case (`point_lookup`,
+/// `POINT_LOOKUP`, `point-lookup`) in templates and on the command line; stored upper-case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum QueryKind {
     /// `SELECT ... WHERE key = ?`.
@@ -81,6 +82,13 @@ impl FromStr for QueryKind {
                 "unknown query kind `{s}`: use one of point_lookup, range_scan, insert, update, custom_sql"
             ))
         })
+    }
+}
+
+impl<'de> Deserialize<'de> for QueryKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

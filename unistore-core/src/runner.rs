@@ -1,7 +1,13 @@
-//! Running a template from start to finish on one worker: render and plan, start the engine,
-//! stream snapshots and samples to the results store, summarize, evaluate SLOs.
+//! Running a template from start to finish on one worker: render and plan, connect, write the
+//! run's row, start the engine, stream snapshots and samples to the results store, summarize,
+//! judge (guardrails, SLOs, open-loop target) and store the verdict.
 //!
-//! Binaries and embedders call this instead of wiring the engine themselves.
+//! Binaries and embedders call this instead of wiring the engine themselves. The stages are
+//! separate so that a caller can report bad input (anything up to [`ReadyRun`]) before
+//! anything is written:
+//!
+//! [`PreparedRun::prepare`] → [`PreparedRun::connect`] → [`ReadyRun::start`] →
+//! [`ActiveRun::finish`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,15 +15,18 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::sync::mpsc;
 
-use crate::engine::{Engine, EngineConfig, EngineControl, EngineHandle};
+use crate::engine::{
+    ConnectedEngine, Engine, EngineConfig, EngineControl, EngineHandle, EngineReport, StopReason,
+};
 use crate::error::{Error, Result};
-use crate::metrics::{MetricSnapshot, QueryExecution, RunSummary};
+use crate::metrics::{MetricSnapshot, QueryExecution, RunSummary, Verdict};
 use crate::model::{QueryKind, RunId, RunStatus, WorkerIdentity};
-use crate::sink::{ResultsSink, StoredTemplate};
+use crate::sink::{ResultsSink, RunRecord, StoredTemplate};
 use crate::stepload::{StepDecision, StepSearch, StepSearchParams};
 use crate::summary::{summarize, SummaryContext};
 use crate::table::{RenderRequest, TableManager, TableProfile};
 use crate::target::TargetPool;
+use crate::template::limits::MAX_CONNECTIONS_PER_WORKER;
 use crate::template::{KeySource, LoadMode, Template};
 use crate::workload::WorkloadPlan;
 
@@ -25,6 +34,11 @@ use crate::workload::WorkloadPlan;
 const SNAPSHOT_BATCH: usize = 5;
 /// How many sampled executions are buffered before they are written in one batch.
 const SAMPLE_BATCH: usize = 1_000;
+/// Longest that profiling the table and sampling its keys may take (or the statement timeout,
+/// when that is longer): a server that stops answering fails the run instead of hanging it.
+const PROFILE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Shortest time all initial connections of a run may take together.
+const MIN_CONNECT_ALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A run that has been validated, profiled and planned, but not started. Everything that can
 /// fail because of bad input fails before this exists, and nothing has been written yet.
@@ -41,6 +55,9 @@ pub struct PreparedRun {
     pub config: EngineConfig,
     /// Backend name of the target.
     pub target_kind: String,
+    /// The target's URL without secrets, as stored with the run (default: the backend's
+    /// scheme only; set it to the redacted URL).
+    pub target: String,
     pool: Arc<dyn TargetPool>,
     step_search: Option<StepSearchParams>,
 }
@@ -52,6 +69,22 @@ impl std::fmt::Debug for PreparedRun {
             .field("table", &self.profile.table)
             .finish()
     }
+}
+
+async fn bounded<T>(
+    what: &str,
+    limit: Duration,
+    f: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(limit, f).await.map_err(|_| {
+        Error::backend(
+            crate::error::ErrorKind::Timeout,
+            format!(
+                "{what} took longer than {}: is the server answering?",
+                humantime::format_duration(limit)
+            ),
+        )
+    })?
 }
 
 impl PreparedRun {
@@ -67,7 +100,9 @@ impl PreparedRun {
     ) -> Result<Self> {
         template.validate()?;
         let table = template.table_ref()?;
-        let profile = manager.profile(&table).await?;
+        let profile_limit = template.timeouts.statement.map_or(PROFILE_TIMEOUT, |s| s.max(PROFILE_TIMEOUT));
+        let profile =
+            bounded(&format!("profiling table {table}"), profile_limit, manager.profile(&table)).await?;
         let kinds: Vec<QueryKind> = template.mix.iter().filter(|(_, p)| **p > 0).map(|(k, _)| *k).collect();
         let supported = manager.supported_kinds();
         if let Some(k) = kinds.iter().find(|k| !supported.contains(k)) {
@@ -94,7 +129,12 @@ impl PreparedRun {
             && statements.iter().any(|s| s.params.iter().any(|p| p.role == crate::target::ParamRole::Key));
         let key_pool = if needs_pool {
             let key = profile.key_column(template.values.key_column.as_deref())?;
-            let pool_values = manager.sample_values(&profile, &key.name, template.values.pool_size).await?;
+            let pool_values = bounded(
+                &format!("sampling keys of {}", profile.table),
+                profile_limit,
+                manager.sample_values(&profile, &key.name, template.values.pool_size),
+            )
+            .await?;
             if pool_values.is_empty() {
                 return Err(Error::invalid(format!(
                     "table {} has no rows to look up: load data first, or use inserts only",
@@ -131,6 +171,13 @@ impl PreparedRun {
                 }),
             ),
         };
+        let most = step_search.as_ref().map_or(connections, |s| s.max_connections);
+        if most > MAX_CONNECTIONS_PER_WORKER {
+            return Err(Error::invalid(format!(
+                "{most} connections in one worker process is more than the limit of \
+                 {MAX_CONNECTIONS_PER_WORKER}: use fewer connections, or spread them over several workers"
+            )));
+        }
         // A search measures for as long as it searches, at most every step up to the bound.
         let measurement =
             step_search.as_ref().map_or(template.phases.measurement, StepSearchParams::max_duration);
@@ -141,6 +188,7 @@ impl PreparedRun {
         config.cooldown = template.phases.cooldown;
         config.sample_rate = template.sample_rate;
         config.seed = template.seed.unwrap_or_else(|| rand::thread_rng().gen());
+        config.connect_timeout = template.timeouts.connect.max(MIN_CONNECT_ALL_TIMEOUT);
         Ok(PreparedRun {
             run_id,
             template,
@@ -148,22 +196,72 @@ impl PreparedRun {
             plan: Arc::new(plan),
             config,
             target_kind: pool.kind().to_string(),
+            target: format!("{}://", pool.kind()),
             pool,
             step_search,
         })
     }
 
-    /// Opens the connections and starts the load.
-    pub async fn start(self) -> Result<ActiveRun> {
-        // The server-side baseline is taken before the first connection of the load, so the
-        // server's counts cover exactly the operations the engine issued.
+    /// How long the load is planned to take: warmup, measurement (or the longest search) and
+    /// cooldown.
+    pub fn planned_duration(&self) -> Duration {
+        self.config.warmup.saturating_add(self.config.measurement).saturating_add(self.config.cooldown)
+    }
+
+    /// Opens and prepares the initial connections. A failure here is a setup error (the target
+    /// is unreachable, the statements do not prepare): nothing has been run or written.
+    pub async fn connect(self) -> Result<ReadyRun> {
+        let engine = Engine::connect(self.pool.clone(), self.plan.clone(), self.config.clone()).await?;
+        Ok(ReadyRun { prepared: self, engine })
+    }
+}
+
+/// A run whose connections are open: the next step writes its row and starts the load.
+#[derive(Debug)]
+pub struct ReadyRun {
+    prepared: PreparedRun,
+    engine: ConnectedEngine,
+}
+
+impl ReadyRun {
+    /// The prepared run.
+    pub fn prepared(&self) -> &PreparedRun {
+        &self.prepared
+    }
+
+    /// Writes the run's row (status `RUNNING`, template, target, planned end) to `sink`, takes
+    /// the server-side baseline, and starts the load.
+    pub async fn start(self, sink: Option<Arc<dyn ResultsSink>>) -> ActiveRun {
+        let ReadyRun { prepared: p, engine } = self;
         let mut warnings = Vec::new();
-        if let Err(e) = self.pool.begin_server_stats().await {
+        let started_at = chrono::Utc::now();
+        let planned = chrono::Duration::from_std(p.planned_duration()).unwrap_or(chrono::Duration::MAX);
+        let record = RunRecord {
+            run_id: p.run_id,
+            worker_id: None,
+            template_id: template_id(&p.template),
+            template: p.template.clone(),
+            target: p.target.clone(),
+            target_kind: p.target_kind.clone(),
+            table: p.profile.table.to_string(),
+            table_type: p.profile.table_type,
+            seed: p.config.seed,
+            started_at,
+            planned_end_at: started_at.checked_add_signed(planned).unwrap_or(started_at),
+        };
+        if let Some(sink) = &sink {
+            if let Err(e) = sink.begin_run(&record).await {
+                warnings.push(format!("could not write the run's row: {e}"));
+            }
+        }
+        // The server-side baseline is taken before the load, so the server's counts cover
+        // exactly the operations the engine issues.
+        if let Err(e) = p.pool.begin_server_stats().await {
             warnings.push(format!("no server-side statistics: {e}"));
         }
         let since = chrono::Utc::now();
-        let handle = Engine::start(self.pool.clone(), self.plan.clone(), self.config.clone()).await?;
-        Ok(ActiveRun { prepared: self, handle, since, warnings })
+        let handle = engine.start();
+        ActiveRun { prepared: p, handle, since, warnings, sink }
     }
 }
 
@@ -174,6 +272,13 @@ pub struct ActiveRun {
     handle: EngineHandle,
     since: chrono::DateTime<chrono::Utc>,
     warnings: Vec<String>,
+    sink: Option<Arc<dyn ResultsSink>>,
+}
+
+impl std::fmt::Debug for dyn ResultsSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResultsSink")
+    }
 }
 
 /// What finishing a run produced.
@@ -191,90 +296,65 @@ impl ActiveRun {
         self.handle.control()
     }
 
-    /// Waits for the load to end while streaming snapshots to `on_snapshot` and, if given, to
-    /// the results store; then writes the summary and the template.
-    pub async fn finish(
-        mut self,
-        sink: Option<Arc<dyn ResultsSink>>,
-        mut on_snapshot: impl FnMut(&MetricSnapshot) + Send,
-    ) -> Result<FinishedRun> {
+    /// Waits for the load to end while streaming snapshots to `on_snapshot` and to the
+    /// results store; then judges the run and writes its summary and template. A run that
+    /// broke (a panicking connection task, an engine failure) ends `FAILED` with the reason;
+    /// it is never reported as a success.
+    pub async fn finish(mut self, mut on_snapshot: impl FnMut(&MetricSnapshot) + Send) -> FinishedRun {
         let mut warnings = std::mem::take(&mut self.warnings);
-        let mut snapshots =
-            self.handle.take_snapshots().ok_or_else(|| Error::invalid("snapshots already taken"))?;
-        let samples = self.handle.take_samples().ok_or_else(|| Error::invalid("samples already taken"))?;
-        let sample_writer = tokio::spawn(write_samples(samples, sink.clone()));
-        let mut batch = Vec::with_capacity(SNAPSHOT_BATCH);
+        let sink = self.sink.clone();
         let mut search = self.prepared.step_search.clone().map(StepSearch::new);
-        let mut search_finished = false;
-        let control = self.handle.control();
-        while let Some(s) = snapshots.recv().await {
-            on_snapshot(&s);
-            if let Some(search) = search.as_mut() {
-                match search.observe(&s) {
-                    Ok(StepDecision::Continue) => {}
-                    Ok(StepDecision::SetConnections(n)) => control.set_connections(n),
-                    Ok(StepDecision::Stop(reason)) => {
-                        search_finished = true;
-                        control.stop(format!("search finished: {reason}"));
+        if let (Some(mut snapshots), Some(samples)) =
+            (self.handle.take_snapshots(), self.handle.take_samples())
+        {
+            let sample_writer = tokio::spawn(write_samples(samples, sink.clone()));
+            let mut batch = Vec::with_capacity(SNAPSHOT_BATCH);
+            let control = self.handle.control();
+            while let Some(s) = snapshots.recv().await {
+                on_snapshot(&s);
+                if let Some(search) = search.as_mut() {
+                    match search.observe(&s) {
+                        Ok(StepDecision::Continue) => {}
+                        Ok(StepDecision::SetConnections(n)) => control.set_connections(n),
+                        Ok(StepDecision::Stop(reason)) => {
+                            control.stop(StopReason::SearchFinished(format!("search finished: {reason}")))
+                        }
+                        Err(e) => warnings.push(format!("step search: {e}")),
                     }
-                    Err(e) => warnings.push(format!("step search: {e}")),
+                }
+                batch.push(s);
+                if batch.len() >= SNAPSHOT_BATCH {
+                    flush_snapshots(&sink, &mut batch, &mut warnings).await;
                 }
             }
-            batch.push(s);
-            if batch.len() >= SNAPSHOT_BATCH {
-                flush_snapshots(&sink, &mut batch, &mut warnings).await;
+            flush_snapshots(&sink, &mut batch, &mut warnings).await;
+            match sample_writer.await {
+                Ok(Some(w)) => warnings.push(w),
+                Ok(None) => {}
+                Err(e) => warnings.push(format!("sample writer failed: {e}")),
             }
-        }
-        flush_snapshots(&sink, &mut batch, &mut warnings).await;
-        let report = self.handle.wait().await?;
-        match sample_writer.await {
-            Ok(Some(w)) => warnings.push(w),
-            Ok(None) => {}
-            Err(e) => warnings.push(format!("sample writer failed: {e}")),
         }
         let p = &self.prepared;
-        let server_stats = match p.pool.finish_server_stats(self.since).await {
-            Ok(s) => s,
-            Err(e) => {
-                warnings.push(format!("no server-side statistics: {e}"));
-                None
+        let summary = match self.handle.wait().await {
+            Ok(report) => {
+                let server_stats = match p.pool.finish_server_stats(self.since).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        warnings.push(format!("no server-side statistics: {e}"));
+                        None
+                    }
+                };
+                match judge(p, &report, search.as_ref(), server_stats) {
+                    Ok(s) => s,
+                    Err(e) => failed_summary(
+                        p,
+                        self.since,
+                        format!("the run's figures could not be summarized: {e}"),
+                    ),
+                }
             }
+            Err(e) => failed_summary(p, self.since, format!("the load engine failed: {e}")),
         };
-        // A search that ended itself completed; any other early stop cancelled the run. A search
-        // that ran to the engine's end also completed.
-        let stopped_by_search = search_finished
-            && report.stop_reason.as_deref().is_some_and(|r| r.starts_with("search finished"));
-        let status = if report.stop_reason.is_some() && !stopped_by_search {
-            RunStatus::Cancelled
-        } else {
-            RunStatus::Completed
-        };
-        let summary = summarize(
-            &report,
-            &SummaryContext {
-                run_id: p.run_id,
-                worker_id: None,
-                template: p.template.name.clone(),
-                target_kind: p.target_kind.clone(),
-                table: p.profile.table.to_string(),
-                table_type: p.profile.table_type,
-                mode: p.template.load.name().to_string(),
-                slo: p.template.slo.clone(),
-                seed: p.config.seed,
-                status,
-            },
-        )?;
-        let mut summary = RunSummary { server_stats, ..summary };
-        if let Some(search) = &search {
-            summary.steps = search.steps().to_vec();
-            summary.best_step = search.best().cloned();
-            if let Some(best) = &summary.best_step {
-                summary.connections = best.connections;
-            }
-            if !stopped_by_search && summary.reason.is_none() {
-                summary.reason = Some("search finished: every step up to max_connections ran".into());
-            }
-        }
         if let Some(sink) = &sink {
             let stored = StoredTemplate {
                 template_id: template_id(&p.template),
@@ -288,7 +368,118 @@ impl ActiveRun {
                 warnings.push(format!("could not write the run summary: {e}"));
             }
         }
-        Ok(FinishedRun { summary, persistence_warnings: warnings })
+        FinishedRun { summary, persistence_warnings: warnings }
+    }
+}
+
+/// Turns what the engine measured into the summary and judges it: status from the stop
+/// reason and the guardrails, then the verdict from the open-loop target and the SLOs.
+fn judge(
+    p: &PreparedRun,
+    report: &EngineReport,
+    search: Option<&StepSearch>,
+    server_stats: Option<serde_json::Value>,
+) -> Result<RunSummary> {
+    let (status, reason) = match &report.stop_reason {
+        Some(StopReason::Failed(m)) => (RunStatus::Failed, Some(m.clone())),
+        Some(StopReason::Requested(m)) => (RunStatus::Cancelled, Some(m.clone())),
+        Some(StopReason::SearchFinished(m)) => (RunStatus::Completed, Some(m.clone())),
+        None if search.is_some() => {
+            (RunStatus::Completed, Some("search finished: every step up to max_connections ran".to_string()))
+        }
+        None => (RunStatus::Completed, None),
+    };
+    let mut summary = summarize(report, &context(p, status))?;
+    summary.reason = reason;
+    summary.server_stats = server_stats;
+    if let Some(search) = search {
+        summary.steps = search.steps().to_vec();
+        summary.best_step = search.best().cloned();
+        if let Some(best) = &summary.best_step {
+            summary.connections = best.connections;
+        }
+    }
+    if summary.status == RunStatus::Completed {
+        if let Some(failure) = guardrail_failure(&summary, p.template.guardrails.max_error_rate) {
+            summary.status = RunStatus::Failed;
+            summary.reason = Some(failure);
+        }
+    }
+    let g = &p.template.guardrails;
+    summary.target_reached =
+        summary.target_qps.map(|target| summary.total.qps >= target * g.target_tolerance);
+    summary.verdict = Some(match summary.status {
+        RunStatus::Failed => Verdict::Failed,
+        RunStatus::Cancelled | RunStatus::Cancelling => Verdict::Cancelled,
+        _ if summary.target_reached == Some(false) && !g.expect_shortfall => Verdict::TargetNotReached,
+        _ if !summary.slo.passed => Verdict::SloFailed,
+        _ => Verdict::Passed,
+    });
+    Ok(summary)
+}
+
+/// Why a run that ran to its end still failed: it measured nothing, or mostly errors.
+fn guardrail_failure(s: &RunSummary, max_error_rate: f64) -> Option<String> {
+    let first_error =
+        || s.error_examples.iter().next().map(|(k, m)| format!("; first {k} error: {m}")).unwrap_or_default();
+    if s.total.ops == 0 && s.total.errors == 0 {
+        return Some(format!(
+            "no operation completed in the {:.3} s measurement window: nothing was measured \
+             (is the window shorter than one operation, or did every connection hang?)",
+            s.duration_s
+        ));
+    }
+    if s.total.ops == 0 {
+        return Some(format!("every measured operation failed ({} errors){}", s.total.errors, first_error()));
+    }
+    let rate = s.total.error_rate();
+    if rate > max_error_rate {
+        return Some(format!(
+            "{:.1}% of the measured operations failed, above the guardrail of {:.1}% \
+             (guardrails.max_error_rate){}",
+            rate * 100.0,
+            max_error_rate * 100.0,
+            first_error()
+        ));
+    }
+    None
+}
+
+fn context(p: &PreparedRun, status: RunStatus) -> SummaryContext {
+    SummaryContext {
+        run_id: p.run_id,
+        worker_id: None,
+        template: p.template.name.clone(),
+        target_kind: p.target_kind.clone(),
+        table: p.profile.table.to_string(),
+        table_type: p.profile.table_type,
+        mode: p.template.load.name().to_string(),
+        slo: p.template.slo.clone(),
+        seed: p.config.seed,
+        status,
+    }
+}
+
+/// The summary of a run whose measurements were lost (the engine itself failed).
+fn failed_summary(p: &PreparedRun, since: chrono::DateTime<chrono::Utc>, reason: String) -> RunSummary {
+    let record = RunRecord {
+        run_id: p.run_id,
+        worker_id: None,
+        template_id: template_id(&p.template),
+        template: p.template.clone(),
+        target: p.target.clone(),
+        target_kind: p.target_kind.clone(),
+        table: p.profile.table.to_string(),
+        table_type: p.profile.table_type,
+        seed: p.config.seed,
+        started_at: since,
+        planned_end_at: since,
+    };
+    RunSummary {
+        status: RunStatus::Failed,
+        reason: Some(reason),
+        verdict: Some(Verdict::Failed),
+        ..RunSummary::running(&record)
     }
 }
 

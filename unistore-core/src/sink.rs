@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::metrics::{MetricSnapshot, QueryExecution, RunSummary};
-use crate::model::RunId;
+use crate::model::{RunId, TableType};
 use crate::template::Template;
 
 /// A template as stored in `TEST_TEMPLATES`.
@@ -41,6 +41,35 @@ pub struct RunListEntry {
     pub qps: f64,
 }
 
+/// A run as it starts: written before the load, so that a run that never finishes (a killed
+/// process, a lost host) still leaves a row that says what was running and since when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The run.
+    pub run_id: RunId,
+    /// Worker id for a worker's child row; `None` for the run's own row.
+    pub worker_id: Option<String>,
+    /// Id of the stored template the run was made from.
+    pub template_id: String,
+    /// The template as run, after flags and defaults: enough to repeat the run.
+    pub template: Template,
+    /// The target, with any secret removed.
+    pub target: String,
+    /// Backend of the target.
+    pub target_kind: String,
+    /// The table benchmarked, as resolved.
+    pub table: String,
+    /// Its type.
+    pub table_type: TableType,
+    /// Seed of the key sequences.
+    pub seed: u64,
+    /// When the load starts.
+    pub started_at: DateTime<Utc>,
+    /// When the load should end (warmup + measurement or search + cooldown). A run still
+    /// `RUNNING` well past this, with no snapshot for a while, was abandoned.
+    pub planned_end_at: DateTime<Utc>,
+}
+
 /// Writes results. Writes are batched by the caller and happen off the hot path.
 #[async_trait]
 pub trait ResultsSink: Send + Sync + 'static {
@@ -53,10 +82,25 @@ pub trait ResultsSink: Send + Sync + 'static {
     /// Appends sampled query executions.
     async fn write_query_executions(&self, rows: &[QueryExecution]) -> Result<()>;
 
-    /// Writes a run summary (one row per run and worker). Writing the same run and worker
-    /// again replaces the row, so a retried write never duplicates a result.
+    /// Writes a run's row before its load starts: status `RUNNING`, the effective template,
+    /// the target (without secrets) and the planned end. If the row exists already (a replayed
+    /// write), it is left as it is.
+    async fn begin_run(&self, run: &RunRecord) -> Result<()>;
+
+    /// Writes a run summary (one row per run and worker), completing the row `begin_run`
+    /// wrote, or creating it. Writing the same run and worker again replaces the summary, so a
+    /// retried write never duplicates a result; the template and target stay as begun.
     async fn write_summary(&self, summary: &RunSummary) -> Result<()>;
+
+    /// Marks runs that are still `RUNNING` although their planned end is more than `grace`
+    /// before `now` and their last snapshot (or start) too, as `FAILED` with the reason
+    /// "worker stopped without finishing". Returns the runs it marked.
+    async fn fail_stale_runs(&self, now: DateTime<Utc>, grace: std::time::Duration) -> Result<Vec<RunId>>;
 }
+
+/// The reason given to runs found abandoned by [`ResultsSink::fail_stale_runs`].
+pub const STALE_RUN_REASON: &str =
+    "worker stopped without finishing (no snapshot or summary arrived after the planned end)";
 
 /// Reads results back (for the UI and comparisons).
 #[async_trait]

@@ -38,7 +38,7 @@ impl StepSearchParams {
     pub fn max_duration(&self) -> Duration {
         let steps =
             (self.max_connections.saturating_sub(self.start_connections)) / self.step_connections.max(1) + 1;
-        self.step_duration * steps
+        self.step_duration.checked_mul(steps).unwrap_or(Duration::MAX)
     }
 }
 

@@ -181,7 +181,7 @@ async fn stop_ends_the_window_early_and_records_the_reason() {
     assert!(t0.elapsed() < Duration::from_secs(3), "stop is prompt");
     let w = report.window.as_secs_f64();
     assert!(w > 0.35 && w < 0.6, "window {w}");
-    assert_eq!(report.stop_reason.as_deref(), Some("interrupted by the user"));
+    assert_eq!(report.stop_reason.as_ref().map(|r| r.message()), Some("interrupted by the user"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,7 +62,7 @@ async fn the_search_stops_when_throughput_falls_and_reports_the_best_step() {
     let run_id = RunId::new();
     let prepared =
         PreparedRun::prepare(template, run_id, WorkerIdentity::solo(), target, &ToyTables).await.unwrap();
-    let finished = prepared.start().await.unwrap().finish(None, |_| {}).await.unwrap();
+    let finished = prepared.connect().await.unwrap().start(None).await.finish(|_| {}).await;
     let s = finished.summary;
     let steps: Vec<u32> = s.steps.iter().map(|s| s.connections).collect();
     // 2 and 4 connections: throughput doubles; 6: operations queue past the capacity and

@@ -1,31 +1,41 @@
 //! `bench`: one process, one template, printed results.
+//!
+//! Exit codes (the README's table; tests check each):
+//! - `0`: the run completed and passed (SLOs held, an open-loop target was reached);
+//! - `1`: the run failed its verdict: an SLO failed, the target rate was not reached, or the
+//!   run FAILED (nothing measured, too many errors, a panic);
+//! - `2`: bad input (flags, template, target, table): nothing was run or written;
+//! - `3`: the run finished, but some of its results are not in the store yet (spooled);
+//! - `130` / `143`: stopped by SIGINT (Ctrl-C) / SIGTERM; the summary is still stored as
+//!   CANCELLED and written to `--json`.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use unistore_adapters::{open_results, open_target, redact_url, TargetOptions};
+use unistore_adapters::{open_target, redact_url, TargetOptions};
 use unistore_core::runner::PreparedRun;
-use unistore_core::template::{parse_mix, LoadMode};
-use unistore_core::{Error, ResultsSink, RunId, TableRef, TableType, Template, WorkerIdentity};
+use unistore_core::template::{limits, Overrides};
+use unistore_core::{Error, ResultsSink, RunId, TableType, Template, Verdict, WorkerIdentity};
 
 use crate::report;
+use crate::results::{self, OpenedStore};
+use crate::signals::Interrupts;
 
-/// Exit code for bad input (flags, template, table, target).
+/// Exit code when the run failed its verdict (SLO, target rate, run FAILED).
+const EXIT_FAILED: u8 = 1;
+/// Exit code for bad input (flags, template, table, target): nothing run or written.
 const EXIT_BAD_INPUT: u8 = 2;
-/// Exit code when an SLO failed.
-const EXIT_SLO_FAILED: u8 = 1;
-/// Exit code after Ctrl-C (the summary is still written).
-const EXIT_INTERRUPTED: u8 = 130;
+/// Exit code when the run finished but some results are only in the spool.
+const EXIT_RESULTS_NOT_STORED: u8 = 3;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Database under test: sqlite:///path/file.db, postgres://user@host:port/db, snowflake://...
     /// Default: the embedded demo SQLite database (created on first use).
-    #[arg(long, env = "UNISTORE_TARGET")]
+    #[arg(long, env = "UNISTORE_TARGET", hide_env_values = true)]
     target: Option<String>,
     /// Table to benchmark: [database.][schema.]NAME (default with the demo target: demo_orders).
     #[arg(long)]
@@ -39,57 +49,77 @@ pub struct BenchArgs {
     /// Query mix, e.g. point_lookup=80,range_scan=10,update=10 (default: point_lookup=100).
     #[arg(long)]
     mix: Option<String>,
-    /// Connections (closed loop), or connections available to sustain --qps.
+    /// Connections (closed loop), or connections available to sustain --qps (default: 8).
     #[arg(long, short = 'c')]
     connections: Option<u32>,
     /// Target rate in operations per second: switches to open loop.
     #[arg(long)]
     qps: Option<f64>,
-    /// Measurement duration, e.g. 30s, 2m.
+    /// Measurement duration, e.g. 30s, 2m (default: 30s).
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
-    /// Warmup duration (excluded from the results), e.g. 5s; 0s for none.
-    #[arg(long, value_parser = parse_warmup)]
+    /// Warmup duration (excluded from the results), e.g. 5s; 0s for none (default: 5s).
+    #[arg(long, value_parser = parse_zero_ok)]
     warmup: Option<Duration>,
-    /// Seed for reproducible key sequences.
+    /// Cooldown after the measurement (load runs, not measured); default 0s.
+    #[arg(long, value_parser = parse_zero_ok)]
+    cooldown: Option<Duration>,
+    /// Seed for reproducible key sequences (default: random, printed).
     #[arg(long)]
     seed: Option<u64>,
     /// Key column (default: the primary key).
     #[arg(long)]
     key_column: Option<String>,
+    /// Longest time to open one connection (TCP, TLS, login), e.g. 10s (default: 10s).
+    #[arg(long, value_parser = parse_duration)]
+    connect_timeout: Option<Duration>,
+    /// Longest a statement may run before the server cancels it (a TIMEOUT error); default none.
+    #[arg(long, value_parser = parse_duration)]
+    statement_timeout: Option<Duration>,
     /// Results store URL (default: embedded SQLite file in the data directory).
-    #[arg(long, env = "UNISTORE_RESULTS")]
+    #[arg(long, env = "UNISTORE_RESULTS", hide_env_values = true)]
     results: Option<String>,
-    /// Do not store results anywhere.
-    #[arg(long, conflicts_with = "results")]
+    /// Store nothing (wins over --results and UNISTORE_RESULTS).
+    #[arg(long)]
     no_results: bool,
-    /// Write the machine-readable summary to this file.
+    /// Write the machine-readable summary to this file (checked before the run).
     #[arg(long)]
     json: Option<PathBuf>,
     /// Allow INSERT and UPDATE in the mix (they modify the table).
     #[arg(long)]
     allow_writes: bool,
-    /// Client threads (1: a single-threaded runtime, like pgbench -j 1).
+    /// Client threads (1: a single-threaded runtime, like pgbench -j 1); at most 4 per core.
     #[arg(long, default_value_t = 1)]
     threads: usize,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s.trim())
-        .map_err(|e| format!("`{s}` is not a duration ({e}): write e.g. 30s, 500ms, 2m"))?;
+    let d = parse_zero_ok(s)?;
     if d.is_zero() {
         return Err(format!("`{s}` is zero: give a positive duration such as 10s"));
     }
     Ok(d)
 }
 
-fn parse_warmup(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("`{s}` is not a duration ({e}): write e.g. 5s or 0s"))
+fn parse_zero_ok(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("`{s}` is not a duration ({e}): write e.g. 30s, 500ms, 2m"))?;
+    if d > limits::MAX_DURATION {
+        return Err(format!("`{s}` is longer than the limit of 30 days"));
+    }
+    Ok(d)
 }
 
 pub fn main(args: BenchArgs) -> ExitCode {
-    let runtime = if args.threads <= 1 {
+    let max_threads = limits::max_threads();
+    if args.threads == 0 || args.threads > max_threads {
+        return bad_input(format!(
+            "--threads {} is outside 1..={max_threads} ({} per CPU core on this machine)",
+            args.threads,
+            limits::MAX_THREADS_PER_CORE
+        ));
+    }
+    let runtime = if args.threads == 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {
         tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads).enable_all().build()
@@ -110,86 +140,135 @@ fn bad_input(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_BAD_INPUT)
 }
 
+/// Stopped by a signal before the load started: nothing was run or written.
+fn interrupted_early(sig: crate::signals::Signal) -> ExitCode {
+    eprintln!("{}: stopped before the load started; nothing was run or stored", sig.reason());
+    ExitCode::from(sig.exit_code())
+}
+
+/// Runs `f` unless a signal arrives first.
+async fn or_signal<T>(
+    interrupts: &Interrupts,
+    f: impl std::future::Future<Output = T>,
+) -> Result<T, ExitCode> {
+    tokio::select! {
+        r = f => Ok(r),
+        sig = interrupts.wait() => Err(interrupted_early(sig)),
+    }
+}
+
 async fn run(args: BenchArgs) -> ExitCode {
+    let interrupts = match Interrupts::install() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: cannot install the signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let (template, target_url) = match build_template(&args) {
         Ok(t) => t,
         Err(e) => return bad_input(e),
     };
+    if let Some(path) = &args.json {
+        if let Err(e) = check_writable(path) {
+            return bad_input(e);
+        }
+    }
     let run_id = RunId::new();
     let table = match template.table_ref() {
         Ok(t) => t,
         Err(e) => return bad_input(e),
     };
-    let results: Option<Arc<dyn ResultsSink>> = if args.no_results {
+    let store: Option<OpenedStore> = if args.no_results {
         None
     } else {
-        let url = args.results.clone().unwrap_or_else(unistore_adapters::sqlite::demo::default_results_url);
-        match open_results(&url).await {
-            Ok(store) => Some(store.sink),
-            Err(e) => return bad_input(format!("results store {}: {e}", redact_url(&url))),
+        match or_signal(&interrupts, results::open(args.results.as_deref())).await {
+            Ok(Ok(s)) => Some(s),
+            Ok(Err(e)) => return bad_input(e),
+            Err(code) => return code,
         }
     };
-    let options = TargetOptions::new(run_id, table.clone(), template.table_type);
-    let target = match open_target(&target_url, &options).await {
-        Ok(t) => t,
-        Err(e) => return bad_input(e),
+    let mut options = TargetOptions::new(run_id, table, template.table_type);
+    options.connect_timeout = template.timeouts.connect;
+    options.statement_timeout = template.timeouts.statement;
+    let redacted_target = redact_url(&target_url);
+    let target = match or_signal(&interrupts, open_target(&target_url, &options)).await {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => return bad_input(e),
+        Err(code) => return code,
     };
-    let prepared = match PreparedRun::prepare(
+    let preparing = PreparedRun::prepare(
         template,
         run_id,
         WorkerIdentity::solo(),
         target.pool.clone(),
         target.manager.as_ref(),
-    )
-    .await
-    {
-        Ok(p) => p,
-        Err(e) => return bad_input(e),
+    );
+    let mut prepared = match or_signal(&interrupts, preparing).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => return bad_input(e),
+        Err(code) => return code,
     };
-    report::print_header(&prepared, &redact_url(&target_url));
-    let active = match prepared.start().await {
-        Ok(a) => a,
-        Err(e) => return bad_input(e),
+    prepared.target = redacted_target.clone();
+    report::print_header(&prepared, &redacted_target);
+    let ready = match or_signal(&interrupts, prepared.connect()).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return bad_input(format!("{e} (target {redacted_target})")),
+        Err(code) => return code,
     };
-    let control = active.control();
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    {
-        let interrupted = interrupted.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
-                eprintln!("\ninterrupted: stopping, in-flight operations get 5 s to finish");
-                control.stop("interrupted by Ctrl-C");
-            }
-        });
-    }
-    let finished = match active.finish(results, report::print_progress).await {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: the run failed: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let sink: Option<Arc<dyn ResultsSink>> = store.as_ref().map(OpenedStore::sink);
+    let active = ready.start(sink).await;
+    interrupts.attach(active.control());
+    let finished = active.finish(report::print_progress).await;
     for w in &finished.persistence_warnings {
         eprintln!("warning: {w}");
     }
     let summary = &finished.summary;
     report::print_summary(summary);
+    let mut json_failed = false;
     if let Some(path) = &args.json {
         let written = serde_json::to_string_pretty(summary)
             .map_err(|e| e.to_string())
             .and_then(|text| std::fs::write(path, text + "\n").map_err(|e| e.to_string()));
         if let Err(e) = written {
             eprintln!("error: cannot write {}: {e}", path.display());
-            return ExitCode::FAILURE;
+            json_failed = true;
         }
     }
-    if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
-        ExitCode::from(EXIT_INTERRUPTED)
-    } else if !summary.slo.passed {
-        ExitCode::from(EXIT_SLO_FAILED)
+    let incomplete = match &store {
+        Some(s) => {
+            eprintln!("{}", s.final_line());
+            s.incomplete()
+        }
+        None => {
+            eprintln!("results: not stored (--no-results)");
+            false
+        }
+    };
+    if let Some(sig) = interrupts.first() {
+        return ExitCode::from(sig.exit_code());
+    }
+    match summary.verdict() {
+        Verdict::Failed | Verdict::SloFailed | Verdict::TargetNotReached => ExitCode::from(EXIT_FAILED),
+        _ if incomplete || json_failed => ExitCode::from(EXIT_RESULTS_NOT_STORED),
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+/// Checks before the run that `path` can be written, so a typo does not cost the run. An
+/// existing file is left as it is until the run ends; a new one is created and removed again.
+fn check_writable(path: &Path) -> Result<(), Error> {
+    let fail = |e: std::io::Error| {
+        Error::invalid(format!("--json {} cannot be written: {e}; choose another path", path.display()))
+    };
+    if path.is_dir() {
+        return Err(Error::invalid(format!("--json {} is a directory: give a file path", path.display())));
+    }
+    if path.exists() {
+        std::fs::OpenOptions::new().append(true).open(path).map(|_| ()).map_err(fail)
     } else {
-        ExitCode::SUCCESS
+        std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(fail)?;
+        std::fs::remove_file(path).map_err(fail)
     }
 }
 
@@ -198,7 +277,7 @@ async fn run(args: BenchArgs) -> ExitCode {
 fn build_template(args: &BenchArgs) -> Result<(Template, String), Error> {
     let mut template = match &args.template {
         Some(path) => Template::from_file(path)?,
-        None => Template::new(String::new(), BTreeMap::new()),
+        None => Template::new(String::new(), Default::default()),
     };
     let target = match args.target.clone().or_else(|| template.target.clone()) {
         Some(t) => t,
@@ -219,47 +298,21 @@ fn build_template(args: &BenchArgs) -> Result<(Template, String), Error> {
             format!("sqlite://{}", demo.path.display())
         }
     };
-    if let Some(t) = &args.table {
-        TableRef::parse(t)?;
-        template.table = t.clone();
-    }
-    if template.table.is_empty() {
-        return Err(Error::invalid("no table given: pass --table [database.][schema.]NAME"));
-    }
-    if template.name.is_empty() || (args.template.is_none() && template.name == "unnamed") {
-        template.name = format!("bench-{}", template.table);
-    }
-    if args.table_type.is_some() {
-        template.table_type = args.table_type;
-    }
-    if let Some(mix) = &args.mix {
-        template.mix = parse_mix(mix)?;
-    }
-    if template.mix.is_empty() {
-        template.mix.insert(unistore_core::QueryKind::PointLookup, 100);
-    }
-    let connections = args.connections.unwrap_or_else(|| template.load.initial_connections());
-    if let Some(qps) = args.qps {
-        template.load = LoadMode::Qps { target_qps: qps, connections };
-    } else if let Some(c) = args.connections {
-        template.load = match &template.load {
-            LoadMode::Qps { target_qps, .. } => LoadMode::Qps { target_qps: *target_qps, connections: c },
-            _ => LoadMode::Concurrency { connections: c },
-        };
-    }
-    if let Some(d) = args.duration {
-        template.phases.measurement = d;
-    }
-    if let Some(w) = args.warmup {
-        template.phases.warmup = w;
-    }
-    if args.seed.is_some() {
-        template.seed = args.seed;
-    }
-    if args.key_column.is_some() {
-        template.values.key_column = args.key_column.clone();
-    }
-    template.allow_writes |= args.allow_writes;
-    template.validate()?;
+    let overrides = Overrides {
+        table: args.table.clone(),
+        table_type: args.table_type,
+        mix: args.mix.clone(),
+        connections: args.connections,
+        qps: args.qps,
+        duration: args.duration,
+        warmup: args.warmup,
+        cooldown: args.cooldown,
+        seed: args.seed,
+        key_column: args.key_column.clone(),
+        allow_writes: args.allow_writes,
+        connect_timeout: args.connect_timeout,
+        statement_timeout: args.statement_timeout,
+    };
+    let template = overrides.apply(template)?;
     Ok((template, target))
 }

@@ -6,6 +6,8 @@
 
 mod bench;
 mod report;
+mod results;
+mod signals;
 
 use std::process::ExitCode;
 
@@ -25,8 +27,14 @@ enum Command {
     /// Create the results and control tables of a store (the files in sql/schema/BACKEND/). Idempotent.
     Setup {
         /// Store URL: postgres://...?schema=unistore, snowflake://..., sqlite:///path.db
-        #[arg(long, env = "UNISTORE_RESULTS")]
+        #[arg(long, env = "UNISTORE_RESULTS", hide_env_values = true)]
         results: String,
+    },
+    /// Write results that earlier runs spooled (their store was unreachable) to the store.
+    Flush {
+        /// Store URL (default: the embedded SQLite file in the data directory).
+        #[arg(long, env = "UNISTORE_RESULTS", hide_env_values = true)]
+        results: Option<String>,
     },
 }
 
@@ -41,16 +49,46 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Bench(args) => bench::main(*args),
         Command::Setup { results } => setup(&results),
+        Command::Flush { results } => flush(results.as_deref()),
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            None
+        }
+    }
+}
+
+/// Opening the store replays its spool; then say what is left.
+fn flush(url: Option<&str>) -> ExitCode {
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    match runtime.block_on(results::open(url)) {
+        Ok(store) => {
+            let pending = store.durable.pending();
+            if pending == 0 {
+                println!("nothing waiting: every spooled result is in {}", store.redacted);
+                ExitCode::SUCCESS
+            } else {
+                println!("{}", store.final_line());
+                ExitCode::from(3)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
 fn setup(url: &str) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
     };
     match runtime.block_on(unistore_adapters::apply_schema(url)) {
         Ok(()) => {

@@ -54,8 +54,10 @@ pub fn print_summary(s: &RunSummary) {
         "run {} {}: {} over {:.3} s measured (warmup {:.3} s excluded)",
         s.run_id, s.status, s.mode, s.duration_s, s.warmup_s
     );
-    if let Some(reason) = &s.reason {
-        println!("stopped early: {reason}");
+    match (&s.reason, s.status) {
+        (Some(reason), unistore_core::RunStatus::Failed) => println!("failed: {reason}"),
+        (Some(reason), _) => println!("stopped early: {reason}"),
+        (None, _) => {}
     }
     println!(
         "{:<13} {:>10} {:>7} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -111,5 +113,9 @@ pub fn print_summary(s: &RunSummary) {
         for v in &s.slo.violations {
             println!("  {v}");
         }
+    }
+    match (s.verdict(), &s.reason) {
+        (unistore_core::Verdict::Failed, Some(reason)) => println!("verdict: FAILED: {reason}"),
+        (verdict, _) => println!("verdict: {verdict}"),
     }
 }

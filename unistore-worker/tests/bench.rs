@@ -119,7 +119,8 @@ fn writes_change_the_table_by_exactly_what_was_counted() {
         &template,
         "name = \"writes\"\ntable = \"demo_orders\"\nallow_writes = true\nsample_rate = 1.0\n\
          [mix]\nINSERT = 50\nUPDATE = 50\n[load]\nmode = \"QPS\"\ntarget_qps = 100.0\nconnections = 2\n\
-         [phases]\nwarmup = \"0s\"\nmeasurement = \"2s\"\n",
+         [phases]\nwarmup = \"0s\"\nmeasurement = \"2s\"\n\
+         [guardrails]\nexpect_shortfall = true\n",
     )
     .unwrap();
     let json = dir.path().join("w.json");
@@ -219,7 +220,7 @@ fn ctrl_c_stops_cleanly_and_still_writes_the_summary() {
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["status"], "CANCELLED");
-    assert_eq!(v["reason"], "interrupted by Ctrl-C");
+    assert_eq!(v["reason"], "interrupted by Ctrl-C (SIGINT)");
     let d = v["duration_s"].as_f64().unwrap();
     assert!(d > 1.0 && d < 10.0, "measured window {d}");
     assert!(v["total"]["ops"].as_u64().unwrap() > 0);

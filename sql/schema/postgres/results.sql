@@ -45,6 +45,22 @@ CREATE TABLE IF NOT EXISTS test_results (
 );
 CREATE INDEX IF NOT EXISTS test_results_started_at ON test_results (started_at DESC);
 
+-- Added after the first release (this file adds them to older stores: rerun it, or the setup
+-- command). The row is written when the load starts (status RUNNING, the effective template,
+-- the target without secrets, the planned end) and completed by the summary; status, reason
+-- and verdict are authoritative over the copies inside `summary`.
+ALTER TABLE test_results ADD COLUMN IF NOT EXISTS template_id    TEXT;
+ALTER TABLE test_results ADD COLUMN IF NOT EXISTS template       JSONB;
+ALTER TABLE test_results ADD COLUMN IF NOT EXISTS target         TEXT;
+ALTER TABLE test_results ADD COLUMN IF NOT EXISTS planned_end_at TIMESTAMPTZ;
+ALTER TABLE test_results ADD COLUMN IF NOT EXISTS ended_at       TIMESTAMPTZ;
+ALTER TABLE test_results ADD COLUMN IF NOT EXISTS reason         TEXT;
+ALTER TABLE test_results ADD COLUMN IF NOT EXISTS verdict        TEXT;
+ALTER TABLE test_results ADD COLUMN IF NOT EXISTS slo_violations JSONB;
+ALTER TABLE test_results ADD COLUMN IF NOT EXISTS target_qps     DOUBLE PRECISION;
+ALTER TABLE test_results ADD COLUMN IF NOT EXISTS target_reached BOOLEAN;
+CREATE INDEX IF NOT EXISTS test_results_running ON test_results (status) WHERE status = 'RUNNING';
+
 -- Interval snapshots of every worker (about one per second). `snapshot` is the complete
 -- MetricSnapshot document, with serialized histograms for exact merging.
 CREATE TABLE IF NOT EXISTS worker_metrics_snapshots (

@@ -12,7 +12,10 @@ CREATE TABLE IF NOT EXISTS TEST_TEMPLATES (
     UPDATED_AT    TEXT NOT NULL
 );
 
--- One row per run (WORKER_ID = '') and per worker child run.
+-- One row per run (WORKER_ID = '') and per worker child run. The row is written when the load
+-- starts (STATUS RUNNING, the effective template, the target without secrets, the planned end)
+-- and completed by the summary; STATUS, REASON and VERDICT are authoritative over the copies
+-- inside SUMMARY_JSON. Stores made by older versions get the newer columns added when opened.
 CREATE TABLE IF NOT EXISTS TEST_RESULTS (
     RUN_ID        TEXT    NOT NULL,
     WORKER_ID     TEXT    NOT NULL DEFAULT '',
@@ -31,6 +34,18 @@ CREATE TABLE IF NOT EXISTS TEST_RESULTS (
     P95_MS        REAL    NOT NULL,
     P99_MS        REAL    NOT NULL,
     SUMMARY_JSON  TEXT    NOT NULL,
+    TEMPLATE_ID    TEXT,
+    TEMPLATE_JSON  TEXT,
+    TARGET         TEXT,
+    PLANNED_END_AT TEXT,
+    ENDED_AT       TEXT,
+    REASON         TEXT,
+    VERDICT        TEXT,
+    SLO_PASSED     INTEGER,
+    SLO_VIOLATIONS TEXT,
+    TARGET_QPS     REAL,
+    TARGET_REACHED INTEGER,
+    SERVER_STATS   TEXT,
     PRIMARY KEY (RUN_ID, WORKER_ID)
 );
 

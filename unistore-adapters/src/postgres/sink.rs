@@ -11,8 +11,11 @@ use futures::pin_mut;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{Json, ToSql, Type};
 use unistore_core::metrics::{MetricSnapshot, QueryExecution, RunSummary};
-use unistore_core::sink::RunListEntry;
-use unistore_core::{Error, ErrorKind, Result, ResultsReader, ResultsSink, RunId, StoredTemplate, Template};
+use unistore_core::sink::{RunListEntry, STALE_RUN_REASON};
+use unistore_core::{
+    Error, ErrorKind, Result, ResultsReader, ResultsSink, RunId, RunRecord, RunStatus, StoredTemplate,
+    Template, Verdict,
+};
 use uuid::Uuid;
 
 use super::config::PostgresConfig;
@@ -37,6 +40,7 @@ impl PostgresResultsStore {
         let config = PostgresConfig::parse(url)?;
         let (pool, first) = StorePool::open(config, "unistore-results", 4).await?;
         require_tables(&first, pool.config(), &TABLES, "results.sql").await?;
+        require_columns(&first, pool.config()).await?;
         let prefix = format!("{}.", quote_ident(pool.config().store_schema()));
         Ok(PostgresResultsStore { pool, prefix })
     }
@@ -47,29 +51,6 @@ impl PostgresResultsStore {
 
     fn ctx(&self, what: &str) -> String {
         format!("{what} in the results store {}", self.pool.config().redacted_url())
-    }
-
-    /// Stores the server-side statistics (`pg_stat_statements` deltas) measured around the
-    /// run's measurement phase next to its summary. Returns false when no summary row exists
-    /// for `(run_id, worker_id)` yet: write the summary first.
-    pub async fn write_server_stats(
-        &self,
-        run_id: RunId,
-        worker_id: Option<&str>,
-        stats: &ServerStats,
-    ) -> Result<bool> {
-        let client = self.pool.get().await?;
-        let n = client
-            .execute(
-                &format!(
-                    "UPDATE {} SET server_stats = $3 WHERE run_id = $1 AND worker_id = $2",
-                    self.table("test_results")
-                ),
-                &[&run_id.0, &worker_id.unwrap_or(""), &Json(stats)],
-            )
-            .await
-            .map_err(|e| map_error(&e, &self.ctx("writing server statistics")))?;
-        Ok(n > 0)
     }
 
     /// The server-side statistics stored with a run, if any.
@@ -94,6 +75,46 @@ impl PostgresResultsStore {
             }
         }
     }
+}
+
+/// Columns that newer versions added to `test_results`.
+const ADDED_COLUMNS: [&str; 10] = [
+    "template_id",
+    "template",
+    "target",
+    "planned_end_at",
+    "ended_at",
+    "reason",
+    "verdict",
+    "slo_violations",
+    "target_qps",
+    "target_reached",
+];
+
+/// A store made by an older version lacks the newer columns: say how to add them.
+async fn require_columns(client: &tokio_postgres::Client, config: &PostgresConfig) -> Result<()> {
+    let names: Vec<String> = ADDED_COLUMNS.iter().map(|c| c.to_string()).collect();
+    let rows = client
+        .query(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = $1 AND table_name = 'test_results' AND column_name = ANY($2)",
+            &[&config.store_schema(), &names],
+        )
+        .await
+        .map_err(|e| map_error(&e, "checking the results store's columns"))?;
+    if rows.len() == ADDED_COLUMNS.len() {
+        return Ok(());
+    }
+    Err(Error::backend(
+        ErrorKind::NotFound,
+        format!(
+            "the results tables in schema `{}` of {} were made by an older version and lack new \
+             columns: run `unistore-worker setup --results URL` (or sql/schema/postgres/results.sql \
+             again; it only adds what is missing)",
+            config.store_schema(),
+            config.redacted_url()
+        ),
+    ))
 }
 
 fn decode<T>(r: std::result::Result<T, tokio_postgres::Error>, what: &str) -> Result<T> {
@@ -246,6 +267,46 @@ impl ResultsSink for PostgresResultsStore {
         Ok(())
     }
 
+    async fn begin_run(&self, run: &RunRecord) -> Result<()> {
+        let summary = RunSummary::running(run);
+        let client = self.pool.get().await?;
+        let connections = i32::try_from(summary.connections).unwrap_or(i32::MAX);
+        client
+            .execute(
+                &format!(
+                    "INSERT INTO {} (run_id, worker_id, template_name, target_kind, table_name, table_type, \
+                     load_mode, status, connections, started_at, measurement_started_at, measurement_ended_at, \
+                     duration_s, ops, errors, qps, p50_ms, p95_ms, p99_ms, slo_passed, summary, written_at, \
+                     template_id, template, target, planned_end_at, verdict, target_qps) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10, 0, 0, 0, 0, 0, 0, 0, false, $11, \
+                     now(), $12, $13, $14, $15, $16, $17) ON CONFLICT (run_id, worker_id) DO NOTHING",
+                    self.table("test_results")
+                ),
+                &[
+                    &run.run_id.0,
+                    &run.worker_id.as_deref().unwrap_or(""),
+                    &summary.template,
+                    &run.target_kind,
+                    &run.table,
+                    &run.table_type.as_str(),
+                    &summary.mode,
+                    &summary.status.as_str(),
+                    &connections,
+                    &run.started_at,
+                    &Json(&summary),
+                    &run.template_id,
+                    &Json(&run.template),
+                    &run.target,
+                    &run.planned_end_at,
+                    &summary.verdict().as_str(),
+                    &summary.target_qps,
+                ],
+            )
+            .await
+            .map_err(|e| map_error(&e, &self.ctx("writing the run's row")))?;
+        Ok(())
+    }
+
     async fn write_summary(&self, summary: &RunSummary) -> Result<()> {
         let client = self.pool.get().await?;
         let t = &summary.total;
@@ -255,9 +316,10 @@ impl ResultsSink for PostgresResultsStore {
                 &format!(
                     "INSERT INTO {} (run_id, worker_id, template_name, target_kind, table_name, table_type, \
                      load_mode, status, connections, started_at, measurement_started_at, measurement_ended_at, \
-                     duration_s, ops, errors, qps, p50_ms, p95_ms, p99_ms, slo_passed, summary, written_at) \
+                     duration_s, ops, errors, qps, p50_ms, p95_ms, p99_ms, slo_passed, summary, written_at, \
+                     server_stats, ended_at, reason, verdict, slo_violations, target_qps, target_reached) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-                     $19, $20, $21, now()) \
+                     $19, $20, $21, now(), $22, $12, $23, $24, $25, $26, $27) \
                      ON CONFLICT (run_id, worker_id) DO UPDATE SET template_name = EXCLUDED.template_name, \
                      target_kind = EXCLUDED.target_kind, table_name = EXCLUDED.table_name, \
                      table_type = EXCLUDED.table_type, load_mode = EXCLUDED.load_mode, status = EXCLUDED.status, \
@@ -266,7 +328,10 @@ impl ResultsSink for PostgresResultsStore {
                      measurement_ended_at = EXCLUDED.measurement_ended_at, duration_s = EXCLUDED.duration_s, \
                      ops = EXCLUDED.ops, errors = EXCLUDED.errors, qps = EXCLUDED.qps, p50_ms = EXCLUDED.p50_ms, \
                      p95_ms = EXCLUDED.p95_ms, p99_ms = EXCLUDED.p99_ms, slo_passed = EXCLUDED.slo_passed, \
-                     summary = EXCLUDED.summary, written_at = now()",
+                     summary = EXCLUDED.summary, written_at = now(), server_stats = EXCLUDED.server_stats, \
+                     ended_at = EXCLUDED.ended_at, reason = EXCLUDED.reason, verdict = EXCLUDED.verdict, \
+                     slo_violations = EXCLUDED.slo_violations, target_qps = EXCLUDED.target_qps, \
+                     target_reached = EXCLUDED.target_reached",
                     self.table("test_results")
                 ),
                 &[
@@ -291,11 +356,43 @@ impl ResultsSink for PostgresResultsStore {
                     &t.latency_ms.p99,
                     &summary.slo.passed,
                     &Json(summary),
+                    &summary.server_stats.as_ref().map(Json),
+                    &summary.reason,
+                    &summary.verdict().as_str(),
+                    &Json(&summary.slo.violations),
+                    &summary.target_qps,
+                    &summary.target_reached,
                 ],
             )
             .await
             .map_err(|e| map_error(&e, &self.ctx("writing a run summary")))?;
         Ok(())
+    }
+
+    async fn fail_stale_runs(&self, now: DateTime<Utc>, grace: std::time::Duration) -> Result<Vec<RunId>> {
+        let cutoff = now - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "UPDATE {results} r SET status = 'FAILED', verdict = 'FAILED', reason = $1, ended_at = $2 \
+                     WHERE r.status = 'RUNNING' AND r.planned_end_at < $3 \
+                     AND COALESCE((SELECT max(s.taken_at) FROM {snapshots} s WHERE s.run_id = r.run_id), \
+                     r.started_at) < $3 RETURNING r.run_id",
+                    results = self.table("test_results"),
+                    snapshots = self.table("worker_metrics_snapshots"),
+                ),
+                &[&STALE_RUN_REASON, &now, &cutoff],
+            )
+            .await
+            .map_err(|e| map_error(&e, &self.ctx("marking abandoned runs as failed")))?;
+        let mut runs = rows
+            .iter()
+            .map(|r| decode::<Uuid>(r.try_get(0), "run_id").map(RunId))
+            .collect::<Result<Vec<_>>>()?;
+        runs.sort();
+        runs.dedup();
+        Ok(runs)
     }
 }
 
@@ -378,14 +475,28 @@ impl ResultsReader for PostgresResultsStore {
         let row = client
             .query_opt(
                 &format!(
-                    "SELECT summary FROM {} WHERE run_id = $1 AND worker_id = $2",
+                    "SELECT summary, status, reason, verdict FROM {} WHERE run_id = $1 AND worker_id = $2",
                     self.table("test_results")
                 ),
                 &[&run_id.0, &worker_id.unwrap_or("")],
             )
             .await
             .map_err(|e| map_error(&e, &self.ctx("reading a run summary")))?;
-        row.map(|r| decode::<Json<RunSummary>>(r.try_get(0), "summary").map(|j| j.0)).transpose()
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let mut summary = decode::<Json<RunSummary>>(r.try_get(0), "summary")?.0;
+        // The columns are authoritative: a run marked FAILED after it was abandoned keeps its
+        // RUNNING summary document.
+        let status: RunStatus = decode::<String>(r.try_get(1), "status")?.parse()?;
+        if status != summary.status {
+            summary.status = status;
+            summary.reason = decode::<Option<String>>(r.try_get(2), "reason")?.or(summary.reason);
+            if let Some(v) = decode::<Option<String>>(r.try_get(3), "verdict")? {
+                summary.verdict = Some(v.parse::<Verdict>()?);
+            }
+        }
+        Ok(Some(summary))
     }
 
     async fn snapshots(&self, run_id: RunId) -> Result<Vec<MetricSnapshot>> {

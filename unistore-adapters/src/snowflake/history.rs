@@ -17,7 +17,7 @@ use unistore_core::{Result, RunId, Value};
 
 use super::pool::{Connector, SessionPool};
 use super::tables::ident;
-use super::{Row, SnowflakeConfig, SnowflakeResultsStore};
+use super::{Row, SnowflakeConfig};
 
 /// Statement counts of one query tag (`unistore:run=<id>:phase=<phase>`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,19 +177,4 @@ pub async fn collect_with_config(
         Err(e) => history.notes.push(format!("AGGREGATE_QUERY_HISTORY is not available: {e}")),
     }
     history
-}
-
-/// Collects the run's server-side figures and stores them beside its summary row. Returns
-/// what was stored; failures to read become notes, a failure to store is returned.
-pub async fn collect_and_store(
-    target_url: &str,
-    store: &SnowflakeResultsStore,
-    run_id: RunId,
-    worker_id: Option<&str>,
-    since: DateTime<Utc>,
-) -> Result<ServerHistory> {
-    let history = collect(target_url, run_id, since).await;
-    let json = super::to_json(&history, "the server-side figures")?;
-    store.write_server_history(run_id, worker_id, &json).await?;
-    Ok(history)
 }

@@ -4,9 +4,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use unistore_core::metrics::{MetricSnapshot, QueryExecution, RunSummary};
-use unistore_core::sink::{ResultsReader, ResultsSink, RunListEntry, StoredTemplate};
-use unistore_core::{ErrorKind, Result, RunId, Value};
+use unistore_core::sink::{
+    ResultsReader, ResultsSink, RunListEntry, RunRecord, StoredTemplate, STALE_RUN_REASON,
+};
+use unistore_core::{ErrorKind, Result, RunId, RunStatus, Value, Verdict};
 
 use super::pool::{Connector, SessionPool};
 use super::tables::ident;
@@ -42,41 +45,6 @@ impl SnowflakeResultsStore {
 
     fn table(&self, name: &str) -> String {
         format!("{}.{name}", self.prefix)
-    }
-
-    /// Attaches server-side figures (see [`super::history`]) to a run's summary row.
-    pub async fn write_server_history(
-        &self,
-        run_id: RunId,
-        worker_id: Option<&str>,
-        json: &str,
-    ) -> Result<u64> {
-        let sql = format!(
-            "UPDATE {} SET SERVER_HISTORY_JSON = ? WHERE RUN_ID = ? AND WORKER_ID = ?",
-            self.table("TEST_RESULTS")
-        );
-        self.pool
-            .execute(
-                &sql,
-                &[Value::text(json), Value::text(run_id.to_string()), Value::text(worker_id.unwrap_or(""))],
-            )
-            .await
-    }
-
-    /// The server-side figures stored with a run, if any.
-    pub async fn server_history(&self, run_id: RunId, worker_id: Option<&str>) -> Result<Option<String>> {
-        let sql = format!(
-            "SELECT SERVER_HISTORY_JSON FROM {} WHERE RUN_ID = ? AND WORKER_ID = ?",
-            self.table("TEST_RESULTS")
-        );
-        let rows = self
-            .pool
-            .rows(&sql, &[Value::text(run_id.to_string()), Value::text(worker_id.unwrap_or(""))])
-            .await?;
-        match rows.first() {
-            Some(r) => Row(r).opt_text(0),
-            None => Ok(None),
-        }
     }
 
     /// Inserts rows of `columns` values each, `INSERT_BATCH` rows per statement.
@@ -141,6 +109,20 @@ impl ResultsSink for SnowflakeResultsStore {
     }
 
     async fn write_snapshots(&self, snapshots: &[MetricSnapshot]) -> Result<()> {
+        // Primary keys of standard tables are not enforced: delete what a retried batch may
+        // have written before, so a replay never duplicates a snapshot.
+        for chunk in snapshots.chunks(INSERT_BATCH) {
+            let keys = vec!["(?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "DELETE FROM {} WHERE (RUN_ID, WORKER_ID, SEQ) IN ({keys})",
+                self.table("WORKER_METRICS_SNAPSHOTS")
+            );
+            let params: Vec<Value> = chunk
+                .iter()
+                .flat_map(|s| [Value::text(s.run_id.to_string()), Value::text(&s.worker_id), int(s.seq)])
+                .collect();
+            self.pool.execute(&sql, &params).await?;
+        }
         let rows = snapshots
             .iter()
             .map(|s| {
@@ -222,12 +204,76 @@ impl ResultsSink for SnowflakeResultsStore {
         .await
     }
 
+    async fn begin_run(&self, run: &RunRecord) -> Result<()> {
+        let summary = RunSummary::running(run);
+        let t = self.table("TEST_RESULTS");
+        let columns = [
+            "RUN_ID",
+            "WORKER_ID",
+            "TEMPLATE_NAME",
+            "TARGET_KIND",
+            "TABLE_NAME",
+            "TABLE_TYPE",
+            "MODE",
+            "STATUS",
+            "STARTED_AT",
+            "DURATION_S",
+            "OPS",
+            "ERRORS",
+            "QPS",
+            "P50_MS",
+            "P95_MS",
+            "P99_MS",
+            "SUMMARY_JSON",
+            "TEMPLATE_ID",
+            "TEMPLATE_JSON",
+            "TARGET",
+            "PLANNED_END_AT",
+            "VERDICT",
+            "TARGET_QPS",
+        ];
+        let key = [Value::text(run.run_id.to_string()), Value::text(run.worker_id.as_deref().unwrap_or(""))];
+        let mut params: Vec<Value> = key.to_vec();
+        params.extend([
+            Value::text(&summary.template),
+            Value::text(&run.target_kind),
+            Value::text(&run.table),
+            Value::text(run.table_type.as_str()),
+            Value::text(&summary.mode),
+            Value::text(summary.status.as_str()),
+            ts(run.started_at),
+            Value::Float(0.0),
+            Value::Int(0),
+            Value::Int(0),
+            Value::Float(0.0),
+            Value::Float(0.0),
+            Value::Float(0.0),
+            Value::Float(0.0),
+            Value::text(to_json(&summary, "the run summary")?),
+            Value::text(&run.template_id),
+            Value::text(to_json(&run.template, "the template")?),
+            Value::text(&run.target),
+            ts(run.planned_end_at),
+            Value::text(summary.verdict().as_str()),
+            summary.target_qps.map_or(Value::Null, Value::Float),
+        ]);
+        params.extend(key);
+        // Insert only if absent (primary keys are not enforced on standard tables).
+        let sql = format!(
+            "INSERT INTO {t} ({}) SELECT {} WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE RUN_ID = ? AND WORKER_ID = ?)",
+            columns.join(", "),
+            vec!["?"; columns.len()].join(", ")
+        );
+        self.pool.execute(&sql, &params).await.map(|_| ())
+    }
+
     async fn write_summary(&self, summary: &RunSummary) -> Result<()> {
         let json = to_json(summary, "the run summary")?;
         let key = [
             Value::text(summary.run_id.to_string()),
             Value::text(summary.worker_id.as_deref().unwrap_or("")),
         ];
+        let opt_bool = |b: Option<bool>| b.map_or(Value::Null, Value::Bool);
         let values = vec![
             Value::text(&summary.template),
             Value::text(&summary.target_kind),
@@ -244,6 +290,14 @@ impl ResultsSink for SnowflakeResultsStore {
             Value::Float(summary.total.latency_ms.p95),
             Value::Float(summary.total.latency_ms.p99),
             Value::text(json),
+            ts(summary.measurement_ended_at),
+            summary.reason.as_deref().map_or(Value::Null, Value::text),
+            Value::text(summary.verdict().as_str()),
+            Value::Bool(summary.slo.passed),
+            Value::text(to_json(&summary.slo.violations, "the SLO violations")?),
+            summary.target_qps.map_or(Value::Null, Value::Float),
+            opt_bool(summary.target_reached),
+            summary.server_stats.as_ref().map_or(Value::Null, |v| Value::text(v.to_string())),
         ];
         let columns = [
             "TEMPLATE_NAME",
@@ -261,6 +315,14 @@ impl ResultsSink for SnowflakeResultsStore {
             "P95_MS",
             "P99_MS",
             "SUMMARY_JSON",
+            "ENDED_AT",
+            "REASON",
+            "VERDICT",
+            "SLO_PASSED",
+            "SLO_VIOLATIONS",
+            "TARGET_QPS",
+            "TARGET_REACHED",
+            "SERVER_STATS",
         ];
         let t = self.table("TEST_RESULTS");
         let set: Vec<String> = columns.iter().map(|c| format!("{c} = ?")).collect();
@@ -273,6 +335,34 @@ impl ResultsSink for SnowflakeResultsStore {
         let update_params: Vec<Value> = values.iter().cloned().chain(key.iter().cloned()).collect();
         let insert_params: Vec<Value> = key.iter().cloned().chain(values).collect();
         self.upsert(&update, &update_params, &insert, &insert_params).await
+    }
+
+    async fn fail_stale_runs(&self, now: DateTime<Utc>, grace: std::time::Duration) -> Result<Vec<RunId>> {
+        let cutoff = now - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        let results = self.table("TEST_RESULTS");
+        // Find the candidates first (a join, which every Snowflake edition and the emulator
+        // run), then update them by key, still requiring RUNNING so a run that finished in
+        // between keeps its summary.
+        let find = format!(
+            "SELECT r.RUN_ID FROM {results} r LEFT JOIN (SELECT RUN_ID, MAX(TAKEN_AT) AS LAST_AT FROM {} \
+             GROUP BY RUN_ID) s ON s.RUN_ID = r.RUN_ID WHERE r.STATUS = 'RUNNING' AND r.PLANNED_END_AT < ? \
+             AND COALESCE(s.LAST_AT, r.STARTED_AT) < ?",
+            self.table("WORKER_METRICS_SNAPSHOTS")
+        );
+        let rows = self.pool.rows(&find, &[ts(cutoff), ts(cutoff)]).await?;
+        let mut runs = rows.iter().map(|r| Row(r).run_id(0)).collect::<Result<Vec<_>>>()?;
+        runs.sort();
+        runs.dedup();
+        for run in &runs {
+            let sql = format!(
+                "UPDATE {results} SET STATUS = 'FAILED', VERDICT = 'FAILED', REASON = ?, ENDED_AT = ? \
+                 WHERE RUN_ID = ? AND STATUS = 'RUNNING'"
+            );
+            self.pool
+                .execute(&sql, &[Value::text(STALE_RUN_REASON), ts(now), Value::text(run.to_string())])
+                .await?;
+        }
+        Ok(runs)
     }
 }
 
@@ -336,14 +426,29 @@ impl ResultsReader for SnowflakeResultsStore {
 
     async fn summary(&self, run_id: RunId, worker_id: Option<&str>) -> Result<Option<RunSummary>> {
         let sql = format!(
-            "SELECT SUMMARY_JSON FROM {} WHERE RUN_ID = ? AND WORKER_ID = ?",
+            "SELECT SUMMARY_JSON, STATUS, REASON, VERDICT FROM {} WHERE RUN_ID = ? AND WORKER_ID = ?",
             self.table("TEST_RESULTS")
         );
         let rows = self
             .pool
             .rows(&sql, &[Value::text(run_id.to_string()), Value::text(worker_id.unwrap_or(""))])
             .await?;
-        rows.first().map(|r| from_json(&Row(r).text(0)?, "SUMMARY_JSON")).transpose()
+        let Some(r) = rows.first() else {
+            return Ok(None);
+        };
+        let r = Row(r);
+        let mut summary: RunSummary = from_json(&r.text(0)?, "SUMMARY_JSON")?;
+        // The columns are authoritative: a run marked FAILED after it was abandoned keeps its
+        // RUNNING summary document.
+        let status: RunStatus = r.text(1)?.parse()?;
+        if status != summary.status {
+            summary.status = status;
+            summary.reason = r.opt_text(2)?.or(summary.reason);
+            if let Some(v) = r.opt_text(3)? {
+                summary.verdict = Some(v.parse::<Verdict>()?);
+            }
+        }
+        Ok(Some(summary))
     }
 
     async fn snapshots(&self, run_id: RunId) -> Result<Vec<MetricSnapshot>> {

@@ -3,11 +3,13 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use unistore_core::sink::RunListEntry;
+use unistore_core::sink::STALE_RUN_REASON;
 use unistore_core::{
     Error, ErrorKind, MetricSnapshot, QueryExecution, QueryKind, Result, ResultsReader, ResultsSink, RunId,
-    RunPhase, RunSummary, StoredTemplate, Template,
+    RunPhase, RunRecord, RunStatus, RunSummary, StoredTemplate, Template, Verdict,
 };
 
 use super::config::SqliteConfig;
@@ -27,15 +29,50 @@ pub struct SqliteResultsStore {
 }
 
 impl SqliteResultsStore {
-    /// Opens the store, creating the file, its directory and the tables if needed.
+    /// Opens the store, creating the file, its directory and the tables if needed, and adding
+    /// the columns of newer versions to a store made by an older one.
     pub async fn open(config: &SqliteConfig) -> Result<Self> {
-        Ok(SqliteResultsStore { store: StoreConnection::open(config, RESULTS_SCHEMA, "results").await? })
+        let store = StoreConnection::open(config, RESULTS_SCHEMA, "results").await?;
+        store.with_conn("migrate", migrate).await?;
+        Ok(SqliteResultsStore { store })
     }
 
     /// The store's file.
     pub fn path(&self) -> &std::path::Path {
         self.store.path()
     }
+}
+
+/// Columns added to `TEST_RESULTS` after its first release, with their types.
+const ADDED_RESULT_COLUMNS: [(&str, &str); 12] = [
+    ("TEMPLATE_ID", "TEXT"),
+    ("TEMPLATE_JSON", "TEXT"),
+    ("TARGET", "TEXT"),
+    ("PLANNED_END_AT", "TEXT"),
+    ("ENDED_AT", "TEXT"),
+    ("REASON", "TEXT"),
+    ("VERDICT", "TEXT"),
+    ("SLO_PASSED", "INTEGER"),
+    ("SLO_VIOLATIONS", "TEXT"),
+    ("TARGET_QPS", "REAL"),
+    ("TARGET_REACHED", "INTEGER"),
+    ("SERVER_STATS", "TEXT"),
+];
+
+/// The tool owns this file, so it brings an older store's tables up to date itself.
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let context = "adding new columns to TEST_RESULTS";
+    let existing: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('TEST_RESULTS')")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(|e| map_error(&e, context))?;
+    for (column, ty) in ADDED_RESULT_COLUMNS {
+        if !existing.iter().any(|c| c.eq_ignore_ascii_case(column)) {
+            conn.execute_batch(&format!("ALTER TABLE TEST_RESULTS ADD COLUMN {column} {ty}"))
+                .map_err(|e| map_error(&e, context))?;
+        }
+    }
+    Ok(())
 }
 
 fn worker_key(worker_id: Option<&str>) -> String {
@@ -151,17 +188,70 @@ impl ResultsSink for SqliteResultsStore {
             .await
     }
 
+    async fn begin_run(&self, run: &RunRecord) -> Result<()> {
+        let summary = RunSummary::running(run);
+        let json = to_json(&summary, "the run summary")?;
+        let template = to_json(&run.template, "the template")?;
+        let r = run.clone();
+        self.store
+            .with_conn("begin_run", move |conn| {
+                conn.execute(
+                    "INSERT INTO TEST_RESULTS (RUN_ID, WORKER_ID, TEMPLATE_NAME, TARGET_KIND, TABLE_NAME, \
+                     TABLE_TYPE, MODE, STATUS, STARTED_AT, DURATION_S, OPS, ERRORS, QPS, P50_MS, P95_MS, \
+                     P99_MS, SUMMARY_JSON, TEMPLATE_ID, TEMPLATE_JSON, TARGET, PLANNED_END_AT, VERDICT, \
+                     TARGET_QPS) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, 0, 0, 0, 0, 0, 0, ?10, \
+                     ?11, ?12, ?13, ?14, ?15, ?16) ON CONFLICT (RUN_ID, WORKER_ID) DO NOTHING",
+                    params![
+                        r.run_id.to_string(),
+                        worker_key(r.worker_id.as_deref()),
+                        summary.template,
+                        r.target_kind,
+                        r.table,
+                        r.table_type.as_str(),
+                        summary.mode,
+                        summary.status.as_str(),
+                        format_stored_time(&r.started_at),
+                        json,
+                        r.template_id,
+                        template,
+                        r.target,
+                        format_stored_time(&r.planned_end_at),
+                        summary.verdict().as_str(),
+                        summary.target_qps,
+                    ],
+                )
+                .map_err(|e| map_error(&e, "writing the run's row"))?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn write_summary(&self, summary: &RunSummary) -> Result<()> {
         let json = to_json(summary, "the run summary")?;
+        let violations = to_json(&summary.slo.violations, "the SLO violations")?;
+        let server_stats = summary.server_stats.as_ref().map(|v| v.to_string());
         let s = summary.clone();
         self.store
             .with_conn("write_summary", move |conn| {
                 in_transaction(conn, "writing a run summary", |tx| {
+                    // Completes the row begin_run wrote (its template, target and planned end
+                    // stay), or creates it.
                     tx.execute(
-                        "INSERT OR REPLACE INTO TEST_RESULTS (RUN_ID, WORKER_ID, TEMPLATE_NAME, \
+                        "INSERT INTO TEST_RESULTS (RUN_ID, WORKER_ID, TEMPLATE_NAME, \
                      TARGET_KIND, TABLE_NAME, TABLE_TYPE, MODE, STATUS, STARTED_AT, DURATION_S, \
-                     OPS, ERRORS, QPS, P50_MS, P95_MS, P99_MS, SUMMARY_JSON) VALUES (?1, ?2, ?3, \
-                     ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                     OPS, ERRORS, QPS, P50_MS, P95_MS, P99_MS, SUMMARY_JSON, ENDED_AT, REASON, VERDICT, \
+                     SLO_PASSED, SLO_VIOLATIONS, TARGET_QPS, TARGET_REACHED, SERVER_STATS) VALUES (?1, ?2, \
+                     ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
+                     ?21, ?22, ?23, ?24, ?25) ON CONFLICT (RUN_ID, WORKER_ID) DO UPDATE SET \
+                     TEMPLATE_NAME = excluded.TEMPLATE_NAME, TARGET_KIND = excluded.TARGET_KIND, \
+                     TABLE_NAME = excluded.TABLE_NAME, TABLE_TYPE = excluded.TABLE_TYPE, MODE = excluded.MODE, \
+                     STATUS = excluded.STATUS, STARTED_AT = excluded.STARTED_AT, DURATION_S = excluded.DURATION_S, \
+                     OPS = excluded.OPS, ERRORS = excluded.ERRORS, QPS = excluded.QPS, P50_MS = excluded.P50_MS, \
+                     P95_MS = excluded.P95_MS, P99_MS = excluded.P99_MS, SUMMARY_JSON = excluded.SUMMARY_JSON, \
+                     ENDED_AT = excluded.ENDED_AT, REASON = excluded.REASON, VERDICT = excluded.VERDICT, \
+                     SLO_PASSED = excluded.SLO_PASSED, SLO_VIOLATIONS = excluded.SLO_VIOLATIONS, \
+                     TARGET_QPS = excluded.TARGET_QPS, TARGET_REACHED = excluded.TARGET_REACHED, \
+                     SERVER_STATS = excluded.SERVER_STATS",
                         params![
                             s.run_id.to_string(),
                             worker_key(s.worker_id.as_deref()),
@@ -180,12 +270,50 @@ impl ResultsSink for SqliteResultsStore {
                             s.total.latency_ms.p95,
                             s.total.latency_ms.p99,
                             json,
+                            format_stored_time(&s.measurement_ended_at),
+                            s.reason,
+                            s.verdict().as_str(),
+                            s.slo.passed,
+                            violations,
+                            s.target_qps,
+                            s.target_reached,
+                            server_stats,
                         ],
                     )?;
                     Ok(())
                 })
             })
             .await
+    }
+
+    async fn fail_stale_runs(&self, now: DateTime<Utc>, grace: std::time::Duration) -> Result<Vec<RunId>> {
+        let cutoff = now - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        let cutoff = format_stored_time(&cutoff);
+        let now = format_stored_time(&now);
+        let ids: Vec<String> = self
+            .store
+            .with_conn("fail_stale_runs", move |conn| {
+                let context = "marking abandoned runs as failed";
+                let mut stmt = conn
+                    .prepare(
+                        "UPDATE TEST_RESULTS SET STATUS = 'FAILED', VERDICT = 'FAILED', REASON = ?1, \
+                         ENDED_AT = ?2 WHERE STATUS = 'RUNNING' AND PLANNED_END_AT IS NOT NULL \
+                         AND PLANNED_END_AT < ?3 AND COALESCE((SELECT MAX(s.TAKEN_AT) FROM \
+                         WORKER_METRICS_SNAPSHOTS s WHERE s.RUN_ID = TEST_RESULTS.RUN_ID), STARTED_AT) < ?3 \
+                         RETURNING RUN_ID",
+                    )
+                    .map_err(|e| map_error(&e, context))?;
+                let rows = stmt
+                    .query_map(params![STALE_RUN_REASON, now, cutoff], |r| r.get(0))
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+                    .map_err(|e| map_error(&e, context))?;
+                Ok(rows)
+            })
+            .await?;
+        let mut runs: Vec<RunId> = ids.iter().map(|s| parse_run_id(s)).collect::<Result<_>>()?;
+        runs.sort();
+        runs.dedup();
+        Ok(runs)
     }
 }
 
@@ -307,15 +435,20 @@ impl ResultsReader for SqliteResultsStore {
         let worker = worker_key(worker_id);
         self.store
             .with_conn("summary", move |conn| {
-                let json: Option<String> = conn
+                let row: Option<(String, String, Option<String>, Option<String>)> = conn
                     .query_row(
-                        "SELECT SUMMARY_JSON FROM TEST_RESULTS WHERE RUN_ID = ?1 AND WORKER_ID = ?2",
+                        "SELECT SUMMARY_JSON, STATUS, REASON, VERDICT FROM TEST_RESULTS \
+                         WHERE RUN_ID = ?1 AND WORKER_ID = ?2",
                         [run_id.to_string(), worker],
-                        |r| r.get(0),
+                        |r| TryFrom::try_from(r),
                     )
                     .optional()
                     .map_err(|e| map_error(&e, "reading a run summary"))?;
-                json.map(|j| from_json(&j, "SUMMARY_JSON")).transpose()
+                let Some((json, status, reason, verdict)) = row else {
+                    return Ok(None);
+                };
+                let summary: RunSummary = from_json(&json, "SUMMARY_JSON")?;
+                overlay_status(summary, &status, reason, verdict.as_deref()).map(Some)
             })
             .await
     }
@@ -377,6 +510,25 @@ impl ResultsReader for SqliteResultsStore {
             })
             .await
     }
+}
+
+/// The row's STATUS, REASON and VERDICT columns are authoritative (a run marked FAILED after
+/// it was abandoned keeps its RUNNING summary document).
+fn overlay_status(
+    mut summary: RunSummary,
+    status: &str,
+    reason: Option<String>,
+    verdict: Option<&str>,
+) -> Result<RunSummary> {
+    let status = RunStatus::from_str(status)?;
+    if status != summary.status {
+        summary.status = status;
+        summary.reason = reason.or(summary.reason);
+        if let Some(v) = verdict {
+            summary.verdict = Some(Verdict::from_str(v)?);
+        }
+    }
+    Ok(summary)
 }
 
 fn parse_error_kind(s: &str) -> Result<ErrorKind> {

@@ -34,7 +34,7 @@ mod target;
 
 use chrono::{DateTime, Utc};
 
-pub use stores::{check_control_store, check_results_store};
+pub use stores::{check_control_store, check_results_store, sample_summary};
 pub use target::{check_engine_counts, check_table_manager, check_target_pool};
 
 /// Name of the conformance fixture table.

@@ -8,13 +8,14 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use super::now_ms;
 use crate::control::ControlStore;
 use crate::error::ErrorKind;
+use crate::metrics::Verdict;
 use crate::metrics::{KindRecorder, MetricSnapshot, QueryExecution, RunSummary, SloReport};
 use crate::model::{
     ControlEventKind, EventScope, QueryKind, RunId, RunPhase, RunStatus, RunStatusRecord, TableType,
     WorkerHeartbeat,
 };
-use crate::sink::{ResultsReader, ResultsSink, StoredTemplate};
-use crate::template::Template;
+use crate::sink::{ResultsReader, ResultsSink, RunRecord, StoredTemplate, STALE_RUN_REASON};
+use crate::template::{LoadMode, Template};
 
 /// A recorder with real recorded latencies: `n` operations between `base_us` and
 /// `base_us + n * 7` µs, plus two constraint errors.
@@ -85,6 +86,8 @@ fn summary(run_id: RunId, worker_id: Option<&str>, started_at: DateTime<Utc>, op
         samples_dropped: 1,
         error_examples: BTreeMap::from([(ErrorKind::Constraint, "duplicate key".to_string())]),
         slo: SloReport { passed: false, violations: vec!["POINT_LOOKUP: p95 9 ms > 5 ms".into()] },
+        verdict: Some(Verdict::SloFailed),
+        target_reached: Some(true),
         seed: 42,
         steps: Vec::new(),
         best_step: None,
@@ -92,9 +95,97 @@ fn summary(run_id: RunId, worker_id: Option<&str>, started_at: DateTime<Utc>, op
     }
 }
 
+/// A complete summary with real recorded latencies, for adapters' own store tests.
+pub fn sample_summary(run_id: RunId) -> RunSummary {
+    summary(run_id, None, now_ms(), 1_000)
+}
+
+fn record(run_id: RunId, started_at: DateTime<Utc>, planned: ChronoDuration) -> RunRecord {
+    let mut template = Template::new("unistore_conformance", BTreeMap::from([(QueryKind::PointLookup, 100)]));
+    template.name = "conformance".into();
+    template.load = LoadMode::Qps { target_qps: 500.0, connections: 3 };
+    RunRecord {
+        run_id,
+        worker_id: None,
+        template_id: "conformance".into(),
+        template,
+        target: "postgres://bench@db.example:5432/app".into(),
+        target_kind: "testkit".into(),
+        table: "unistore_conformance".into(),
+        table_type: TableType::Postgres,
+        seed: 7,
+        started_at,
+        planned_end_at: started_at + planned,
+    }
+}
+
+/// Checks the run row's life: written as RUNNING before the load, completed by the summary,
+/// never reset by a replayed `begin_run`, and marked FAILED when abandoned.
+async fn check_run_rows(sink: &dyn ResultsSink, reader: &dyn ResultsReader) {
+    let now = now_ms();
+    let run = RunId::new();
+    let begun = record(run, now, ChronoDuration::seconds(30));
+    sink.begin_run(&begun).await.unwrap_or_else(|e| panic!("begin_run failed: {e}"));
+    sink.begin_run(&begun).await.unwrap_or_else(|e| panic!("a replayed begin_run failed: {e}"));
+    let read = reader.summary(run, None).await.expect("reading a running run").expect("the run's row exists");
+    assert_eq!(read.status, RunStatus::Running, "a begun run is RUNNING");
+    assert_eq!(read.verdict(), Verdict::Pending);
+    assert_eq!(read.template, "conformance");
+    assert_eq!(read.target_qps, Some(500.0));
+    assert_eq!(read.connections, 3);
+    assert_eq!(read.seed, 7);
+    let listed = reader.runs(1000).await.expect("listing runs");
+    let rows: Vec<_> = listed.iter().filter(|r| r.run_id == run).collect();
+    assert_eq!(rows.len(), 1, "begin_run twice must list the run once");
+    assert_eq!(rows[0].status, "RUNNING");
+
+    let mut finished = summary(run, None, now, 800);
+    finished.status = RunStatus::Completed;
+    finished.verdict = Some(Verdict::Passed);
+    sink.write_summary(&finished).await.expect("completing the run");
+    sink.begin_run(&begun).await.expect("a late replayed begin_run");
+    let read = reader.summary(run, None).await.expect("reading").expect("the run's row");
+    assert_eq!(read, finished, "begin_run after the summary must not reset the row");
+
+    // Abandoned: planned end long past, no snapshot since. Not abandoned: a run still within
+    // its plan, and a run past its plan that still sends snapshots.
+    let abandoned = RunId::new();
+    sink.begin_run(&record(abandoned, now - ChronoDuration::minutes(20), ChronoDuration::minutes(5)))
+        .await
+        .expect("begin_run");
+    let young = RunId::new();
+    sink.begin_run(&record(young, now - ChronoDuration::minutes(1), ChronoDuration::minutes(30)))
+        .await
+        .expect("begin_run");
+    let alive = RunId::new();
+    sink.begin_run(&record(alive, now - ChronoDuration::minutes(20), ChronoDuration::minutes(5)))
+        .await
+        .expect("begin_run");
+    sink.write_snapshots(&[snapshot(alive, "worker-0", 1, now - ChronoDuration::seconds(10))])
+        .await
+        .expect("a recent snapshot");
+    let failed = sink
+        .fail_stale_runs(now, std::time::Duration::from_secs(120))
+        .await
+        .unwrap_or_else(|e| panic!("fail_stale_runs failed: {e}"));
+    assert!(failed.contains(&abandoned), "the abandoned run was not marked: {failed:?}");
+    assert!(!failed.contains(&young) && !failed.contains(&alive) && !failed.contains(&run), "{failed:?}");
+    let read = reader.summary(abandoned, None).await.expect("reading").expect("row");
+    assert_eq!(read.status, RunStatus::Failed);
+    assert_eq!(read.verdict(), Verdict::Failed);
+    assert_eq!(read.reason.as_deref(), Some(STALE_RUN_REASON));
+    for id in [young, alive] {
+        let read = reader.summary(id, None).await.expect("reading").expect("row");
+        assert_eq!(read.status, RunStatus::Running, "run {id} must stay RUNNING");
+    }
+    let again = sink.fail_stale_runs(now, std::time::Duration::from_secs(120)).await.expect("second sweep");
+    assert!(!again.contains(&abandoned), "a failed run is not failed twice: {again:?}");
+}
+
 /// Checks templates, snapshots, sampled executions and summaries: what is written reads back
 /// equal, replacements never duplicate, and listings are in the documented order.
 pub async fn check_results_store(sink: Arc<dyn ResultsSink>, reader: Arc<dyn ResultsReader>) {
+    check_run_rows(sink.as_ref(), reader.as_ref()).await;
     // Templates: insert, read back, replace, order, delete.
     let base = now_ms();
     let mix = BTreeMap::from([(QueryKind::PointLookup, 80), (QueryKind::RangeScan, 20)]);
@@ -160,8 +251,10 @@ pub async fn check_results_store(sink: Arc<dyn ResultsSink>, reader: Arc<dyn Res
         .collect();
     sink.write_snapshots(&snaps[1..]).await.unwrap_or_else(|e| panic!("writing snapshots failed: {e}"));
     sink.write_snapshots(&snaps[..1]).await.expect("writing snapshots");
+    // A retried batch (a replayed spool) must not duplicate rows.
+    sink.write_snapshots(&snaps[1..]).await.expect("rewriting snapshots");
     let read = reader.snapshots(run).await.unwrap_or_else(|e| panic!("reading snapshots failed: {e}"));
-    assert_eq!(read.len(), 3, "wrote 3 snapshots, read {}", read.len());
+    assert_eq!(read.len(), 3, "wrote 3 snapshots (two of them twice), read {}", read.len());
     assert_eq!(read, snaps, "snapshots did not round-trip in seq order");
     assert!(
         reader.snapshots(RunId::new()).await.expect("reading snapshots").is_empty(),

@@ -10,6 +10,16 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::{QueryKind, TableRef, TableType};
 
+pub mod limits;
+mod load;
+mod overrides;
+mod sqltext;
+mod validate;
+
+pub use load::{LoadMode, DEFAULT_CONNECTIONS};
+pub use overrides::Overrides;
+pub use sqltext::{count_placeholders, count_statements};
+
 /// A complete benchmark description.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +66,12 @@ pub struct Template {
     /// Fraction of operations recorded individually in `QUERY_EXECUTIONS` (0 to 1).
     #[serde(default = "default_sample_rate")]
     pub sample_rate: f64,
+    /// Connect and statement timeouts.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// When a run that finished is still a failure (too many errors, open-loop shortfall).
+    #[serde(default)]
+    pub guardrails: Guardrails,
 }
 
 fn default_name() -> String {
@@ -194,81 +210,6 @@ fn default_hot_probability() -> f64 {
     0.8
 }
 
-/// Load mode.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "mode", rename_all = "SCREAMING_SNAKE_CASE", deny_unknown_fields)]
-pub enum LoadMode {
-    /// Closed loop: a fixed number of connections, each issuing the next operation as soon as
-    /// the previous one returns.
-    Concurrency {
-        /// Total connections.
-        connections: u32,
-    },
-    /// Open loop at a target rate, with response time measured from the intended start.
-    Qps {
-        /// Operations per second, total.
-        target_qps: f64,
-        /// Connections available to sustain the rate.
-        connections: u32,
-    },
-    /// Step load: add connections until throughput stops rising or latency/errors degrade.
-    FindMaxConcurrency {
-        /// Connections in the first step.
-        start_connections: u32,
-        /// Connections added per step.
-        step_connections: u32,
-        /// Length of a step.
-        #[serde(with = "humantime_serde")]
-        step_duration: Duration,
-        /// Upper bound on connections.
-        max_connections: u32,
-        /// Stop when QPS drops by more than this percentage from the best step.
-        #[serde(default = "default_qps_drop_pct")]
-        qps_drop_pct: f64,
-        /// Stop when p95 grows by more than this percentage over the first step.
-        #[serde(default = "default_p95_growth_pct")]
-        p95_growth_pct: f64,
-        /// Stop when the error rate exceeds this fraction.
-        #[serde(default = "default_max_error_rate")]
-        max_error_rate: f64,
-    },
-}
-
-fn default_qps_drop_pct() -> f64 {
-    5.0
-}
-fn default_p95_growth_pct() -> f64 {
-    100.0
-}
-fn default_max_error_rate() -> f64 {
-    0.01
-}
-
-impl Default for LoadMode {
-    fn default() -> Self {
-        LoadMode::Concurrency { connections: 8 }
-    }
-}
-
-impl LoadMode {
-    /// Stable name, as in the summary's `mode` field.
-    pub fn name(&self) -> &'static str {
-        match self {
-            LoadMode::Concurrency { .. } => "CONCURRENCY",
-            LoadMode::Qps { .. } => "QPS",
-            LoadMode::FindMaxConcurrency { .. } => "FIND_MAX_CONCURRENCY",
-        }
-    }
-
-    /// Connections at the start of the run.
-    pub fn initial_connections(&self) -> u32 {
-        match self {
-            LoadMode::Concurrency { connections } | LoadMode::Qps { connections, .. } => *connections,
-            LoadMode::FindMaxConcurrency { start_connections, .. } => *start_connections,
-        }
-    }
-}
-
 /// How many workers and connections a run may use.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "SCREAMING_SNAKE_CASE", deny_unknown_fields)]
@@ -334,6 +275,48 @@ impl Default for Phases {
     }
 }
 
+/// How long connecting and single statements may take.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Timeouts {
+    /// Opening one session: TCP, TLS, login, session set-up. Also bounds profiling the table.
+    #[serde(with = "humantime_serde")]
+    pub connect: Duration,
+    /// Longest a statement of the load may run before the server cancels it (counted as a
+    /// `TIMEOUT` error). `None`: no limit beyond the server's own.
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub statement: Option<Duration>,
+}
+
+/// Default connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { connect: DEFAULT_CONNECT_TIMEOUT, statement: None }
+    }
+}
+
+/// When a run that ran to its end still failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Guardrails {
+    /// A run whose measured error rate (failed over all completed operations) exceeds this
+    /// share ends FAILED: its latencies describe failures, not the table.
+    pub max_error_rate: f64,
+    /// Open loop: a run that achieves less than this share of its target rate has not
+    /// reached its target (verdict `TARGET_NOT_REACHED`, exit 1).
+    pub target_tolerance: f64,
+    /// The shortfall is expected (a search for the limit): reported, not a failure.
+    pub expect_shortfall: bool,
+}
+
+impl Default for Guardrails {
+    fn default() -> Self {
+        Guardrails { max_error_rate: 0.5, target_tolerance: 0.95, expect_shortfall: false }
+    }
+}
+
 /// Thresholds for one query kind.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -367,11 +350,25 @@ impl Template {
             allow_writes: false,
             seed: None,
             sample_rate: default_sample_rate(),
+            timeouts: Timeouts::default(),
+            guardrails: Guardrails::default(),
         }
     }
 
     /// Loads a template from a `.toml` or `.json` file and validates it.
     pub fn from_file(path: &Path) -> Result<Self> {
+        let meta =
+            std::fs::metadata(path).map_err(|source| Error::ReadFile { path: path.to_path_buf(), source })?;
+        if meta.len() > limits::MAX_TEMPLATE_BYTES as u64 {
+            return Err(Error::ParseTemplate {
+                path: path.to_path_buf(),
+                message: format!(
+                    "the file has {} bytes, more than the limit of {} for a template: is it the right file?",
+                    meta.len(),
+                    limits::MAX_TEMPLATE_BYTES
+                ),
+            });
+        }
         let text = std::fs::read_to_string(path)
             .map_err(|source| Error::ReadFile { path: path.to_path_buf(), source })?;
         let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
@@ -379,16 +376,32 @@ impl Template {
         parsed.map_err(|e| Error::ParseTemplate { path: path.to_path_buf(), message: e.to_string() })
     }
 
-    /// Parses and validates a TOML template.
+    /// Parses and validates a TOML template. Syntax errors name the line and column.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let t: Template = toml::from_str(text).map_err(|e| Error::invalid(e.message().to_string()))?;
+        let t: Template = toml::from_str(text).map_err(|e| {
+            let at = e.span().map(|span| position(text, span.start)).unwrap_or_default();
+            Error::invalid(format!("{at}{}", e.message().trim_end()))
+        })?;
         t.validate()?;
         Ok(t)
     }
 
-    /// Parses and validates a JSON template.
+    /// Parses and validates a JSON template. Syntax errors name the line and column.
     pub fn from_json(text: &str) -> Result<Self> {
-        let t: Template = serde_json::from_str(text).map_err(|e| Error::invalid(e.to_string()))?;
+        let t: Template = serde_json::from_str(text).map_err(|e| {
+            let message = e.to_string();
+            // serde_json appends " at line L column C"; put the position first, as for TOML.
+            let message = match message.rsplit_once(" at line ") {
+                Some((m, _)) if e.line() > 0 => m.to_string(),
+                _ => message,
+            };
+            let at = if e.line() > 0 {
+                format!("line {}, column {}: ", e.line(), e.column())
+            } else {
+                String::new()
+            };
+            Error::invalid(format!("{at}{message}"))
+        })?;
         t.validate()?;
         Ok(t)
     }
@@ -402,154 +415,14 @@ impl Template {
     pub fn table_ref(&self) -> Result<TableRef> {
         TableRef::parse(&self.table)
     }
-
-    /// Checks everything that can be checked without a database. Every message names the
-    /// problem and the fix.
-    pub fn validate(&self) -> Result<()> {
-        self.table_ref()?;
-        if self.target.as_deref().is_some_and(url_carries_secret) {
-            // Templates are stored in the results store and shown in the UI: no secrets.
-            return Err(Error::invalid(
-                "the template's target URL contains a password or key: remove it from the template and                  pass it through the environment (e.g. SNOWFLAKE_PASSWORD) or the --target flag",
-            ));
-        }
-        if self.mix.is_empty() {
-            return Err(Error::invalid(
-                "the mix is empty: give at least one query kind, e.g. point_lookup=100",
-            ));
-        }
-        let sum: u32 = self.mix.values().sum();
-        if sum != 100 {
-            return Err(Error::invalid(format!(
-                "the mix sums to {sum}%, not 100%: adjust the percentages ({})",
-                mix_to_string(&self.mix)
-            )));
-        }
-        if self.mix.get(&QueryKind::CustomSql).is_some_and(|p| *p > 0) {
-            let Some(custom) = &self.custom_sql else {
-                return Err(Error::invalid(
-                    "the mix has CUSTOM_SQL but the template has no [custom_sql] section: add sql and params",
-                ));
-            };
-            let placeholders = count_placeholders(&custom.sql);
-            if placeholders != custom.params.len() {
-                return Err(Error::invalid(format!(
-                    "custom_sql has {placeholders} `?` placeholders but {} params: give one generator per `?`",
-                    custom.params.len()
-                )));
-            }
-            for p in &custom.params {
-                p.validate()?;
-            }
-        }
-        let writes: Vec<&str> =
-            self.mix.iter().filter(|(k, p)| k.is_write() && **p > 0).map(|(k, _)| k.as_str()).collect();
-        if !writes.is_empty() && !self.allow_writes {
-            return Err(Error::invalid(format!(
-                "the mix contains write operations ({}) that modify the table: pass --allow-writes \
-                 (or set allow_writes = true in the template) if that is intended",
-                writes.join(", ")
-            )));
-        }
-        if self.phases.measurement.is_zero() {
-            return Err(Error::invalid(
-                "the measurement duration is zero: give a positive duration such as 30s",
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.sample_rate) || self.sample_rate.is_nan() {
-            return Err(Error::invalid(format!(
-                "sample_rate {} is outside 0..1: use e.g. 0.01 to record 1% of operations",
-                self.sample_rate
-            )));
-        }
-        if self.values.pool_size == 0 {
-            return Err(Error::invalid("values.pool_size is 0: use a positive pool size such as 10000"));
-        }
-        if self.values.range_scan_width == 0 {
-            return Err(Error::invalid("values.range_scan_width is 0: use a positive width such as 100"));
-        }
-        self.values.distribution.validate()?;
-        match &self.load {
-            LoadMode::Concurrency { connections } if *connections == 0 => {
-                return Err(Error::invalid("connections is 0: use at least 1 connection"));
-            }
-            LoadMode::Qps { target_qps, connections } => {
-                if !(target_qps.is_finite() && *target_qps > 0.0) {
-                    return Err(Error::invalid(format!(
-                        "target QPS {target_qps} is not a positive number: use e.g. --qps 500"
-                    )));
-                }
-                if *connections == 0 {
-                    return Err(Error::invalid("connections is 0: use at least 1 connection"));
-                }
-            }
-            LoadMode::FindMaxConcurrency {
-                start_connections,
-                step_connections,
-                step_duration,
-                max_connections,
-                ..
-            } => {
-                if *start_connections == 0 || *step_connections == 0 || step_duration.is_zero() {
-                    return Err(Error::invalid(
-                        "FIND_MAX_CONCURRENCY needs positive start_connections, step_connections and step_duration",
-                    ));
-                }
-                if max_connections < start_connections {
-                    return Err(Error::invalid(
-                        "FIND_MAX_CONCURRENCY: max_connections is below start_connections",
-                    ));
-                }
-            }
-            LoadMode::Concurrency { .. } => {}
-        }
-        for (kind, slo) in &self.slo {
-            for (name, v) in [("p95_ms", slo.p95_ms), ("p99_ms", slo.p99_ms)] {
-                if v.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
-                    return Err(Error::invalid(format!(
-                        "slo.{kind}.{name} must be a positive number of milliseconds"
-                    )));
-                }
-            }
-            if slo.max_error_rate.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
-                return Err(Error::invalid(format!("slo.{kind}.max_error_rate must be between 0 and 1")));
-            }
-        }
-        Ok(())
-    }
 }
 
-impl Distribution {
-    fn validate(&self) -> Result<()> {
-        match *self {
-            Distribution::Zipfian { theta } if !(theta.is_finite() && theta > 0.0) => {
-                Err(Error::invalid(format!("zipfian theta {theta} must be positive (e.g. 0.99)")))
-            }
-            Distribution::Hotspot { hot_fraction, hot_probability }
-                if !(hot_fraction > 0.0 && hot_fraction < 1.0 && (0.0..=1.0).contains(&hot_probability)) =>
-            {
-                Err(Error::invalid("hotspot needs 0 < hot_fraction < 1 and 0 <= hot_probability <= 1"))
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
-impl ParamGenerator {
-    fn validate(&self) -> Result<()> {
-        match self {
-            ParamGenerator::Int { min, max } if min > max => {
-                Err(Error::invalid(format!("custom_sql int generator has min {min} > max {max}")))
-            }
-            ParamGenerator::Float { min, max } if min.partial_cmp(max) != Some(std::cmp::Ordering::Less) => {
-                Err(Error::invalid(format!("custom_sql float generator needs min < max (got {min}, {max})")))
-            }
-            ParamGenerator::Choice { values } if values.is_empty() => {
-                Err(Error::invalid("custom_sql choice generator has no values"))
-            }
-            _ => Ok(()),
-        }
-    }
+/// `line L, column C: ` for a byte offset into `text` (1-based, columns in characters).
+fn position(text: &str, offset: usize) -> String {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("line {line}, column {column}: ")
 }
 
 /// Whether a URL carries a secret: a password in its user info, or a password, key or token
@@ -569,19 +442,6 @@ pub fn url_carries_secret(url: &str) -> bool {
         })
     });
     password_in_userinfo || secret_parameter
-}
-
-/// Counts `?` placeholders outside single-quoted string literals.
-pub fn count_placeholders(sql: &str) -> usize {
-    let mut in_string = false;
-    sql.chars()
-        .filter(|c| {
-            if *c == '\'' {
-                in_string = !in_string;
-            }
-            !in_string && *c == '?'
-        })
-        .count()
 }
 
 /// Parses a mix such as `point_lookup=80,range_scan=10,update=10`.
