@@ -113,3 +113,73 @@ fn a_template_may_not_carry_a_secret() {
     assert!(!unistore_core::template::url_carries_secret("postgres://bob@db:5432/app?sslmode=require"));
     assert!(unistore_core::template::url_carries_secret("postgres://db/app?password=x"));
 }
+
+#[test]
+fn kinds_and_modes_are_accepted_in_any_case_and_mode_may_be_left_out() {
+    let t = Template::from_toml("table = \"t\"\n[mix]\npoint_lookup = 60\nRange_Scan = 40\n").unwrap();
+    assert_eq!(t.mix[&QueryKind::PointLookup], 60);
+    assert_eq!(t.mix[&QueryKind::RangeScan], 40);
+    let t =
+        Template::from_toml("table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[load]\nconnections = 4\n").unwrap();
+    assert_eq!(t.load, LoadMode::Concurrency { connections: 4 });
+    let t =
+        Template::from_toml("table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[load]\ntarget_qps = 50.0\n").unwrap();
+    assert_eq!(t.load, LoadMode::Qps { target_qps: 50.0, connections: 8 });
+    let t = Template::from_toml(
+        "table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[load]\nmode = \"qps\"\ntarget_qps = 5.0\n",
+    )
+    .unwrap();
+    assert_eq!(t.load.name(), "QPS");
+    // JSON, lower case too.
+    let t =
+        Template::from_json(r#"{"table": "t", "mix": {"point_lookup": 100}, "load": {"connections": 2}}"#)
+            .unwrap();
+    assert_eq!(t.load, LoadMode::Concurrency { connections: 2 });
+}
+
+#[test]
+fn load_sections_that_do_not_add_up_name_the_missing_field() {
+    let m = err("table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[load]\nmode = \"QPS\"\n");
+    assert!(m.contains("needs target_qps"), "{m}");
+    let m = err("table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[load]\nstart_connections = 2\nstep_connections = 2\nmax_connections = 8\n");
+    assert!(m.contains("needs step_duration"), "{m}");
+    let m = err("table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[load]\nmode = \"FIND_MAX_CONCURRENCY\"\nconnections = 4\n");
+    assert!(m.contains("searches for the connection count itself"), "{m}");
+    let m = err("table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[load]\nconnections = 4\nmax_connections = 9\n");
+    assert!(m.contains("max_connections does not apply to mode CONCURRENCY"), "{m}");
+    let m = err("table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[load]\nmode = \"FAST\"\n");
+    assert!(m.contains("unknown load mode `FAST`"), "{m}");
+}
+
+#[test]
+fn syntax_errors_give_the_line_and_column() {
+    let m = err("table = \"t\"\n[mix]\nPOINT_LOOKUP = = 100\n");
+    assert!(m.starts_with("line 3, column "), "{m}");
+    let e =
+        Template::from_json("{\n  \"table\": \"t\",\n  \"mix\": {\"POINT_LOOKUP\": 100,}\n}").unwrap_err();
+    assert!(e.to_string().starts_with("line 3, column "), "{e}");
+    let m = err("table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[phases]\nwarmup = \"soon\"\n");
+    assert!(m.contains("line 5"), "{m}");
+}
+
+#[test]
+fn an_slo_on_a_kind_outside_the_mix_is_refused_before_the_run() {
+    let m = err("table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[slo.UPDATE]\np95_ms = 5.0\n");
+    assert!(m.contains("SLO for UPDATE, which is not in the mix"), "{m}");
+}
+
+#[test]
+fn flags_cannot_turn_a_search_into_a_fixed_run() {
+    use unistore_core::template::Overrides;
+    let t = Template::from_toml(
+        "table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[load]\nstart_connections = 1\nstep_connections = 1\nstep_duration = \"1s\"\nmax_connections = 4\n",
+    )
+    .unwrap();
+    let o = Overrides { connections: Some(8), ..Default::default() };
+    let m = o.apply(t.clone()).unwrap_err().to_string();
+    assert!(m.contains("FIND_MAX_CONCURRENCY") && m.contains("--connections"), "{m}");
+    let o = Overrides { duration: Some(Duration::from_secs(2)), ..Default::default() };
+    let t = o.apply(t).unwrap();
+    assert_eq!(t.name, "bench-t", "a template without a name is named after its table");
+    assert_eq!(t.load.name(), "FIND_MAX_CONCURRENCY");
+}

@@ -15,6 +15,9 @@ impl Template {
     /// Checks everything that can be checked without a database.
     pub fn validate(&self) -> Result<()> {
         check_name("the template name", &self.name)?;
+        if self.name.trim().is_empty() {
+            return Err(Error::invalid("the template name is empty: give it a name, or leave `name` out"));
+        }
         self.table_ref()?;
         if let Some(target) = &self.target {
             if target.len() > limits::MAX_URL_LEN {
@@ -97,13 +100,15 @@ impl Template {
     }
 
     fn validate_custom_sql(&self) -> Result<()> {
-        if self.mix.get(&QueryKind::CustomSql).is_none_or(|p| *p == 0) {
-            return Ok(());
-        }
+        // A [custom_sql] section is checked even when the mix does not use it: a stored
+        // template must be valid as a whole.
         let Some(custom) = &self.custom_sql else {
-            return Err(Error::invalid(
-                "the mix has CUSTOM_SQL but the template has no [custom_sql] section: add sql and params",
-            ));
+            if self.mix.get(&QueryKind::CustomSql).is_some_and(|p| *p > 0) {
+                return Err(Error::invalid(
+                    "the mix has CUSTOM_SQL but the template has no [custom_sql] section: add sql and params",
+                ));
+            }
+            return Ok(());
         };
         if custom.sql.len() > limits::MAX_SQL_LEN {
             return Err(Error::invalid(format!(

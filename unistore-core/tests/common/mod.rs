@@ -34,6 +34,8 @@ pub struct ToyState {
     pub cancel: tokio::sync::Notify,
     /// Whether `cancel_in_flight` is supported (otherwise the default, which cancels nothing).
     pub cancellable: std::sync::atomic::AtomicBool,
+    /// The operation with this number panics (a bug in a driver or a generator).
+    pub panic_at: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -96,6 +98,10 @@ impl TargetSession for ToySession {
     }
     async fn execute(&mut self, _statement: usize, params: &[Value]) -> Result<u64> {
         assert!(!params.is_empty(), "the engine must bind the key parameter");
+        let panic_at = self.state.panic_at.load(Ordering::SeqCst);
+        if panic_at > 0 && self.state.executed.load(Ordering::SeqCst) + 1 >= panic_at {
+            panic!("boom: injected at operation {panic_at}");
+        }
         let now = self.state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.state.max_in_flight.fetch_max(now, Ordering::SeqCst);
         let stall = *self.state.stall.lock();

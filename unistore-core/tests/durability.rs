@@ -1,0 +1,258 @@
+//! A run never reports success when it broke, and its results survive a store that fails:
+//! retries, the spool, its replay in order, and what the store refuses for good.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use common::{profile, ToyTarget};
+use parking_lot::Mutex;
+use unistore_core::metrics::{MetricSnapshot, QueryExecution};
+use unistore_core::runner::PreparedRun;
+use unistore_core::spool::{DurableSink, Spool};
+use unistore_core::sql::SqlDialect;
+use unistore_core::table::RenderRequest;
+use unistore_core::template::KeySource;
+use unistore_core::testkit::sample_summary;
+use unistore_core::{
+    Error, ErrorKind, QueryKind, Result, ResultsSink, RunId, RunRecord, RunStatus, RunSummary, StatementSpec,
+    StoredTemplate, TableManager, TableProfile, TableRef, TableType, Template, Value, Verdict,
+    WorkerIdentity,
+};
+
+struct ToyTables;
+
+#[async_trait]
+impl TableManager for ToyTables {
+    fn table_type(&self) -> TableType {
+        TableType::Sqlite
+    }
+    async fn profile(&self, _table: &TableRef) -> Result<TableProfile> {
+        Ok(profile())
+    }
+    async fn sample_values(&self, _p: &TableProfile, _c: &str, limit: usize) -> Result<Vec<Value>> {
+        Ok((1..=limit.min(1000) as i64).map(Value::Int).collect())
+    }
+    fn render(&self, profile: &TableProfile, request: &RenderRequest<'_>) -> Result<StatementSpec> {
+        SqlDialect::SQLITE.render(profile, request)
+    }
+}
+
+fn toy_template(seconds: u64) -> Template {
+    let mut t = Template::new("toy", BTreeMap::from([(QueryKind::PointLookup, 100)]));
+    t.values.source = KeySource::Range;
+    t.phases.warmup = Duration::ZERO;
+    t.phases.measurement = Duration::from_secs(seconds);
+    t
+}
+
+/// A results store in memory that can be taken down, or made to refuse one kind of write.
+#[derive(Default)]
+struct MemorySink {
+    down: AtomicBool,
+    fail_next: AtomicUsize,
+    refuse_templates: AtomicBool,
+    writes: Mutex<Vec<String>>,
+    summaries: Mutex<Vec<RunSummary>>,
+}
+
+impl MemorySink {
+    fn check(&self) -> Result<()> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(Error::backend(ErrorKind::Connect, "connection refused"));
+        }
+        if self.fail_next.load(Ordering::SeqCst) > 0 {
+            self.fail_next.fetch_sub(1, Ordering::SeqCst);
+            return Err(Error::backend(ErrorKind::Connect, "server closed the connection"));
+        }
+        Ok(())
+    }
+    fn log(&self, what: String) -> Result<()> {
+        self.check()?;
+        self.writes.lock().push(what);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ResultsSink for MemorySink {
+    async fn save_template(&self, t: &StoredTemplate) -> Result<()> {
+        if self.refuse_templates.load(Ordering::SeqCst) {
+            return Err(Error::invalid("template refused"));
+        }
+        self.log(format!("template {}", t.template_id))
+    }
+    async fn write_snapshots(&self, s: &[MetricSnapshot]) -> Result<()> {
+        self.log(format!("snapshots {}", s.iter().map(|s| s.seq.to_string()).collect::<Vec<_>>().join(",")))
+    }
+    async fn write_query_executions(&self, rows: &[QueryExecution]) -> Result<()> {
+        self.log(format!("executions {}", rows.len()))
+    }
+    async fn begin_run(&self, run: &RunRecord) -> Result<()> {
+        self.log(format!("begin {}", run.run_id))
+    }
+    async fn write_summary(&self, summary: &RunSummary) -> Result<()> {
+        self.log(format!("summary {}", summary.run_id))?;
+        self.summaries.lock().push(summary.clone());
+        Ok(())
+    }
+    async fn fail_stale_runs(&self, _now: DateTime<Utc>, _grace: Duration) -> Result<Vec<RunId>> {
+        Ok(Vec::new())
+    }
+}
+
+fn snapshot_batch(run: RunId, seqs: std::ops::RangeInclusive<u64>) -> Vec<MetricSnapshot> {
+    let stats = unistore_core::metrics::KindRecorder::default().stats(1.0, true).unwrap();
+    seqs.map(|seq| MetricSnapshot {
+        run_id: run,
+        worker_id: "worker-0".into(),
+        seq,
+        taken_at: Utc::now(),
+        elapsed_s: seq as f64,
+        interval_s: 1.0,
+        phase: unistore_core::RunPhase::Measurement,
+        active_connections: 1,
+        target_connections: 1,
+        target_qps: None,
+        late_starts: 0,
+        total: stats.clone(),
+        by_kind: BTreeMap::new(),
+    })
+    .collect()
+}
+
+#[tokio::test]
+async fn a_panicking_connection_task_fails_the_run_with_the_message() {
+    let target = Arc::new(ToyTarget::new(Duration::from_millis(1)));
+    target.state.panic_at.store(50, Ordering::SeqCst);
+    let sink = Arc::new(MemorySink::default());
+    let prepared = PreparedRun::prepare(
+        toy_template(3),
+        RunId::new(),
+        WorkerIdentity::solo(),
+        target.clone(),
+        &ToyTables,
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let finished = prepared.connect().await.unwrap().start(Some(sink.clone())).await.finish(|_| {}).await;
+    let s = &finished.summary;
+    assert_eq!(s.status, RunStatus::Failed, "{s:?}");
+    assert_eq!(s.verdict(), Verdict::Failed);
+    let reason = s.reason.as_deref().unwrap();
+    assert!(reason.contains("panicked: boom: injected at operation 50"), "{reason}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a failed run stops at once: {:?}",
+        started.elapsed()
+    );
+    // The failure is stored, not only printed.
+    assert_eq!(sink.summaries.lock().last().map(|s| s.status), Some(RunStatus::Failed));
+    let writes = sink.writes.lock().clone();
+    assert!(writes.first().unwrap().starts_with("begin "), "the run's row comes first: {writes:?}");
+}
+
+#[tokio::test]
+async fn the_runs_row_is_written_before_the_load_and_the_summary_after() {
+    let target = Arc::new(ToyTarget::new(Duration::from_millis(1)));
+    let sink = Arc::new(MemorySink::default());
+    let prepared = PreparedRun::prepare(
+        toy_template(1),
+        RunId::new(),
+        WorkerIdentity::solo(),
+        target.clone(),
+        &ToyTables,
+    )
+    .await
+    .unwrap();
+    let run = prepared.run_id;
+    let ready = prepared.connect().await.unwrap();
+    assert_eq!(target.state.executed.load(Ordering::SeqCst), 0, "connecting runs no operation");
+    assert!(sink.writes.lock().is_empty(), "connecting writes nothing");
+    let finished = ready.start(Some(sink.clone())).await.finish(|_| {}).await;
+    assert_eq!(finished.summary.verdict(), Verdict::Passed);
+    let writes = sink.writes.lock().clone();
+    assert_eq!(writes.first(), Some(&format!("begin {run}")), "{writes:?}");
+    assert_eq!(writes.last(), Some(&format!("summary {run}")), "{writes:?}");
+}
+
+#[tokio::test]
+async fn a_write_that_fails_briefly_is_retried_not_spooled() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = Arc::new(MemorySink::default());
+    inner.fail_next.store(2, Ordering::SeqCst);
+    let durable = DurableSink::new(inner.clone(), Some(Spool::new(dir.path(), "memory://")));
+    durable.write_summary(&sample_summary(RunId::new())).await.unwrap();
+    assert_eq!(durable.retried(), 2);
+    assert_eq!(durable.spooled(), 0);
+    assert_eq!(inner.summaries.lock().len(), 1);
+}
+
+#[tokio::test]
+async fn writes_the_store_does_not_take_are_spooled_and_replayed_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = Arc::new(MemorySink::default());
+    let durable = DurableSink::new(inner.clone(), Some(Spool::new(dir.path(), "memory://")));
+    let run = RunId::new();
+    inner.down.store(true, Ordering::SeqCst);
+    durable.write_snapshots(&snapshot_batch(run, 1..=5)).await.unwrap();
+    durable.write_snapshots(&snapshot_batch(run, 6..=10)).await.unwrap();
+    assert_eq!(durable.spooled(), 2);
+    assert_eq!(durable.pending(), 2);
+    assert!(inner.writes.lock().is_empty());
+    // The store is back: the next write replays the spool first, in order.
+    inner.down.store(false, Ordering::SeqCst);
+    durable.write_snapshots(&snapshot_batch(run, 11..=12)).await.unwrap();
+    assert_eq!(
+        *inner.writes.lock(),
+        vec!["snapshots 1,2,3,4,5", "snapshots 6,7,8,9,10", "snapshots 11,12"],
+        "replayed in the order written, before the new write"
+    );
+    assert_eq!(durable.pending(), 0);
+    assert!(!Spool::new(dir.path(), "memory://").path().exists(), "an empty spool is removed");
+}
+
+#[tokio::test]
+async fn another_process_replays_the_spool_and_refused_writes_are_kept_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let down = Arc::new(MemorySink::default());
+    down.down.store(true, Ordering::SeqCst);
+    let first = DurableSink::new(down.clone(), Some(Spool::new(dir.path(), "memory://a")));
+    let run = RunId::new();
+    first.write_snapshots(&snapshot_batch(run, 1..=2)).await.unwrap();
+    let template =
+        StoredTemplate { template_id: "t".into(), template: toy_template(1), updated_at: Utc::now() };
+    first.save_template(&template).await.unwrap();
+    first.write_summary(&sample_summary(run)).await.unwrap();
+    assert_eq!(first.pending(), 3);
+
+    // A later command opens the same store: the template is refused for good, the rest lands.
+    let store = MemorySink::default();
+    store.refuse_templates.store(true, Ordering::SeqCst);
+    let spool = Spool::new(dir.path(), "memory://a");
+    let report = spool.replay(&store).await.unwrap();
+    assert_eq!((report.written, report.remaining, report.rejected), (2, 0, 1), "{report:?}");
+    assert_eq!(*store.writes.lock(), vec!["snapshots 1,2".to_string(), format!("summary {run}")]);
+    let rejected = std::fs::read_to_string(spool.path().with_extension("rejected.jsonl")).unwrap();
+    assert!(rejected.contains("template refused"), "{rejected}");
+    assert_eq!(spool.pending(), 0);
+    // A different store has a different spool.
+    assert_ne!(Spool::new(dir.path(), "memory://b").path(), spool.path());
+}
+
+#[tokio::test]
+async fn without_a_spool_a_failed_write_is_an_error() {
+    let inner = Arc::new(MemorySink::default());
+    inner.down.store(true, Ordering::SeqCst);
+    let durable = DurableSink::new(inner, None);
+    let e = durable.write_summary(&sample_summary(RunId::new())).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Connect);
+}
