@@ -1,15 +1,47 @@
 //! # unistore-server
 //!
 //! The Unistore Bench controller. For now it opens the results store and serves
-//! `GET /healthz`; the HTTP API, live metrics over WebSocket and the UI come next.
+//! `GET /healthz`; the HTTP API, live metrics over WebSocket and the UI come next, on the serving
+//! layer here: [`serve`] runs any axum [`Router`] within [`ServerLimits`] (header-read timeout,
+//! request timeout, write timeout, body and header size limits, a bound on open connections) and
+//! shuts down gracefully.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use unistore_server::{bind_listener, router, serve, AppState, ServerLimits};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let results = unistore_adapters::open_results("sqlite:///tmp/results.db").await?;
+//! let state = AppState { results, results_kind: "sqlite".into() };
+//! let limits = ServerLimits { header_timeout: Duration::from_secs(5), ..ServerLimits::default() };
+//! let listener = bind_listener("127.0.0.1:0", &limits).await?;
+//! let shutdown = async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! };
+//! let report = serve(listener, router(state), limits, shutdown).await?;
+//! println!("{} connections served", report.connections_accepted);
+//! # Ok(())
+//! # }
+//! ```
 
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use unistore_adapters::ResultsStore;
+
+mod connection;
+mod error;
+mod eviction;
+mod limits;
+mod serve;
+
+pub use error::{ApiError, ApiErrorKind, ServerError};
+pub use limits::{parse_byte_size, parse_duration, ServerLimits, RESERVED_DESCRIPTORS};
+pub use serve::{apply_limits, bind_listener, serve, ShutdownReport};
 
 /// Shared state of the HTTP handlers.
 #[derive(Debug, Clone)]
@@ -28,12 +60,14 @@ struct Health {
     runs_stored: usize,
 }
 
-async fn healthz(
-    State(state): State<Arc<AppState>>,
-) -> Result<Json<Health>, (axum::http::StatusCode, String)> {
+async fn healthz(State(state): State<Arc<AppState>>) -> Result<Json<Health>, ApiError> {
     // A health check that reads the store proves the store answers, not only the process.
     let runs = state.results.reader.runs(1_000).await.map_err(|e| {
-        (axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("results store unavailable: {e}"))
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ApiErrorKind::Unavailable,
+            format!("results store unavailable: {e}"),
+        )
     })?;
     Ok(Json(Health {
         status: "ok",
@@ -43,12 +77,7 @@ async fn healthz(
     }))
 }
 
-/// The controller's routes.
+/// The controller's routes. [`serve`] adds the limits.
 pub fn router(state: AppState) -> Router {
     Router::new().route("/healthz", get(healthz)).with_state(Arc::new(state))
-}
-
-/// Serves the router on an already bound listener until the future is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).await
 }

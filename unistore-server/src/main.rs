@@ -1,39 +1,249 @@
-//! `unistore-server`: the controller binary. Thin: flags, results store, serve.
+//! `unistore-server`: the controller binary. Thin: flags, results store, signals, serve.
+//!
+//! Exit codes: `0` stopped by SIGINT/SIGTERM after the grace period at most, `1` the store or the
+//! listen address failed, `2` bad flags, `130` a second signal cut the grace period short.
 
-use clap::Parser;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser};
 use unistore_adapters::{open_results, redact_url};
-use unistore_server::AppState;
+use unistore_server::{
+    bind_listener, parse_byte_size, parse_duration, router, serve, AppState, ServerLimits,
+};
 
+// Every argument that reads the environment hides its value in `--help`: `UNISTORE_RESULTS` may
+// carry a password, and a help screen is often pasted into tickets.
 #[derive(Debug, Parser)]
 #[command(name = "unistore-server", version, about = "Unistore Bench controller")]
 struct Cli {
     /// Address to listen on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8080", env = "UNISTORE_LISTEN")]
+    #[arg(long, default_value = "127.0.0.1:8080", env = "UNISTORE_LISTEN", hide_env_values = true)]
     listen: String,
     /// Results store URL (default: embedded SQLite file in the data directory).
-    #[arg(long, env = "UNISTORE_RESULTS")]
+    #[arg(long, env = "UNISTORE_RESULTS", hide_env_values = true)]
     results: Option<String>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// The defaults here must equal `ServerLimits::default()`; a test checks it.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Limits against slow, stalled or greedy clients")]
+struct LimitArgs {
+    /// Close a connection that has not sent a complete request head within this time; also how
+    /// long an idle keep-alive connection is kept.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration,
+          env = "UNISTORE_HEADER_TIMEOUT", hide_env_values = true)]
+    header_timeout: Duration,
+    /// Answer 503 when a request (its body included) has not been answered within this time.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration,
+          env = "UNISTORE_REQUEST_TIMEOUT", hide_env_values = true)]
+    request_timeout: Duration,
+    /// Disconnect a client that accepts no response bytes for this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration,
+          env = "UNISTORE_WRITE_TIMEOUT", hide_env_values = true)]
+    write_timeout: Duration,
+    /// Open connections at most (WebSockets included). When all are taken, one quiet for 1 s
+    /// (half-sent head, idle keep-alive) is closed to make room, else new ones wait in the listen
+    /// backlog. Lowered automatically to fit the open-file limit (`ulimit -n`).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1024,
+        env = "UNISTORE_MAX_CONNECTIONS",
+        hide_env_values = true
+    )]
+    max_connections: usize,
+    /// Largest request body (e.g. 1MiB, 512KiB); larger ones get 413.
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_byte_size,
+          env = "UNISTORE_MAX_BODY", hide_env_values = true)]
+    max_body: usize,
+    /// Largest request head (request line and headers); larger ones get 431.
+    #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_byte_size,
+          env = "UNISTORE_MAX_HEADER_SIZE", hide_env_values = true)]
+    max_header_size: usize,
+    /// Connections the kernel may queue while the connection limit is reached.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1024,
+        env = "UNISTORE_LISTEN_BACKLOG",
+        hide_env_values = true
+    )]
+    listen_backlog: u32,
+    /// On SIGINT/SIGTERM, how long requests in flight may take to finish.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration,
+          env = "UNISTORE_SHUTDOWN_GRACE", hide_env_values = true)]
+    shutdown_grace: Duration,
+}
+
+impl From<LimitArgs> for ServerLimits {
+    fn from(args: LimitArgs) -> Self {
+        ServerLimits {
+            header_timeout: args.header_timeout,
+            request_timeout: args.request_timeout,
+            write_timeout: args.write_timeout,
+            max_connections: args.max_connections,
+            max_body_bytes: args.max_body,
+            max_header_bytes: args.max_header_size,
+            listen_backlog: args.listen_backlog,
+            shutdown_grace: args.shutdown_grace,
+        }
+    }
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("UNISTORE_LOG").unwrap_or_else(|_| "info".into()),
         )
+        // stdout carries only the "listening on" line that scripts read.
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = Cli::parse();
+    let mut limits = ServerLimits::from(cli.limits);
+    if let Err(e) = limits.validate() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    // Installed before the address is printed, so a supervisor's SIGTERM is never the default
+    // (immediate) death.
+    let mut signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("error: cannot install the SIGINT/SIGTERM handlers: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(message) = limits.fit_to_descriptor_limit() {
+        tracing::warn!("{message}");
+    }
     let url = cli.results.unwrap_or_else(unistore_adapters::sqlite::demo::default_results_url);
-    let results = open_results(&url)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open the results store {}: {e}", redact_url(&url)))?;
+    let results = match open_results(&url).await {
+        Ok(results) => results,
+        Err(e) => {
+            eprintln!("error: cannot open the results store {}: {e}", redact_url(&url));
+            return ExitCode::from(1);
+        }
+    };
     let kind = url.split("://").next().unwrap_or("unknown").to_string();
-    let listener = tokio::net::TcpListener::bind(&cli.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cli.listen))?;
-    // Printed on stdout so scripts (and tests) can read the chosen port.
-    println!("listening on http://{}", listener.local_addr()?);
-    tracing::info!(results = %redact_url(&url), "unistore-server started");
-    unistore_server::serve(listener, AppState { results, results_kind: kind }).await?;
-    Ok(())
+    let listener = match bind_listener(&cli.listen, &limits).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match listener.local_addr() {
+        // Printed on stdout so scripts (and tests) can read the chosen port.
+        Ok(addr) => println!("listening on http://{addr}"),
+        Err(e) => {
+            eprintln!("error: the listening socket has no local address: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    tracing::info!(results = %redact_url(&url), ?limits, "unistore-server started");
+
+    let grace = limits.shutdown_grace;
+    let shutdown = async move {
+        let name = signals.next().await;
+        tracing::info!(
+            signal = name,
+            grace = %humantime::format_duration(grace),
+            "shutting down: no new connections, requests in flight may finish (send it again to stop at once)"
+        );
+        tokio::spawn(async move {
+            let name = signals.next().await;
+            eprintln!("{name} again: stopping without waiting for requests in flight");
+            std::process::exit(130);
+        });
+    };
+    match serve(listener, router(AppState { results, results_kind: kind }), limits, shutdown).await {
+        Ok(report) => {
+            tracing::info!(
+                connections_accepted = report.connections_accepted,
+                closed_by_header_timeout = report.closed_by_header_timeout,
+                closed_to_make_room = report.closed_to_make_room,
+                open_at_shutdown = report.open_at_shutdown,
+                cut_after_grace = report.cut_after_grace,
+                "unistore-server stopped"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// SIGINT and SIGTERM, registered once at start-up.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self { interrupt: signal(SignalKind::interrupt())?, terminate: signal(SignalKind::terminate())? })
+    }
+
+    #[cfg(not(unix))]
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {})
+    }
+
+    /// Waits for the next signal and names it.
+    #[cfg(unix)]
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn next(&mut self) -> &'static str {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_defaults_equal_the_library_defaults() {
+        let cli = Cli::try_parse_from(["unistore-server"]).expect("no flags parse");
+        assert_eq!(ServerLimits::from(cli.limits), ServerLimits::default());
+    }
+
+    #[test]
+    fn limit_flags_reach_the_limits() {
+        let cli = Cli::try_parse_from([
+            "unistore-server",
+            "--header-timeout",
+            "750ms",
+            "--max-connections",
+            "16",
+            "--max-body",
+            "2KiB",
+        ])
+        .expect("flags parse");
+        let limits = ServerLimits::from(cli.limits);
+        assert_eq!(limits.header_timeout, Duration::from_millis(750));
+        assert_eq!(limits.max_connections, 16);
+        assert_eq!(limits.max_body_bytes, 2048);
+        let bad = Cli::try_parse_from(["unistore-server", "--max-body", "lots"]).expect_err("rejected");
+        assert!(bad.to_string().contains("not a size"), "{bad}");
+    }
 }

@@ -1,0 +1,87 @@
+//! Errors: [`ServerError`] for starting the controller, [`ApiError`] for what a handler answers.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+/// Why the controller cannot start serving.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// A limit is zero or beyond its ceiling.
+    #[error("invalid {name}: {message}")]
+    InvalidLimit {
+        /// The limit and its flag.
+        name: &'static str,
+        /// What is wrong and what to give instead.
+        message: String,
+    },
+    /// The listen address does not resolve.
+    #[error("cannot resolve the listen address {addr}: {source}; give host:port, e.g. 127.0.0.1:8080")]
+    Resolve {
+        /// The address as given.
+        addr: String,
+        /// The resolver's error.
+        source: std::io::Error,
+    },
+    /// Binding or listening failed.
+    #[error(
+        "cannot listen on {addr}: {source} (is another process using the port? port 0 picks a free one)"
+    )]
+    Bind {
+        /// The address as given.
+        addr: String,
+        /// The socket error.
+        source: std::io::Error,
+    },
+}
+
+/// Classification of an [`ApiError`], serialized as `error.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ApiErrorKind {
+    /// The request was not answered within the request timeout.
+    Timeout,
+    /// A dependency (the results store) did not answer.
+    Unavailable,
+    /// A bug: a handler panicked.
+    Internal,
+}
+
+/// A handler's error: the status code and `{ "error": { "kind": ..., "message": ... } }`.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Classification.
+    pub kind: ApiErrorKind,
+    /// What went wrong, for a person. Never holds a secret.
+    pub message: String,
+}
+
+impl ApiError {
+    /// A new error.
+    pub fn new(status: StatusCode, kind: ApiErrorKind, message: impl Into<String>) -> Self {
+        Self { status, kind, message: message.into() }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    kind: ApiErrorKind,
+    message: &'a str,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: ErrorDetail { kind: self.kind, message: &self.message } };
+        (self.status, Json(body)).into_response()
+    }
+}
