@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+pub mod cluster;
+
 use tokio_postgres::{Client, NoTls};
 use unistore_core::testkit::{FIXTURE_NOPK_ROWS, FIXTURE_NOPK_TABLE, FIXTURE_ROWS, FIXTURE_TABLE};
 use unistore_core::TableRef;
