@@ -15,7 +15,8 @@
 //!   load's statement timeout is the session's server-side `statement_timeout`.
 //! - [`PostgresTargetPool`]: one dedicated connection per benchmark connection, statements
 //!   prepared once per connection, parameters bound in the column's own binary format.
-//! - [`PostgresTableManager`]: profiles a table from `pg_catalog`; issues no DDL.
+//! - [`PostgresTableManager`]: profiles a table from `pg_catalog` (generated keys, indexed
+//!   columns, triggers, foreign keys), with every catalog query bounded in time; issues no DDL.
 //! - [`PostgresResultsStore`] and [`PostgresControlStore`]: results and control tables from
 //!   `sql/schema/postgres/`, applied by the operator with [`apply_schema`].
 //! - [`stats`]: `pg_stat_statements` snapshots around the measurement phase.
@@ -52,7 +53,7 @@ pub use stats::{
     pg_stat_statements_snapshot, server_stats_since, server_stats_snapshot, statement_stats_delta,
     ServerStats, ServerStatsBaseline, StatementStat,
 };
-pub use tables::PostgresTableManager;
+pub use tables::{PostgresTableManager, DEFAULT_CATALOG_TIMEOUT};
 pub use tls::SslMode;
 
 use crate::registry::{OpenedTarget, ResultsStore, TargetOptions};
