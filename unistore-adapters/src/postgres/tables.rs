@@ -139,7 +139,8 @@ impl PostgresTableManager {
     fn timeout_fix(&self) -> String {
         format!(
             "catalog, profiling and sampling queries may take {} each: the table may be locked by \
-             another session (see pg_locks), or too large to count or sample in that time",
+             another session (see pg_locks), or too large to count or sample in that time (ANALYZE it, so that the \
+             planner's row estimate replaces an exact count)",
             human(self.catalog_timeout)
         )
     }

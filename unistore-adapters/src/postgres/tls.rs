@@ -249,8 +249,9 @@ pub(crate) fn handshake_hint(detail: &str, mode: SslMode) -> String {
             .to_string()
     } else if detail.contains("does not support TLS") {
         format!(
-            "the server does not offer TLS (ssl = off) but sslmode={} requires it: enable ssl on \
-             the server, or use sslmode=prefer",
+            "the server does not offer TLS here (ssl = off, or a Unix socket, where PostgreSQL \
+             never offers it) but sslmode={} requires it: enable ssl on the server and connect \
+             over TCP, or use sslmode=prefer",
             mode.as_str()
         )
     } else {
