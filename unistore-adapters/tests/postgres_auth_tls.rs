@@ -295,6 +295,10 @@ async fn prefer_uses_tls_when_offered_and_plain_otherwise() {
         )
     };
     assert!(!encrypted(&socket("prefer")).await.expect("prefer falls back to plain"));
+    // Cancel requests go the same way (a socket has no host name for TLS to check).
+    let on_socket = socket("prefer");
+    let client = on_socket.connect("unistore-test").await.expect("prefer over the socket");
+    on_socket.cancel(&client.cancel_token()).await.expect("a cancel request over the socket");
     for mode in ["disable", "allow"] {
         let config = parse(&cluster.url("127.0.0.1", Some(PASSWORD), &format!("sslmode={mode}")), &env);
         assert!(!encrypted(&config).await.expect("plain connection"), "sslmode={mode} must not encrypt");

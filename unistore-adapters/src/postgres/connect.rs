@@ -255,7 +255,11 @@ impl PostgresConfig {
         let request = async {
             match &self.tls_connector {
                 None => token.cancel_query(NoTls).await,
-                Some(tls) => token.cancel_query(tls.clone()).await,
+                // Traced: a Unix socket's empty host name must not fail before the server is asked.
+                Some(tls) => {
+                    let phase = Arc::new(AtomicU8::new(Phase::Tcp as u8));
+                    token.cancel_query(Traced { inner: tls.clone(), phase }).await
+                }
             }
         };
         let timeout = self.connect_timeout.unwrap_or(super::config::DEFAULT_CONNECT_TIMEOUT);
