@@ -129,17 +129,6 @@ async fn nothing_listening_is_a_clear_connect_error() {
 }
 
 #[tokio::test]
-async fn tls_is_verified_when_required() {
-    // The local server's certificate is self-signed (or TLS is off): sslmode=require must
-    // refuse it rather than send credentials over an unverified channel.
-    let e =
-        pool(&with_param(&pg_url(), "sslmode", "require")).connect().await.err().expect("unverifiable TLS");
-    assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
-    let text = e.to_string();
-    assert!(text.to_lowercase().contains("tls") || text.contains("certificate"), "{text}");
-}
-
-#[tokio::test]
 async fn stores_without_their_tables_name_the_file_to_apply() {
     let schema = TestSchema::create(&pg_url()).await;
     let e = unistore_adapters::open_results(&schema.store_url()).await.expect_err("no tables");

@@ -1,9 +1,22 @@
 //! The Postgres family: PostgreSQL and servers that speak its protocol (Aurora, AlloyDB, Neon,
 //! CockroachDB, YugabyteDB), on `tokio-postgres`.
 //!
+//! - [`PostgresConfig`]: the URL as libpq reads it, with libpq's environment (`PGHOST`,
+//!   `PGPORT`, `PGUSER`, `PGDATABASE`, `PGPASSWORD`, `PGPASSFILE` / `~/.pgpass`, `PGSSLMODE`,
+//!   `PGSSLROOTCERT`) filling what the URL leaves out.
+//! - TLS: `sslmode` as in libpq ([`SslMode`]): `disable` and `allow` connect in plain,
+//!   `prefer` (the default) uses TLS when the server offers it and plain otherwise, `require`
+//!   encrypts without verifying the certificate (unless a root certificate is configured, as in
+//!   libpq), `verify-ca` verifies the chain up to `sslrootcert` (or the bundled public roots),
+//!   `verify-full` also the host name.
+//! - Timeouts: opening a connection (TCP, TLS, login, session set-up; and preparing a
+//!   session's statements) has a deadline, `connect_timeout=` in the URL or the caller's
+//!   default (10 s); a stall fails with `ErrorKind::Timeout` naming the host and the phase. The
+//!   load's statement timeout is the session's server-side `statement_timeout`.
 //! - [`PostgresTargetPool`]: one dedicated connection per benchmark connection, statements
 //!   prepared once per connection, parameters bound in the column's own binary format.
-//! - [`PostgresTableManager`]: profiles a table from `pg_catalog`; issues no DDL.
+//! - [`PostgresTableManager`]: profiles a table from `pg_catalog` (generated keys, indexed
+//!   columns, triggers, foreign keys), with every catalog query bounded in time; issues no DDL.
 //! - [`PostgresResultsStore`] and [`PostgresControlStore`]: results and control tables from
 //!   `sql/schema/postgres/`, applied by the operator with [`apply_schema`].
 //! - [`stats`]: `pg_stat_statements` snapshots around the measurement phase.
@@ -19,17 +32,20 @@
 //! ```
 
 mod config;
+mod connect;
 mod control;
+mod pgpass;
 mod pool;
 mod sink;
 pub mod stats;
 mod tables;
+mod tls;
 
 use std::sync::Arc;
 
 use unistore_core::{ControlStore, Error, ErrorKind, Result};
 
-pub use config::{PostgresConfig, TlsMode, DEFAULT_STORE_SCHEMA};
+pub use config::{PasswordSource, PostgresConfig, DEFAULT_STORE_SCHEMA};
 pub use control::PostgresControlStore;
 pub use pool::{application_name, PgParam, PostgresSession, PostgresTargetPool};
 pub use sink::PostgresResultsStore;
@@ -37,7 +53,8 @@ pub use stats::{
     pg_stat_statements_snapshot, server_stats_since, server_stats_snapshot, statement_stats_delta,
     ServerStats, ServerStatsBaseline, StatementStat,
 };
-pub use tables::PostgresTableManager;
+pub use tables::{PostgresTableManager, DEFAULT_CATALOG_TIMEOUT};
+pub use tls::SslMode;
 
 use crate::registry::{OpenedTarget, ResultsStore, TargetOptions};
 
@@ -49,8 +66,10 @@ pub const CONTROL_SCHEMA_SQL: &str = include_str!("../../../sql/schema/postgres/
 
 /// Opens a target: a pool of dedicated sessions and the table manager.
 pub async fn open_target(url: &str, options: &TargetOptions) -> Result<OpenedTarget> {
-    let config = PostgresConfig::parse(url)?;
-    let pool = PostgresTargetPool::new(config.clone(), options.run_id);
+    // A `connect_timeout` in the URL wins over the option's value.
+    let config = PostgresConfig::parse(url)?.with_default_connect_timeout(options.connect_timeout);
+    let pool = PostgresTargetPool::new(config.clone(), options.run_id)
+        .with_statement_timeout(options.statement_timeout);
     let manager = PostgresTableManager::connect(&config, options.declared_type).await?;
     Ok(OpenedTarget { kind: "postgres", pool: Arc::new(pool), manager: Arc::new(manager) })
 }
@@ -151,6 +170,11 @@ pub(crate) fn map_error(e: &tokio_postgres::Error, context: &str) -> Error {
     if let Some(db) = e.as_db_error() {
         let code = db.code().code();
         let mut message = format!("{context}: {} (SQLSTATE {code})", db.message());
+        if code == "57014" && db.message().contains("statement timeout") {
+            message.push_str(
+                "; the statement ran longer than the session's statement_timeout and the server cancelled it",
+            );
+        }
         if let Some(detail) = db.detail() {
             message.push_str(&format!("; {detail}"));
         }
@@ -171,54 +195,6 @@ pub(crate) fn map_error(e: &tokio_postgres::Error, context: &str) -> Error {
         return Error::backend(ErrorKind::Timeout, format!("{context}: {text}"));
     }
     Error::backend(ErrorKind::Other, format!("{context}: {text}"))
-}
-
-/// Maps a failure to connect: wrong password, no server, a server that is not PostgreSQL.
-pub(crate) fn map_connect_error(e: &tokio_postgres::Error, redacted_url: &str) -> Error {
-    if let Some(db) = e.as_db_error() {
-        let code = db.code().code();
-        let kind = sqlstate_kind(code);
-        let fix = match code {
-            "28P01" | "28000" => "check the user name and password (pass the password through PGPASSWORD or the URL, never in a template)",
-            "3D000" => "check the database name in the URL",
-            "53300" => "the server has no free connection slots: lower --connections or raise max_connections",
-            _ => "check the URL and the server's log",
-        };
-        return Error::backend(
-            if kind == ErrorKind::Other { ErrorKind::Connect } else { kind },
-            format!("cannot connect to {redacted_url}: {} (SQLSTATE {code}); {fix}", db.message()),
-        );
-    }
-    let text = e.to_string();
-    let cause = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
-    let detail =
-        if cause.is_empty() || text.contains(&cause) { text.clone() } else { format!("{text}: {cause}") };
-    let hint = if detail.contains("refused") {
-        "nothing listens there: check host and port, and that the server is running"
-    } else if detail.contains("timeout") || detail.contains("timed out") {
-        "the server did not answer in time: check host, port and firewalls"
-    } else if detail.contains("unexpected message")
-        || detail.contains("invalid message")
-        || detail.contains("bytes remaining")
-        || detail.contains("invalid length")
-        || detail.contains("unexpected EOF")
-        || detail.contains("connection closed")
-        || detail.contains("early eof")
-    {
-        "the server there does not speak the PostgreSQL protocol: check the port"
-    } else if detail.contains("certificate") || detail.contains("tls") || detail.contains("TLS") {
-        "the TLS handshake failed: check sslmode and sslrootcert"
-    } else {
-        "check the URL and that a PostgreSQL server is reachable"
-    };
-    let kind = if detail.contains("timeout") || detail.contains("timed out") {
-        ErrorKind::Timeout
-    } else if detail.contains("password") {
-        ErrorKind::Permission
-    } else {
-        ErrorKind::Connect
-    };
-    Error::backend(kind, format!("cannot connect to {redacted_url}: {detail}; {hint}"))
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 //! buffers are the only allocations.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{BufMut, BytesMut};
@@ -20,6 +22,7 @@ use unistore_core::target::TargetCapabilities;
 use unistore_core::{Error, ErrorKind, Result, RunId, StatementSpec, TargetPool, TargetSession, Value};
 
 use super::config::PostgresConfig;
+use super::connect::human;
 use super::map_error;
 use super::stats::ServerStatsBaseline;
 
@@ -29,16 +32,32 @@ const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;
 const PG_EPOCH_OFFSET_DAYS: i64 = 10_957;
 const US_PER_DAY: i64 = 86_400_000_000;
 
+/// A session's cancel token, and the flag that tells a cancel the run asked for from a
+/// statement timeout (both are SQLSTATE 57014).
+#[derive(Clone)]
+struct CancelHandle {
+    token: tokio_postgres::CancelToken,
+    requested: Arc<AtomicBool>,
+}
+
+type SessionRegistry = Arc<Mutex<std::collections::HashMap<u64, CancelHandle>>>;
+
 /// Opens sessions to a Postgres-family server, each tagged `application_name = unistore-<run>`
 /// so that `pg_stat_activity` attributes the load to the run.
+///
+/// Opening a session (TCP, TLS, login, `SET statement_timeout`) and preparing its statements
+/// each finish within the configuration's connect timeout. A statement timeout, when set, is
+/// the session's server-side `statement_timeout`: the server cancels a longer statement, and
+/// the operation counts as a `Timeout` error.
 #[derive(Clone)]
 pub struct PostgresTargetPool {
     config: Arc<PostgresConfig>,
     application_name: String,
+    statement_timeout: Option<Duration>,
     /// `pg_stat_statements` before the load, for `finish_server_stats`.
     server_baseline: Arc<Mutex<Option<ServerStatsBaseline>>>,
-    /// Cancel tokens of the open sessions, by session number, for `cancel_in_flight`.
-    sessions: Arc<Mutex<std::collections::HashMap<u64, tokio_postgres::CancelToken>>>,
+    /// Cancel handles of the open sessions, by session number, for `cancel_in_flight`.
+    sessions: SessionRegistry,
     next_session: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -48,6 +67,7 @@ impl std::fmt::Debug for PostgresTargetPool {
         f.debug_struct("PostgresTargetPool")
             .field("config", &self.config)
             .field("application_name", &self.application_name)
+            .field("statement_timeout", &self.statement_timeout)
             .finish()
     }
 }
@@ -58,10 +78,22 @@ impl PostgresTargetPool {
         PostgresTargetPool {
             config: Arc::new(config),
             application_name: application_name(run_id),
+            statement_timeout: None,
             server_baseline: Arc::new(Mutex::new(None)),
             sessions: Arc::default(),
             next_session: Arc::default(),
         }
+    }
+
+    /// Sets the load's statement timeout (`None`: the server's own setting stays).
+    pub fn with_statement_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.statement_timeout = timeout;
+        self
+    }
+
+    /// The load's statement timeout.
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        self.statement_timeout
     }
 
     /// The `application_name` every session of this pool carries.
@@ -97,10 +129,13 @@ impl TargetPool for PostgresTargetPool {
     }
 
     async fn connect(&self) -> Result<Box<dyn TargetSession>> {
-        let client = self.config.connect(&self.application_name).await?;
-        let id = self.next_session.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let setup = self.statement_timeout.map(statement_timeout_sql);
+        let client = self.config.connect_with_setup(&self.application_name, setup.as_deref()).await?;
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let cancel =
+            CancelHandle { token: client.cancel_token(), requested: Arc::new(AtomicBool::new(false)) };
         if let Ok(mut sessions) = self.sessions.lock() {
-            sessions.insert(id, client.cancel_token());
+            sessions.insert(id, cancel.clone());
         }
         Ok(Box::new(PostgresSession {
             client,
@@ -108,17 +143,20 @@ impl TargetPool for PostgresTargetPool {
             statements: Vec::new(),
             id,
             registry: self.sessions.clone(),
+            cancel_requested: cancel.requested,
+            statement_timeout: self.statement_timeout,
         }))
     }
 
     async fn cancel_in_flight(&self) -> Result<u64> {
         // A cancel request for a session with nothing running is ignored by the server, so
         // every open session gets one.
-        let tokens: Vec<tokio_postgres::CancelToken> =
+        let handles: Vec<CancelHandle> =
             self.sessions.lock().map(|s| s.values().cloned().collect()).unwrap_or_default();
         let mut sent = 0;
-        for token in &tokens {
-            self.config.cancel(token).await?;
+        for handle in &handles {
+            handle.requested.store(true, Ordering::Relaxed);
+            self.config.cancel(&handle.token).await?;
             sent += 1;
         }
         Ok(sent)
@@ -150,13 +188,21 @@ struct Prepared {
     returns_rows: bool,
 }
 
+/// `SET statement_timeout` for a session: whole milliseconds, at least 1 (0 would disable it).
+pub(crate) fn statement_timeout_sql(timeout: Duration) -> String {
+    format!("SET statement_timeout = {}", timeout.as_millis().clamp(1, i32::MAX as u128))
+}
+
 /// One dedicated connection with its prepared statements.
 pub struct PostgresSession {
     client: Client,
     config: Arc<PostgresConfig>,
     statements: Vec<Prepared>,
     id: u64,
-    registry: Arc<Mutex<std::collections::HashMap<u64, tokio_postgres::CancelToken>>>,
+    registry: SessionRegistry,
+    /// Set when a cancel request was sent for this session (run stop, `cancel`).
+    cancel_requested: Arc<AtomicBool>,
+    statement_timeout: Option<Duration>,
 }
 
 impl Drop for PostgresSession {
@@ -176,6 +222,59 @@ impl std::fmt::Debug for PostgresSession {
 #[async_trait]
 impl TargetSession for PostgresSession {
     async fn prepare(&mut self, statements: &[StatementSpec]) -> Result<()> {
+        // Preparing is the last step of opening a session: it gets the connect timeout too.
+        // Parse analysis takes a lock on each table, so a table locked by a migration would
+        // otherwise hang the run before it starts.
+        let Some(timeout) = self.config.connect_timeout() else {
+            return self.prepare_all(statements).await;
+        };
+        match tokio::time::timeout(timeout, self.prepare_all(statements)).await {
+            Ok(result) => result,
+            Err(_) => {
+                // The server is still waiting (on a lock, say): cancel it there too.
+                if let Err(e) = self.config.cancel(&self.client.cancel_token()).await {
+                    tracing::debug!("cancelling the stalled prepare failed: {e}");
+                }
+                Err(Error::backend(
+                    ErrorKind::Timeout,
+                    format!(
+                        "preparing the statements on {} did not finish within {} (the connect \
+                         timeout): a table may be locked by another session (see pg_locks), or \
+                         the server is overloaded",
+                        self.config.endpoint(),
+                        human(timeout)
+                    ),
+                ))
+            }
+        }
+    }
+
+    async fn execute(&mut self, statement: usize, params: &[Value]) -> Result<u64> {
+        let Some(p) = self.statements.get(statement) else {
+            return Err(Error::invalid(format!("statement {statement} was not prepared")));
+        };
+        let args = params.iter().map(PgParam);
+        if !p.returns_rows {
+            return self.client.execute_raw(&p.statement, args).await.map_err(|e| self.execute_error(&e));
+        }
+        let stream = self.client.query_raw(&p.statement, args).await.map_err(|e| self.execute_error(&e))?;
+        let mut stream = std::pin::pin!(stream);
+        let mut rows = 0u64;
+        while let Some(row) = stream.next().await {
+            row.map_err(|e| self.execute_error(&e))?;
+            rows += 1;
+        }
+        Ok(rows)
+    }
+
+    async fn cancel(&mut self) -> Result<()> {
+        self.cancel_requested.store(true, Ordering::Relaxed);
+        self.config.cancel(&self.client.cancel_token()).await
+    }
+}
+
+impl PostgresSession {
+    async fn prepare_all(&mut self, statements: &[StatementSpec]) -> Result<()> {
         let mut prepared = Vec::with_capacity(statements.len());
         for spec in statements {
             // The server infers each parameter's type from the column it is compared with or
@@ -202,32 +301,39 @@ impl TargetSession for PostgresSession {
         Ok(())
     }
 
-    async fn execute(&mut self, statement: usize, params: &[Value]) -> Result<u64> {
-        let Some(p) = self.statements.get(statement) else {
-            return Err(Error::invalid(format!("statement {statement} was not prepared")));
-        };
-        let args = params.iter().map(PgParam);
-        if !p.returns_rows {
-            return self.client.execute_raw(&p.statement, args).await.map_err(|e| execute_error(&e));
+    /// Maps an execution error. SQLSTATE 57014 is both a statement timeout and a cancel the
+    /// run asked for (stop deadline): the message tells them apart in English, the flag set
+    /// when this side sent a cancel does in any server language.
+    #[cold]
+    fn execute_error(&self, e: &tokio_postgres::Error) -> Error {
+        let mapped = map_error(e, "executing");
+        let Some(db) = e.as_db_error() else { return mapped };
+        if db.code().code() != "57014" {
+            return mapped;
         }
-        let stream = self.client.query_raw(&p.statement, args).await.map_err(|e| execute_error(&e))?;
-        let mut stream = std::pin::pin!(stream);
-        let mut rows = 0u64;
-        while let Some(row) = stream.next().await {
-            row.map_err(|e| execute_error(&e))?;
-            rows += 1;
+        let requested = self.cancel_requested.swap(false, Ordering::Relaxed);
+        let timed_out = db.message().contains("statement timeout");
+        if !timed_out && (requested || db.message().contains("user request")) {
+            return Error::backend(
+                ErrorKind::Other,
+                format!(
+                    "cancelled: the run stopped while the statement was still running ({} (SQLSTATE 57014))",
+                    db.message()
+                ),
+            );
         }
-        Ok(rows)
+        match self.statement_timeout {
+            Some(t) => Error::backend(
+                ErrorKind::Timeout,
+                format!(
+                    "the statement ran longer than the statement timeout ({}) and the server cancelled it: {} (SQLSTATE 57014)",
+                    human(t),
+                    db.message()
+                ),
+            ),
+            None => mapped,
+        }
     }
-
-    async fn cancel(&mut self) -> Result<()> {
-        self.config.cancel(&self.client.cancel_token()).await
-    }
-}
-
-#[cold]
-fn execute_error(e: &tokio_postgres::Error) -> Error {
-    map_error(e, "executing")
 }
 
 /// A borrowed core value, bound in the binary format of the parameter's type where the value

@@ -1,10 +1,13 @@
 //! Shared helpers of the Postgres integration tests: a schema of their own per test (dropped
-//! afterwards, also when the test fails), the conformance fixture, and a throwaway cluster with
-//! `pg_stat_statements` for the server-side counting test.
+//! afterwards, also when the test fails), the conformance fixture, a throwaway cluster with
+//! `pg_stat_statements` for the server-side counting test, and ([`cluster`]) one with
+//! `scram-sha-256` passwords and TLS for the authentication and `sslmode` tests.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::Command;
+
+pub mod cluster;
 
 use tokio_postgres::{Client, NoTls};
 use unistore_core::testkit::{FIXTURE_NOPK_ROWS, FIXTURE_NOPK_TABLE, FIXTURE_ROWS, FIXTURE_TABLE};

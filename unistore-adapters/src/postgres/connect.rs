@@ -1,0 +1,419 @@
+//! Opening one connection within a deadline, with the phase it was in when time ran out.
+//!
+//! The driver's own `connect_timeout` covers only the TCP connect: a server that accepts the
+//! connection and then says nothing (a stuck server, a proxy to nowhere, a port that is not
+//! PostgreSQL) would hang the login forever. So the whole of it (TCP, TLS, authentication,
+//! session set-up) runs under one deadline, and the TLS connector handed to the driver notes
+//! how far the driver got, so the timeout can say which phase stalled.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::{Client, NoTls};
+use unistore_core::{Error, ErrorKind, Result};
+
+use super::config::{PasswordSource, PostgresConfig};
+use super::sqlstate_kind;
+use super::tls::{handshake_hint, SslMode};
+
+/// How far opening a connection got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Phase {
+    /// Resolving the host and opening the TCP connection.
+    Tcp = 0,
+    /// TCP is up; the server has not finished the start-up exchange (no TLS).
+    Startup = 1,
+    /// The TLS handshake.
+    Tls = 2,
+    /// TLS is up; authentication and start-up.
+    Login = 3,
+    /// Logged in; the session's settings are being applied.
+    Setup = 4,
+}
+
+impl Phase {
+    fn from_u8(v: u8) -> Phase {
+        match v {
+            1 => Phase::Startup,
+            2 => Phase::Tls,
+            3 => Phase::Login,
+            4 => Phase::Setup,
+            _ => Phase::Tcp,
+        }
+    }
+
+    /// What had not happened yet, and the likely fix.
+    fn describe(self) -> &'static str {
+        match self {
+            Phase::Tcp => {
+                "no TCP connection was established; check the host, the port and firewalls \
+                 (a dropped SYN waits rather than failing)"
+            }
+            Phase::Startup => {
+                "the server accepted the TCP connection but did not answer; check that the port \
+                 belongs to a PostgreSQL server (not a proxy or another service) and that the \
+                 server is not overloaded"
+            }
+            Phase::Tls => {
+                "the server agreed to TLS but the TLS handshake did not complete; check the \
+                 server's TLS set-up, or try sslmode=disable to see whether plain connections work"
+            }
+            Phase::Login => {
+                "TLS was set up but the server did not complete the login (authentication); check \
+                 the server's log and load"
+            }
+            Phase::Setup => {
+                "the login succeeded but the session set-up (SET statements) did not finish; the \
+                 server may be overloaded"
+            }
+        }
+    }
+}
+
+/// Human form of a timeout: `2 s`, `1.5 s`, `250 ms`.
+pub(crate) fn human(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        let s = d.as_secs_f64();
+        if (s - s.round()).abs() < 1e-9 {
+            format!("{} s", s.round())
+        } else {
+            format!("{s:.1} s")
+        }
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
+/// A TLS connector (or `NoTls`) that records the phase as the driver goes through it.
+struct Traced<T> {
+    inner: T,
+    phase: Arc<AtomicU8>,
+}
+
+impl<S, T> MakeTlsConnect<S> for Traced<T>
+where
+    T: MakeTlsConnect<S>,
+    <T::TlsConnect as TlsConnect<S>>::Future: Send + 'static,
+{
+    type Stream = T::Stream;
+    type TlsConnect = Traced<T::TlsConnect>;
+    type Error = T::Error;
+
+    fn make_tls_connect(&mut self, domain: &str) -> std::result::Result<Self::TlsConnect, Self::Error> {
+        // The driver asks for the connector right after the TCP connection is up.
+        self.phase.store(Phase::Startup as u8, Ordering::Relaxed);
+        // A Unix socket has no host name, and rustls refuses an empty one before the server
+        // is even asked. The server never offers TLS on a socket (and the driver refuses TLS
+        // without a host name), so the placeholder only lets the driver ask and hear "no".
+        let domain = if domain.is_empty() { "localhost" } else { domain };
+        Ok(Traced { inner: self.inner.make_tls_connect(domain)?, phase: self.phase.clone() })
+    }
+}
+
+impl<S, T> TlsConnect<S> for Traced<T>
+where
+    T: TlsConnect<S>,
+    T::Future: Send + 'static,
+{
+    type Stream = T::Stream;
+    type Error = T::Error;
+    type Future = Pin<Box<dyn Future<Output = std::result::Result<T::Stream, T::Error>> + Send>>;
+
+    fn connect(self, stream: S) -> Self::Future {
+        // Called once the server has agreed to TLS.
+        self.phase.store(Phase::Tls as u8, Ordering::Relaxed);
+        let phase = self.phase;
+        let handshake = self.inner.connect(stream);
+        Box::pin(async move {
+            let stream = handshake.await?;
+            phase.store(Phase::Login as u8, Ordering::Relaxed);
+            Ok(stream)
+        })
+    }
+}
+
+fn phase_of(phase: &AtomicU8) -> Phase {
+    Phase::from_u8(phase.load(Ordering::Relaxed))
+}
+
+impl PostgresConfig {
+    /// Opens one connection tagged with `application_name`, within the connect timeout, and
+    /// drives it on a background task until the client is dropped.
+    pub async fn connect(&self, application_name: &str) -> Result<Client> {
+        self.connect_with_setup(application_name, None).await
+    }
+
+    /// Like [`connect`](Self::connect), then runs `setup` (for example `SET statement_timeout
+    /// = 2000`), all of it within the connect timeout.
+    pub async fn connect_with_setup(&self, application_name: &str, setup: Option<&str>) -> Result<Client> {
+        let phase = Arc::new(AtomicU8::new(Phase::Tcp as u8));
+        let deadline = self.connect_timeout.map(|t| Instant::now() + t);
+        let opening = async {
+            let client = self.login(application_name, deadline, &phase).await?;
+            if let Some(sql) = setup {
+                phase.store(Phase::Setup as u8, Ordering::Relaxed);
+                client.batch_execute(sql).await.map_err(|e| {
+                    super::map_error(&e, &format!("setting up a session on {}", self.redacted_url))
+                })?;
+            }
+            Ok(client)
+        };
+        match (deadline, self.connect_timeout) {
+            (Some(deadline), Some(timeout)) => match tokio::time::timeout_at(deadline, opening).await {
+                Ok(result) => result,
+                Err(_) => Err(self.timeout_error(phase_of(&phase), timeout)),
+            },
+            _ => opening.await,
+        }
+    }
+
+    /// TCP, TLS as `sslmode` says (with libpq's fallbacks for `allow` and `prefer`), login.
+    async fn login(
+        &self,
+        application_name: &str,
+        deadline: Option<Instant>,
+        phase: &Arc<AtomicU8>,
+    ) -> Result<Client> {
+        use tokio_postgres::config::SslMode as DriverMode;
+        let tls = self.tls_connector.as_ref();
+        match (self.ssl_mode, tls) {
+            (SslMode::Disable, _) | (_, None) => {
+                self.attempt(application_name, deadline, phase, DriverMode::Disable, None).await
+            }
+            (SslMode::Allow, Some(tls)) => {
+                match self.attempt(application_name, deadline, phase, DriverMode::Disable, None).await {
+                    // The server refused a plain connection (pg_hba `hostssl`): libpq retries with TLS.
+                    Err(e) if e.to_string().contains("SQLSTATE 28000") => {
+                        phase.store(Phase::Tcp as u8, Ordering::Relaxed);
+                        self.attempt(application_name, deadline, phase, DriverMode::Require, Some(tls)).await
+                    }
+                    other => other,
+                }
+            }
+            (SslMode::Prefer, Some(tls)) => {
+                // The driver falls back to plain by itself when the server declines TLS; a failed
+                // handshake is retried without TLS, as libpq does.
+                match self.attempt(application_name, deadline, phase, DriverMode::Prefer, Some(tls)).await {
+                    Err(e) if e.to_string().contains("TLS handshake") => {
+                        tracing::debug!(
+                            "TLS handshake failed with sslmode=prefer ({e}); retrying without TLS"
+                        );
+                        phase.store(Phase::Tcp as u8, Ordering::Relaxed);
+                        self.attempt(application_name, deadline, phase, DriverMode::Disable, None).await
+                    }
+                    other => other,
+                }
+            }
+            (SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull, Some(tls)) => {
+                self.attempt(application_name, deadline, phase, DriverMode::Require, Some(tls)).await
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        application_name: &str,
+        deadline: Option<Instant>,
+        phase: &Arc<AtomicU8>,
+        mode: tokio_postgres::config::SslMode,
+        tls: Option<&tokio_postgres_rustls::MakeRustlsConnect>,
+    ) -> Result<Client> {
+        let mut config = self.driver.clone();
+        config.application_name(application_name).ssl_mode(mode);
+        if let Some(deadline) = deadline {
+            // The driver's own limit on the TCP connect; the deadline around it covers the rest.
+            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+            config.connect_timeout(left + Duration::from_millis(500));
+        }
+        match tls {
+            None => {
+                let traced = Traced { inner: NoTls, phase: phase.clone() };
+                let (client, connection) =
+                    config.connect(traced).await.map_err(|e| self.connect_error(&e, phase_of(phase)))?;
+                tokio::spawn(drive(connection));
+                Ok(client)
+            }
+            Some(tls) => {
+                let traced = Traced { inner: tls.clone(), phase: phase.clone() };
+                let (client, connection) =
+                    config.connect(traced).await.map_err(|e| self.connect_error(&e, phase_of(phase)))?;
+                tokio::spawn(drive(connection));
+                Ok(client)
+            }
+        }
+    }
+
+    /// A cancel request for a statement in flight on a connection (its own short connection,
+    /// bounded by the connect timeout).
+    pub async fn cancel(&self, token: &tokio_postgres::CancelToken) -> Result<()> {
+        let request = async {
+            match &self.tls_connector {
+                None => token.cancel_query(NoTls).await,
+                // Traced: a Unix socket's empty host name must not fail before the server is asked.
+                Some(tls) => {
+                    let phase = Arc::new(AtomicU8::new(Phase::Tcp as u8));
+                    token.cancel_query(Traced { inner: tls.clone(), phase }).await
+                }
+            }
+        };
+        let timeout = self.connect_timeout.unwrap_or(super::config::DEFAULT_CONNECT_TIMEOUT);
+        match tokio::time::timeout(timeout, request).await {
+            Ok(r) => r.map_err(|e| self.connect_error(&e, Phase::Startup)),
+            Err(_) => Err(Error::backend(
+                ErrorKind::Timeout,
+                format!("sending a cancel request to {} timed out after {}", self.endpoint(), human(timeout)),
+            )),
+        }
+    }
+
+    fn timeout_error(&self, phase: Phase, timeout: Duration) -> Error {
+        Error::backend(
+            ErrorKind::Timeout,
+            format!(
+                "connecting to {} timed out after {}: {} (target {}; raise connect_timeout= in the URL \
+                 or the connect timeout option if the server is just slow)",
+                self.endpoint(),
+                human(timeout),
+                phase.describe(),
+                self.redacted_url
+            ),
+        )
+    }
+
+    /// Maps a failure to connect: wrong or missing password, no server, a server that is not
+    /// PostgreSQL, a certificate that does not verify.
+    pub(crate) fn connect_error(&self, e: &tokio_postgres::Error, phase: Phase) -> Error {
+        let target = &self.redacted_url;
+        if let Some(db) = e.as_db_error() {
+            let code = db.code().code();
+            let kind = sqlstate_kind(code);
+            let fix = match code {
+                "28P01" | "28000" if db.message().contains("no encryption") => {
+                    "the server accepts only TLS connections from here: use sslmode=require (or verify-full)"
+                        .to_string()
+                }
+                "28P01" | "28000" => self.password_fix(),
+                "3D000" => "check the database name in the URL (or PGDATABASE)".to_string(),
+                "53300" => {
+                    "the server has no free connection slots: lower --connections or raise max_connections"
+                        .to_string()
+                }
+                _ => "check the URL and the server's log".to_string(),
+            };
+            return Error::backend(
+                if kind == ErrorKind::Other { ErrorKind::Connect } else { kind },
+                format!("cannot connect to {target}: {} (SQLSTATE {code}); {fix}", db.message()),
+            );
+        }
+        let text = e.to_string();
+        let cause = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
+        let detail =
+            if cause.is_empty() || text.contains(&cause) { text.clone() } else { format!("{text}: {cause}") };
+        if detail.contains("password missing") {
+            return Error::backend(
+                ErrorKind::Permission,
+                format!(
+                    "cannot connect to {target}: the server asks for a password and none was given; {}",
+                    self.password_fix()
+                ),
+            );
+        }
+        let (kind, hint) = if detail.contains("TLS handshake") || detail.contains("does not support TLS") {
+            (ErrorKind::Connect, handshake_hint(&detail, self.ssl_mode))
+        } else if detail.contains("refused") {
+            (
+                ErrorKind::Connect,
+                "nothing listens there: check host and port, and that the server is running".into(),
+            )
+        } else if detail.contains("timeout") || detail.contains("timed out") {
+            (ErrorKind::Timeout, "the server did not answer in time: check host, port and firewalls".into())
+        } else if detail.contains("unexpected message")
+            || detail.contains("invalid message")
+            || detail.contains("bytes remaining")
+            || detail.contains("invalid length")
+            || detail.contains("unexpected EOF")
+            || detail.contains("connection closed")
+            || detail.contains("early eof")
+            // A PostgreSQL server explains itself before it hangs up; a server that drops the
+            // connection during the start-up exchange without a word is something else.
+            || (phase == Phase::Startup && detail.contains("error communicating"))
+        {
+            (
+                ErrorKind::Connect,
+                "the server there does not speak the PostgreSQL protocol: check the port".into(),
+            )
+        } else if detail.contains("password") || detail.contains("authentication") {
+            (ErrorKind::Permission, self.password_fix())
+        } else {
+            (ErrorKind::Connect, "check the URL and that a PostgreSQL server is reachable".into())
+        };
+        Error::backend(kind, format!("cannot connect to {target} ({}): {detail}; {hint}", self.endpoint()))
+    }
+
+    /// Where the password came from and where it could come from, never the password itself.
+    fn password_fix(&self) -> String {
+        let user = self.driver.get_user().unwrap_or("?");
+        let tried = match &self.password_source {
+            PasswordSource::None => format!("no password was found for user `{user}`"),
+            source => format!("{source} was used for user `{user}`"),
+        };
+        let note = self.password_note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+        format!(
+            "check the user name and password: {tried}{note}; set PGPASSWORD, or add a line \
+             host:port:database:user:password to ~/.pgpass (or the file named by PGPASSFILE, mode \
+             0600), or put it in the URL (never in a template)"
+        )
+    }
+}
+
+async fn drive<S, T>(connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if let Err(e) = connection.await {
+        // The session sees the same failure on its next statement and reports it with the
+        // right kind; this is only a trace for debugging.
+        tracing::debug!("postgres connection ended: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_read_like_a_person_wrote_them() {
+        assert_eq!(human(Duration::from_secs(2)), "2 s");
+        assert_eq!(human(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(human(Duration::from_millis(250)), "250 ms");
+    }
+
+    #[test]
+    fn every_phase_says_what_did_not_happen() {
+        assert!(Phase::Startup
+            .describe()
+            .starts_with("the server accepted the TCP connection but did not answer"));
+        for v in 0..=5u8 {
+            assert!(!Phase::from_u8(v).describe().is_empty());
+        }
+        let c = PostgresConfig::parse_with_env("postgres://bob:hunter2@127.0.0.1:41234/db", &|_| None)
+            .expect("valid URL");
+        let e = c.timeout_error(Phase::Startup, Duration::from_secs(2));
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "connecting to 127.0.0.1:41234 timed out after 2 s: the server accepted the TCP connection but did not answer"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2") && text.contains("bob:***@"), "{text}");
+    }
+}
