@@ -178,6 +178,14 @@ impl PreparedRun {
                  {MAX_CONNECTIONS_PER_WORKER}: use fewer connections, or spread them over several workers"
             )));
         }
+        if let Some((limit, why)) = pool.max_sessions() {
+            if most > limit {
+                return Err(Error::invalid(format!(
+                    "{most} connections to a {} target is more than its limit of {limit}: {why}",
+                    pool.kind()
+                )));
+            }
+        }
         // A search measures for as long as it searches, at most every step up to the bound.
         let measurement =
             step_search.as_ref().map_or(template.phases.measurement, StepSearchParams::max_duration);

@@ -70,6 +70,13 @@ pub trait TargetPool: Send + Sync + 'static {
     /// Opens a new session. Called once per connection task, and again after a lost connection.
     async fn connect(&self) -> Result<Box<dyn TargetSession>>;
 
+    /// The most sessions this backend serves sensibly from one worker process, with the
+    /// reason, or `None` for no limit beyond the engine's own. A run that asks for more is
+    /// refused before it starts. Default: `None`.
+    fn max_sessions(&self) -> Option<(u32, &'static str)> {
+        None
+    }
+
     /// Tells the pool that the load entered `phase`, so backends that tag their sessions
     /// (Snowflake's `QUERY_TAG`) can attribute server-side figures to phases. Called by the
     /// engine off the hot path. Default: nothing.

@@ -296,6 +296,7 @@ fn absurd_sizes_counts_and_durations_are_refused_naming_the_limit() {
         (vec!["--threads", "100000"], "--threads 100000 is outside"),
         (vec!["--duration", "500000000y"], "limit of 30 days"),
         (vec!["--connections", "4000000000"], "limit of 100000"),
+        (vec!["--connections", "300"], "more than its limit of 256"),
         (vec!["--qps", "1e12"], "above the limit"),
         (vec!["--statement-timeout", "3d"], "at most one day"),
     ] {
@@ -355,4 +356,57 @@ fn no_results_wins_over_the_environment() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("results: not stored (--no-results)"));
     assert!(!dir.path().join("elsewhere.db").exists());
+}
+
+#[test]
+fn a_statement_timeout_interrupts_long_sqlite_statements_as_timeouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = template(
+        dir.path(),
+        "slow.toml",
+        "table = \"demo_orders\"\n[mix]\nCUSTOM_SQL = 100\n[custom_sql]\n\
+         sql = \"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) SELECT count(*) FROM c\"\n\
+         params = [{ kind = \"int\", min = 1000000000, max = 1000000000 }]\n[load]\nconnections = 2\n\
+         [phases]\nwarmup = \"0s\"\nmeasurement = \"1s\"\n",
+    );
+    let json_path = dir.path().join("slow.json");
+    let started = Instant::now();
+    let out = bench(
+        dir.path(),
+        &[
+            "--template",
+            t.to_str().unwrap(),
+            "--statement-timeout",
+            "100ms",
+            "--json",
+            json_path.to_str().unwrap(),
+        ],
+    );
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(took < Duration::from_secs(6), "timed-out statements must not hold the run: {took:?}");
+    let v = json(&json_path);
+    let timeouts = v["total"]["errors_by_kind"]["TIMEOUT"].as_u64().unwrap_or(0);
+    assert!(timeouts >= 10, "about 10 per connection per second: {v}");
+    assert!(v["error_examples"]["TIMEOUT"].as_str().unwrap().contains("statement timeout of 100 ms"), "{v}");
+}
+
+#[test]
+fn a_server_that_never_answers_fails_fast_naming_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    // The kernel completes the TCP handshake for a listener that never reads or writes.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let target = format!("postgres://bench@127.0.0.1:{port}/app");
+    let started = Instant::now();
+    let out = bench(
+        dir.path(),
+        &["--target", &target, "--table", "orders", "--connect-timeout", "1s", "--no-results"],
+    );
+    let took = started.elapsed();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(took < Duration::from_secs(5), "took {took:?}: {stderr}");
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")) && stderr.contains("timed out"), "{stderr}");
+    drop(silent);
 }

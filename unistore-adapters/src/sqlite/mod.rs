@@ -51,7 +51,7 @@ pub async fn open_target(url: &str, options: &TargetOptions) -> Result<OpenedTar
     }
     let config = parse_url(url)?;
     let manager = SqliteTableManager::open(&config).await?;
-    let pool = SqliteTargetPool::new(config);
+    let pool = SqliteTargetPool::new(config).with_statement_timeout(options.statement_timeout);
     Ok(OpenedTarget { kind: "sqlite", pool: Arc::new(pool), manager: Arc::new(manager) })
 }
 

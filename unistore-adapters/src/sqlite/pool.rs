@@ -1,6 +1,9 @@
 //! Sessions on the SQLite database under test.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rusqlite::{CachedStatement, Connection, InterruptHandle, OpenFlags};
@@ -59,18 +62,65 @@ pub(crate) fn open_user_database(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Most SQLite sessions in one run: beyond this the blocking-thread pool (512 threads) and the
+/// connections' page caches, not the database, decide what is measured.
+pub const MAX_SQLITE_SESSIONS: u32 = 256;
+
 /// Opens one SQLite connection per benchmark session.
 #[derive(Debug, Clone)]
 pub struct SqliteTargetPool {
     config: SqliteConfig,
+    statement_timeout: Option<Duration>,
 }
 
 impl SqliteTargetPool {
     /// A pool on the database file of `config`. Nothing is opened until [`TargetPool::connect`].
     pub fn new(config: SqliteConfig) -> Self {
-        SqliteTargetPool { config }
+        SqliteTargetPool { config, statement_timeout: None }
+    }
+
+    /// Statements running longer than `timeout` are interrupted and counted as `TIMEOUT`
+    /// errors (SQLite has no server to do it, so a progress handler checks the deadline).
+    pub fn with_statement_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.statement_timeout = timeout;
+        self
     }
 }
+
+/// The deadline of the statement running on a session, for its progress handler: nanoseconds
+/// after `base`, 0 when no statement is timed.
+#[derive(Debug)]
+struct Deadline {
+    base: Instant,
+    at_ns: AtomicU64,
+    expired: AtomicBool,
+}
+
+impl Deadline {
+    fn arm(&self, timeout: Duration) {
+        let at = self.base.elapsed().saturating_add(timeout).as_nanos();
+        self.expired.store(false, Ordering::Relaxed);
+        self.at_ns.store(u64::try_from(at).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    fn disarm(&self) -> bool {
+        self.at_ns.store(0, Ordering::Relaxed);
+        self.expired.load(Ordering::Relaxed)
+    }
+
+    /// Called by SQLite every few thousand virtual-machine steps: true interrupts the statement.
+    fn passed(&self) -> bool {
+        let at = self.at_ns.load(Ordering::Relaxed);
+        if at == 0 || (self.base.elapsed().as_nanos() as u64) < at {
+            return false;
+        }
+        self.expired.store(true, Ordering::Relaxed);
+        true
+    }
+}
+
+/// SQLite virtual-machine steps between two deadline checks (a few microseconds of work).
+const PROGRESS_STEPS: std::os::raw::c_int = 1_000;
 
 #[async_trait]
 impl TargetPool for SqliteTargetPool {
@@ -84,17 +134,38 @@ impl TargetPool for SqliteTargetPool {
         TargetCapabilities { cancel: true, server_side_prepare: true }
     }
 
+    fn max_sessions(&self) -> Option<(u32, &'static str)> {
+        Some((
+            MAX_SQLITE_SESSIONS,
+            "SQLite runs inside this process, each connection keeps its own page cache (up to 2 MB) \
+             and runs on a shared pool of blocking threads, so more connections measure thread \
+             scheduling and memory, not the database; use fewer connections",
+        ))
+    }
+
     async fn connect(&self) -> Result<Box<dyn TargetSession>> {
         let path = self.config.path.clone();
+        let timeout = self.statement_timeout;
         let session = run_blocking("connect", move || {
             let conn = open_user_database(&path)?;
             let interrupt = conn.get_interrupt_handle();
+            let deadline = timeout.map(|_| {
+                let d = Arc::new(Deadline {
+                    base: Instant::now(),
+                    at_ns: AtomicU64::new(0),
+                    expired: AtomicBool::new(false),
+                });
+                let check = d.clone();
+                conn.progress_handler(PROGRESS_STEPS, Some(move || check.passed()));
+                d
+            });
             Ok(SqliteTargetSession {
                 state: Some(SessionState {
                     conn,
                     statements: Vec::new(),
                     param_counts: Vec::new(),
                     params: Vec::with_capacity(8),
+                    timeout: timeout.zip(deadline),
                 }),
                 interrupt,
                 path,
@@ -112,6 +183,7 @@ struct SessionState {
     statements: Vec<String>,
     param_counts: Vec<usize>,
     params: Vec<Value>,
+    timeout: Option<(Duration, Arc<Deadline>)>,
 }
 
 /// One connection to the database under test.
@@ -235,6 +307,24 @@ impl TargetSession for SqliteTargetSession {
 
 impl SessionState {
     fn execute(&mut self, statement: usize) -> Result<u64> {
+        let Some((timeout, deadline)) = self.timeout.clone() else {
+            return self.execute_untimed(statement);
+        };
+        deadline.arm(timeout);
+        let result = self.execute_untimed(statement);
+        if deadline.disarm() && result.is_err() {
+            return Err(Error::backend(
+                ErrorKind::Timeout,
+                format!(
+                    "the statement ran longer than the statement timeout of {} and was interrupted",
+                    humantime_ms(timeout)
+                ),
+            ));
+        }
+        result
+    }
+
+    fn execute_untimed(&mut self, statement: usize) -> Result<u64> {
         let sql = &self.statements[statement];
         let mut stmt = self.conn.prepare_cached(sql).map_err(|e| map_error(&e, "executing a statement"))?;
         for (i, value) in self.params.iter().enumerate() {
@@ -254,6 +344,14 @@ impl SessionState {
             stmt.raw_execute().map(|changed| changed as u64)
         };
         outcome.map_err(|e| map_error(&e, &format!("executing `{sql}`")))
+    }
+}
+
+fn humantime_ms(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
     }
 }
 
