@@ -83,11 +83,17 @@ fn plan(distribution: Distribution) -> Arc<WorkloadPlan> {
     template.values.distribution = distribution;
     let key = |role| ParamSpec { column: "id".into(), column_type: ColumnType::Integer, role };
     let statements = vec![
-        StatementSpec { kind: QueryKind::PointLookup, sql: "pl".into(), params: vec![key(ParamRole::Key)] },
+        StatementSpec {
+            kind: QueryKind::PointLookup,
+            sql: "pl".into(),
+            params: vec![key(ParamRole::Key)],
+            returning: None,
+        },
         StatementSpec {
             kind: QueryKind::RangeScan,
             sql: "rs".into(),
             params: vec![key(ParamRole::Key), key(ParamRole::KeyUpperBound { width: 100 })],
+            returning: None,
         },
     ];
     let pool = (1..=10_000).map(Value::Int).collect();

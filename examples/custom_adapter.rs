@@ -128,7 +128,12 @@ impl TableManager for MapTables {
             }
             _ => vec![key],
         };
-        Ok(StatementSpec { kind: request.kind, sql: format!("map {}", request.kind), params })
+        Ok(StatementSpec {
+            kind: request.kind,
+            sql: format!("map {}", request.kind),
+            params,
+            returning: None,
+        })
     }
 }
 

@@ -151,6 +151,7 @@ fn custom(kind: QueryKind, sql: &str, types: &[ColumnType]) -> StatementSpec {
                 role: ParamRole::Custom(i),
             })
             .collect(),
+        returning: None,
     }
 }
 

@@ -40,8 +40,12 @@ async fn statements_running_at_the_stop_deadline_are_cancelled_server_side() {
         triggers: Vec::new(),
         foreign_keys: Vec::new(),
     };
-    let statements =
-        vec![StatementSpec { kind: QueryKind::CustomSql, sql: "SELECT pg_sleep(60)".into(), params: vec![] }];
+    let statements = vec![StatementSpec {
+        kind: QueryKind::CustomSql,
+        sql: "SELECT pg_sleep(60)".into(),
+        params: vec![],
+        returning: None,
+    }];
     let plan = WorkloadPlan::build(&template, &profile, statements, None, run_id, &WorkerIdentity::solo())
         .expect("plan");
     let mut config = EngineConfig::new(run_id, 2, Duration::from_millis(300));

@@ -66,6 +66,7 @@ fn custom(sql: &str, params: &[ColumnType]) -> StatementSpec {
                 role: ParamRole::Custom(i),
             })
             .collect(),
+        returning: None,
     }
 }
 

@@ -39,6 +39,7 @@ fn spec(sql: &str, params: usize) -> StatementSpec {
                 role: ParamRole::Custom(i),
             })
             .collect(),
+        returning: None,
     }
 }
 

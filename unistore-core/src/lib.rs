@@ -24,6 +24,7 @@ pub mod engine;
 pub mod error;
 pub mod metrics;
 pub mod model;
+pub mod notes;
 pub mod runner;
 pub mod sink;
 pub mod spool;

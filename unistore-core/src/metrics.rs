@@ -357,6 +357,9 @@ pub struct MetricSnapshot {
     /// Operations in this interval that could not start on time (open loop).
     #[serde(default)]
     pub late_starts: u64,
+    /// Open loop: operations due by the end of the interval that had not started yet.
+    #[serde(default)]
+    pub backlog: u64,
     /// All kinds together.
     pub total: KindStats,
     /// Per query kind.
@@ -511,6 +514,14 @@ pub struct RunSummary {
     pub late_starts: u64,
     /// Open loop: largest delay between intended and actual start, ms.
     pub max_start_lag_ms: f64,
+    /// Open loop: operations due in the measurement window that were never started in it
+    /// (as k6's `dropped_iterations`): the client fell behind the target rate.
+    #[serde(default)]
+    pub unissued_ops: u64,
+    /// Seconds of the measurement window in which the target could not be reached (nothing
+    /// succeeded; connections lost or refused), from the one-second snapshots.
+    #[serde(default)]
+    pub unreachable_s: f64,
     /// Sampled executions dropped because the persistence channel was full.
     pub samples_dropped: u64,
     /// First error message seen per error kind (free of secrets).
@@ -527,6 +538,10 @@ pub struct RunSummary {
     /// tolerance. `None` in closed loop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_reached: Option<bool>,
+    /// Warnings about the setup that may make the figures mislead (an unindexed key, writes
+    /// that fire triggers), as printed before the run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Seed used for key generation (rerun with it to repeat the key sequence).
     pub seed: u64,
     /// Steps of a `FIND_MAX_CONCURRENCY` run.
@@ -581,11 +596,14 @@ impl RunSummary {
             abandoned_in_flight: 0,
             late_starts: 0,
             max_start_lag_ms: 0.0,
+            unissued_ops: 0,
+            unreachable_s: 0.0,
             samples_dropped: 0,
             error_examples: BTreeMap::new(),
             slo: SloReport { passed: false, violations: Vec::new() },
             verdict: Some(Verdict::Pending),
             target_reached: None,
+            warnings: Vec::new(),
             seed: record.seed,
             steps: Vec::new(),
             best_step: None,

@@ -21,6 +21,7 @@ use crate::engine::{
 use crate::error::{Error, Result};
 use crate::metrics::{MetricSnapshot, QueryExecution, RunSummary, Verdict};
 use crate::model::{QueryKind, RunId, RunStatus, WorkerIdentity};
+use crate::notes::{run_notes, RunNotes};
 use crate::sink::{ResultsSink, RunRecord, StoredTemplate};
 use crate::stepload::{StepDecision, StepSearch, StepSearchParams};
 use crate::summary::{summarize, SummaryContext};
@@ -58,6 +59,8 @@ pub struct PreparedRun {
     /// The target's URL without secrets, as stored with the run (default: the backend's
     /// scheme only; set it to the redacted URL).
     pub target: String,
+    /// What will run and what may mislead (printed in the header; warnings are stored).
+    pub notes: RunNotes,
     pool: Arc<dyn TargetPool>,
     step_search: Option<StepSearchParams>,
 }
@@ -145,6 +148,7 @@ impl PreparedRun {
         } else {
             None
         };
+        let notes = run_notes(&template, &profile, &statements, key_pool.as_ref().map(Vec::len));
         let plan = WorkloadPlan::build(&template, &profile, statements, key_pool, run_id, &worker)?;
         let (connections, target_qps, step_search) = match &template.load {
             LoadMode::Concurrency { connections } => (*connections, None, None),
@@ -205,6 +209,7 @@ impl PreparedRun {
             config,
             target_kind: pool.kind().to_string(),
             target: format!("{}://", pool.kind()),
+            notes,
             pool,
             step_search,
         })
@@ -304,6 +309,12 @@ impl ActiveRun {
         self.handle.control()
     }
 
+    /// Every operation, when `config.log_operations` was set before connecting (take once and
+    /// keep reading it while the run goes: the load waits for its reader).
+    pub fn take_operation_log(&mut self) -> Option<mpsc::Receiver<QueryExecution>> {
+        self.handle.take_operation_log()
+    }
+
     /// Waits for the load to end while streaming snapshots to `on_snapshot` and to the
     /// results store; then judges the run and writes its summary and template. A run that
     /// broke (a panicking connection task, an engine failure) ends `FAILED` with the reason;
@@ -312,6 +323,7 @@ impl ActiveRun {
         let mut warnings = std::mem::take(&mut self.warnings);
         let sink = self.sink.clone();
         let mut search = self.prepared.step_search.clone().map(StepSearch::new);
+        let mut unreachable_s = 0.0;
         if let (Some(mut snapshots), Some(samples)) =
             (self.handle.take_snapshots(), self.handle.take_samples())
         {
@@ -320,6 +332,9 @@ impl ActiveRun {
             let control = self.handle.control();
             while let Some(s) = snapshots.recv().await {
                 on_snapshot(&s);
+                if s.phase == crate::model::RunPhase::Measurement && target_unreachable(&s) {
+                    unreachable_s += s.interval_s;
+                }
                 if let Some(search) = search.as_mut() {
                     match search.observe(&s) {
                         Ok(StepDecision::Continue) => {}
@@ -353,7 +368,7 @@ impl ActiveRun {
                     }
                 };
                 match judge(p, &report, search.as_ref(), server_stats) {
-                    Ok(s) => s,
+                    Ok(s) => RunSummary { unreachable_s, ..s },
                     Err(e) => failed_summary(
                         p,
                         self.since,
@@ -399,6 +414,7 @@ fn judge(
     };
     let mut summary = summarize(report, &context(p, status))?;
     summary.reason = reason;
+    summary.warnings = p.notes.warnings.clone();
     summary.server_stats = server_stats;
     if let Some(search) = search {
         summary.steps = search.steps().to_vec();
@@ -424,6 +440,14 @@ fn judge(
         _ => Verdict::Passed,
     });
     Ok(summary)
+}
+
+/// A second in which the target could not be reached: nothing succeeded, and connections were
+/// lost or could not be opened.
+fn target_unreachable(s: &MetricSnapshot) -> bool {
+    s.total.ops == 0
+        && (s.total.errors_by_kind.contains_key(&crate::error::ErrorKind::Connect)
+            || s.active_connections == 0)
 }
 
 /// Why a run that ran to its end still failed: it measured nothing, or mostly errors.

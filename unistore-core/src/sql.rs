@@ -25,16 +25,20 @@ pub struct SqlDialect {
     pub placeholder: Placeholder,
     /// Row-limiting clause format: `LIMIT n` everywhere we support.
     pub limit_keyword: &'static str,
+    /// Whether `INSERT ... RETURNING column` exists (PostgreSQL, SQLite 3.35+; not Snowflake).
+    pub returning: bool,
 }
 
 impl SqlDialect {
     /// SQLite.
-    pub const SQLITE: SqlDialect = SqlDialect { placeholder: Placeholder::Question, limit_keyword: "LIMIT" };
+    pub const SQLITE: SqlDialect =
+        SqlDialect { placeholder: Placeholder::Question, limit_keyword: "LIMIT", returning: true };
     /// PostgreSQL family.
-    pub const POSTGRES: SqlDialect = SqlDialect { placeholder: Placeholder::Dollar, limit_keyword: "LIMIT" };
+    pub const POSTGRES: SqlDialect =
+        SqlDialect { placeholder: Placeholder::Dollar, limit_keyword: "LIMIT", returning: true };
     /// Snowflake.
     pub const SNOWFLAKE: SqlDialect =
-        SqlDialect { placeholder: Placeholder::Question, limit_keyword: "LIMIT" };
+        SqlDialect { placeholder: Placeholder::Question, limit_keyword: "LIMIT", returning: false };
 
     /// The placeholder for parameter number `n` (1-based).
     pub fn placeholder(&self, n: usize) -> String {
@@ -97,6 +101,7 @@ impl SqlDialect {
                         self.placeholder(1)
                     ),
                     params: vec![param(key, ParamRole::Key)],
+                    returning: None,
                 })
             }
             QueryKind::RangeScan => {
@@ -116,6 +121,7 @@ impl SqlDialect {
                             param(key, ParamRole::Key),
                             param(key, ParamRole::KeyUpperBound { width }),
                         ],
+                        returning: None,
                     })
                 } else {
                     // Non-integer keys have no arithmetic upper bound: scan forward from a
@@ -128,18 +134,25 @@ impl SqlDialect {
                             self.limit_keyword
                         ),
                         params: vec![param(key, ParamRole::Key)],
+                        returning: None,
                     })
                 }
             }
             QueryKind::Insert => {
                 let key = profile.key_column(values.key_column.as_deref())?;
+                // A key the database generates (identity, sequence, autoincrement, rowid,
+                // default) is left to it: supplying values would collide with the sequence the
+                // application relies on, or be refused (GENERATED ALWAYS).
+                let key_generated = key.generated.is_some();
                 let mut cols = Vec::new();
                 let mut params = Vec::new();
                 for c in &profile.columns {
                     let is_key = c.name == key.name;
-                    // Columns the database fills itself are left to it, except the key, which
-                    // we generate so inserted rows are identifiable afterwards.
-                    if !is_key && c.has_default {
+                    if is_key && key_generated {
+                        continue;
+                    }
+                    // Columns the database fills itself are left to it.
+                    if !is_key && (c.has_default || c.generated.is_some()) {
                         continue;
                     }
                     if !is_key && !generatable(&c.column_type) {
@@ -154,16 +167,25 @@ impl SqlDialect {
                     cols.push(self.quote_ident(&c.name));
                     params.push(param(c, if is_key { ParamRole::NewKey } else { ParamRole::ColumnValue }));
                 }
-                let placeholders: Vec<String> = (1..=params.len()).map(|n| self.placeholder(n)).collect();
-                Ok(StatementSpec {
-                    kind: request.kind,
-                    sql: format!(
-                        "INSERT INTO {table} ({}) VALUES ({})",
-                        cols.join(", "),
-                        placeholders.join(", ")
-                    ),
-                    params,
-                })
+                let mut sql = if cols.is_empty() {
+                    format!("INSERT INTO {table} DEFAULT VALUES")
+                } else {
+                    let placeholders: Vec<String> = (1..=params.len()).map(|n| self.placeholder(n)).collect();
+                    format!("INSERT INTO {table} ({}) VALUES ({})", cols.join(", "), placeholders.join(", "))
+                };
+                let mut returning = None;
+                if values.read_your_writes && key_generated {
+                    if !self.returning {
+                        return Err(Error::invalid(format!(
+                            "values.read_your_writes needs the keys of inserted rows, but `{}` of {} is generated \
+                             by the database and this dialect has no INSERT ... RETURNING: turn read_your_writes off",
+                            key.name, profile.table
+                        )));
+                    }
+                    sql.push_str(&format!(" RETURNING {}", self.quote_ident(&key.name)));
+                    returning = Some(key.name.clone());
+                }
+                Ok(StatementSpec { kind: request.kind, sql, params, returning })
             }
             QueryKind::Update => {
                 let key = profile.key_column(values.key_column.as_deref())?;
@@ -182,6 +204,11 @@ impl SqlDialect {
                                 c.native_type
                             )));
                         }
+                        if c.generated.is_some() || c.name == key.name {
+                            return Err(Error::invalid(format!(
+                                "update column `{name}` is the key or generated by the database: pick another column"
+                            )));
+                        }
                         c
                     }
                     None => pick_update_column(profile, &key.name)?,
@@ -196,6 +223,7 @@ impl SqlDialect {
                         self.placeholder(2)
                     ),
                     params: vec![param(target, ParamRole::ColumnValue), param(key, ParamRole::Key)],
+                    returning: None,
                 })
             }
             QueryKind::CustomSql => {
@@ -226,7 +254,12 @@ impl SqlDialect {
                         }),
                     })
                     .collect::<Result<Vec<_>>>()?;
-                Ok(StatementSpec { kind: request.kind, sql: self.rewrite_placeholders(&custom.sql), params })
+                Ok(StatementSpec {
+                    kind: request.kind,
+                    sql: self.rewrite_placeholders(&custom.sql),
+                    params,
+                    returning: None,
+                })
             }
         }
     }
@@ -250,20 +283,35 @@ pub fn generatable(t: &ColumnType) -> bool {
     )
 }
 
+/// The column UPDATE writes when the template does not say: never a key or generated column;
+/// preferably one that no index starts with (an update of an indexed column also rewrites the
+/// index, which measures the index, not the update); among those, numbers, then text, then
+/// anything that can be generated.
 fn pick_update_column<'a>(profile: &'a TableProfile, key: &str) -> Result<&'a ColumnInfo> {
-    let candidates =
-        || profile.columns.iter().filter(move |c| c.name != key && !profile.primary_key.contains(&c.name));
-    // Prefer numbers (cheap, no index churn in most schemas), then text, then anything else.
-    candidates()
-        .find(|c| matches!(c.column_type, ColumnType::Integer | ColumnType::Float | ColumnType::Decimal))
-        .or_else(|| candidates().find(|c| c.column_type == ColumnType::Text))
-        .or_else(|| candidates().find(|c| generatable(&c.column_type)))
-        .ok_or_else(|| {
-            Error::invalid(format!(
-                "table {} has no non-key column that UPDATE can set: remove update from the mix or set values.update_column",
-                profile.table
-            ))
+    let candidates = || {
+        profile.columns.iter().filter(move |c| {
+            c.name != key
+                && !profile.primary_key.contains(&c.name)
+                && c.generated.is_none()
+                && generatable(&c.column_type)
         })
+    };
+    let rank = |c: &ColumnInfo| {
+        let indexed = u8::from(c.indexed == Some(true));
+        let kind = match c.column_type {
+            ColumnType::Integer | ColumnType::Float | ColumnType::Decimal => 0,
+            ColumnType::Text => 1,
+            _ => 2,
+        };
+        (indexed, kind)
+    };
+    candidates().min_by_key(|c| rank(c)).ok_or_else(|| {
+        Error::invalid(format!(
+            "table {} has no non-key, non-generated column that UPDATE can set: remove update from the mix or \
+             set values.update_column",
+            profile.table
+        ))
+    })
 }
 
 impl crate::template::ParamGenerator {

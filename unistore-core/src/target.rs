@@ -46,6 +46,17 @@ pub struct StatementSpec {
     pub sql: String,
     /// Parameters, in placeholder order.
     pub params: Vec<ParamSpec>,
+    /// The column whose value the statement returns (`INSERT ... RETURNING key`): the engine
+    /// then calls [`TargetSession::execute_returning`] and adds the value to the key pool
+    /// (read-your-writes). `None` for every other statement.
+    pub returning: Option<String>,
+}
+
+impl StatementSpec {
+    /// A statement that returns nothing the engine keeps.
+    pub fn new(kind: QueryKind, sql: impl Into<String>, params: Vec<ParamSpec>) -> Self {
+        StatementSpec { kind, sql: sql.into(), params, returning: None }
+    }
 }
 
 /// What a pool can do, so a caller gets a clear "unsupported" before the run rather than a
@@ -119,6 +130,17 @@ pub trait TargetSession: Send {
     /// Executes prepared statement `statement` with `params`, reads every row it returns, and
     /// returns the number of rows read (queries) or affected (writes).
     async fn execute(&mut self, statement: usize, params: &[Value]) -> Result<u64>;
+
+    /// Executes a statement that returns a key (`INSERT ... RETURNING key`, see
+    /// [`StatementSpec::returning`]): the rows affected and the first row's first column.
+    /// Default: [`TargetSession::execute`] and no value (a backend without RETURNING).
+    async fn execute_returning(
+        &mut self,
+        statement: usize,
+        params: &[Value],
+    ) -> Result<(u64, Option<Value>)> {
+        self.execute(statement, params).await.map(|n| (n, None))
+    }
 
     /// Cancels the statement in flight, if the backend supports it. Default: nothing.
     async fn cancel(&mut self) -> Result<()> {

@@ -296,6 +296,59 @@ pub struct WorkloadPlan {
     mix_slots: [u8; 100],
     keys: Option<KeyGenerator>,
     new_keys: NewKeyGenerator,
+    /// Read-your-writes: keys this worker inserted, drawn by lookups beside the pool.
+    recent: Option<RecentKeys>,
+    /// Per statement: how it yields the key of a row it inserts (read-your-writes only).
+    yields_key: Vec<YieldsKey>,
+}
+
+/// How an INSERT tells the key of the row it wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YieldsKey {
+    /// It does not (not an insert, or read-your-writes is off).
+    No,
+    /// The key is the parameter at this position (a key the tool supplies).
+    Param(usize),
+    /// The statement returns it (`INSERT ... RETURNING key`, a key the database generates).
+    Returned,
+}
+
+/// The most recent keys this worker inserted, a ring of fixed size: lookups draw from it in
+/// proportion to its share of all keys, so reads reach new rows as they would in the
+/// application, without the pool growing without bound.
+#[derive(Debug)]
+struct RecentKeys {
+    ring: parking_lot::Mutex<(Vec<Value>, usize)>,
+    capacity: usize,
+    len: AtomicU64,
+}
+
+impl RecentKeys {
+    fn new(capacity: usize) -> Self {
+        RecentKeys {
+            ring: parking_lot::Mutex::new((Vec::new(), 0)),
+            capacity: capacity.max(1),
+            len: AtomicU64::new(0),
+        }
+    }
+
+    fn push(&self, v: Value) {
+        let mut guard = self.ring.lock();
+        let (ring, next) = &mut *guard;
+        if ring.len() < self.capacity {
+            ring.push(v);
+            self.len.store(ring.len() as u64, Ordering::Relaxed);
+        } else {
+            ring[*next] = v;
+            *next = (*next + 1) % self.capacity;
+        }
+    }
+
+    fn pick(&self, rng: &mut SmallRng) -> Option<Value> {
+        let guard = self.ring.lock();
+        let ring = &guard.0;
+        (!ring.is_empty()).then(|| ring[rng.gen_range(0..ring.len())].clone())
+    }
 }
 
 impl WorkloadPlan {
@@ -398,13 +451,45 @@ impl WorkloadPlan {
                     .collect::<Result<Vec<_>>>()
             })
             .collect::<Result<Vec<_>>>()?;
+        let yields_key = statements
+            .iter()
+            .map(|st| match (template.values.read_your_writes, &st.returning) {
+                (false, _) => YieldsKey::No,
+                (true, Some(_)) => YieldsKey::Returned,
+                (true, None) => st
+                    .params
+                    .iter()
+                    .position(|p| p.role == ParamRole::NewKey)
+                    .map_or(YieldsKey::No, YieldsKey::Param),
+            })
+            .collect();
         Ok(WorkloadPlan {
             statements,
             sources,
             mix_slots,
             keys,
             new_keys: NewKeyGenerator::new(profile.key_range.map(|r| r.1), run_id, worker),
+            recent: template.values.read_your_writes.then(|| RecentKeys::new(template.values.pool_size)),
+            yields_key,
         })
+    }
+
+    /// How statement `i` yields the key of the row it inserts, for read-your-writes.
+    #[inline]
+    pub fn yields_key(&self, i: usize) -> YieldsKey {
+        self.yields_key[i]
+    }
+
+    /// Adds the key of a row this worker inserted to the keys lookups draw from.
+    pub fn remember_key(&self, key: Value) {
+        if let Some(r) = &self.recent {
+            r.push(key);
+        }
+    }
+
+    /// Keys inserted and remembered for read-your-writes.
+    pub fn remembered_keys(&self) -> u64 {
+        self.recent.as_ref().map_or(0, |r| r.len.load(Ordering::Relaxed))
     }
 
     /// The rendered statements, in plan order (statement index = position).
@@ -458,6 +543,15 @@ impl WorkloadPlan {
 
     #[inline]
     fn next_key(&self, rng: &mut SmallRng) -> Value {
+        if let (Some(recent), Some(keys)) = (&self.recent, &self.keys) {
+            // New rows take their share of the lookups: recent / (recent + pool).
+            let n = recent.len.load(Ordering::Relaxed);
+            if n > 0 && rng.gen_range(0..n + keys.len()) < n {
+                if let Some(v) = recent.pick(rng) {
+                    return v;
+                }
+            }
+        }
         match &self.keys {
             Some(k) => k.next(rng),
             None => Value::Null,

@@ -122,6 +122,7 @@ fn snapshot_batch(run: RunId, seqs: std::ops::RangeInclusive<u64>) -> Vec<Metric
         target_connections: 1,
         target_qps: None,
         late_starts: 0,
+        backlog: 0,
         total: stats.clone(),
         by_kind: BTreeMap::new(),
     })

@@ -20,6 +20,7 @@ use unistore_core::runner::PreparedRun;
 use unistore_core::template::{limits, Overrides};
 use unistore_core::{Error, ResultsSink, RunId, TableType, Template, Verdict, WorkerIdentity};
 
+use crate::oplog;
 use crate::report;
 use crate::results::{self, OpenedStore};
 use crate::signals::Interrupts;
@@ -91,6 +92,14 @@ pub struct BenchArgs {
     /// Client threads (1: a single-threaded runtime, like pgbench -j 1); at most 4 per core.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// A progress line every N seconds (like pgbench -P); 0 for none.
+    #[arg(long, default_value_t = 1, value_name = "SECONDS")]
+    progress: u64,
+    /// Write every operation to this CSV file (like pgbench -l): connection, kind, phase,
+    /// intended start, start and end (µs since the epoch), response and service time (µs),
+    /// rows, ok, error kind. The load waits for the file rather than drop a line.
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -169,9 +178,11 @@ async fn run(args: BenchArgs) -> ExitCode {
         Ok(t) => t,
         Err(e) => return bad_input(e),
     };
-    if let Some(path) = &args.json {
-        if let Err(e) = check_writable(path) {
-            return bad_input(e);
+    for (flag, path) in [("--json", &args.json), ("--log", &args.log)] {
+        if let Some(path) = path {
+            if let Err(e) = check_writable(flag, path) {
+                return bad_input(e);
+            }
         }
     }
     let run_id = RunId::new();
@@ -210,21 +221,46 @@ async fn run(args: BenchArgs) -> ExitCode {
         Err(code) => return code,
     };
     prepared.target = redacted_target.clone();
+    prepared.config.log_operations = args.log.is_some();
     report::print_header(&prepared, &redacted_target);
+    let mut progress = report::Progress::new(args.progress, &prepared);
     let ready = match or_signal(&interrupts, prepared.connect()).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return bad_input(format!("{e} (target {redacted_target})")),
         Err(code) => return code,
     };
     let sink: Option<Arc<dyn ResultsSink>> = store.as_ref().map(OpenedStore::sink);
-    let active = ready.start(sink).await;
+    let mut active = ready.start(sink).await;
     interrupts.attach(active.control());
-    let finished = active.finish(report::print_progress).await;
+    let log_writer = match (&args.log, active.take_operation_log()) {
+        (Some(path), Some(rx)) => Some(oplog::spawn_writer(path.clone(), rx)),
+        _ => None,
+    };
+    let finished = active.finish(|s| progress.observe(s)).await;
+    progress.finish();
+    let log_failed = match log_writer.map(std::thread::JoinHandle::join) {
+        Some(Ok(Ok(n))) => {
+            eprintln!(
+                "operation log: {n} operations in {}",
+                args.log.as_deref().unwrap_or(Path::new("")).display()
+            );
+            false
+        }
+        Some(Ok(Err(e))) => {
+            eprintln!("error: the operation log is incomplete: {e}");
+            true
+        }
+        Some(Err(_)) => {
+            eprintln!("error: the operation log writer failed");
+            true
+        }
+        None => false,
+    };
     for w in &finished.persistence_warnings {
         eprintln!("warning: {w}");
     }
     let summary = &finished.summary;
-    report::print_summary(summary);
+    report::print_summary(summary, store.is_some());
     let mut json_failed = false;
     if let Some(path) = &args.json {
         let written = serde_json::to_string_pretty(summary)
@@ -250,19 +286,19 @@ async fn run(args: BenchArgs) -> ExitCode {
     }
     match summary.verdict() {
         Verdict::Failed | Verdict::SloFailed | Verdict::TargetNotReached => ExitCode::from(EXIT_FAILED),
-        _ if incomplete || json_failed => ExitCode::from(EXIT_RESULTS_NOT_STORED),
+        _ if incomplete || json_failed || log_failed => ExitCode::from(EXIT_RESULTS_NOT_STORED),
         _ => ExitCode::SUCCESS,
     }
 }
 
 /// Checks before the run that `path` can be written, so a typo does not cost the run. An
 /// existing file is left as it is until the run ends; a new one is created and removed again.
-fn check_writable(path: &Path) -> Result<(), Error> {
+fn check_writable(flag: &str, path: &Path) -> Result<(), Error> {
     let fail = |e: std::io::Error| {
-        Error::invalid(format!("--json {} cannot be written: {e}; choose another path", path.display()))
+        Error::invalid(format!("{flag} {} cannot be written: {e}; choose another path", path.display()))
     };
     if path.is_dir() {
-        return Err(Error::invalid(format!("--json {} is a directory: give a file path", path.display())));
+        return Err(Error::invalid(format!("{flag} {} is a directory: give a file path", path.display())));
     }
     if path.exists() {
         std::fs::OpenOptions::new().append(true).open(path).map(|_| ()).map_err(fail)

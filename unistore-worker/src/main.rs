@@ -5,6 +5,7 @@
 #![allow(rustdoc::broken_intra_doc_links)]
 
 mod bench;
+mod oplog;
 mod report;
 mod results;
 mod signals;
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "unistore-worker", version, about = "Unistore Bench worker: benchmark a database table")]
+#[command(name = "unistore-worker", about = "Unistore Bench worker: benchmark a database table")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,6 +24,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a workload against a table and print per-second progress and a summary.
+    #[command(after_help = BENCH_HELP)]
     Bench(Box<bench::BenchArgs>),
     /// Create the results and control tables of a store (the files in sql/schema/BACKEND/). Idempotent.
     Setup {
@@ -38,14 +40,46 @@ enum Command {
     },
 }
 
+const BENCH_HELP: &str = "\
+Query kinds (--mix): point_lookup, range_scan, insert, update (both need --allow-writes), and
+custom_sql (its statement and parameters come from a template; see the README's template format).
+Load modes: closed loop (--connections), open loop (--qps RATE), and in a template a step search
+for the maximum sustainable concurrency (mode = \"FIND_MAX_CONCURRENCY\").
+Data directory (demo database, default results store, spool): $UNISTORE_DATA_DIR, else
+$XDG_DATA_HOME/unistore-bench, else ~/.local/share/unistore-bench.
+Exit codes: 0 passed, 1 failed (SLO, target rate, run FAILED), 2 bad input, 3 results spooled,
+130/143 interrupted (SIGINT/SIGTERM).
+
+Examples:
+  unistore-worker bench --duration 10s --json out.json
+  unistore-worker bench --target postgres://bench@db:5432/app --table public.orders \\
+      --mix point_lookup=80,range_scan=20 --connections 16 --duration 60s";
+
+/// `--version`: the version and the backends compiled in.
+fn version() -> &'static str {
+    let schemes: Vec<&str> = unistore_adapters::registry::supported_schemes()
+        .into_iter()
+        .map(|s| s.trim_end_matches("://"))
+        .filter(|s| *s != "postgresql")
+        .collect();
+    Box::leak(format!("{} (backends: {})", env!("CARGO_PKG_VERSION"), schemes.join(", ")).into_boxed_str())
+}
+
 fn main() -> ExitCode {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("UNISTORE_LOG").unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in a file or a CI log.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().version(version()).get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     match cli.command {
         Command::Bench(args) => bench::main(*args),
         Command::Setup { results } => setup(&results),

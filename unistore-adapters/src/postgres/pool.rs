@@ -267,9 +267,48 @@ impl TargetSession for PostgresSession {
         Ok(rows)
     }
 
+    async fn execute_returning(
+        &mut self,
+        statement: usize,
+        params: &[Value],
+    ) -> Result<(u64, Option<Value>)> {
+        let Some(p) = self.statements.get(statement) else {
+            return Err(Error::invalid(format!("statement {statement} was not prepared")));
+        };
+        let stream = self
+            .client
+            .query_raw(&p.statement, params.iter().map(PgParam))
+            .await
+            .map_err(|e| self.execute_error(&e))?;
+        let mut stream = std::pin::pin!(stream);
+        let mut rows = 0u64;
+        let mut first = None;
+        while let Some(row) = stream.next().await {
+            let row = row.map_err(|e| self.execute_error(&e))?;
+            if rows == 0 {
+                first = returned_value(&row);
+            }
+            rows += 1;
+        }
+        Ok((rows, first))
+    }
+
     async fn cancel(&mut self) -> Result<()> {
         self.cancel_requested.store(true, Ordering::Relaxed);
         self.config.cancel(&self.client.cancel_token()).await
+    }
+}
+
+/// The first column of a `RETURNING` row as a value the engine can bind again: integers as
+/// integers, uuids and text as text (sent back in text format, which every type parses).
+fn returned_value(row: &tokio_postgres::Row) -> Option<Value> {
+    let ty = row.columns().first()?.type_().clone();
+    match ty {
+        Type::INT2 => row.try_get::<_, i16>(0).ok().map(|v| Value::Int(i64::from(v))),
+        Type::INT4 => row.try_get::<_, i32>(0).ok().map(|v| Value::Int(i64::from(v))),
+        Type::INT8 => row.try_get::<_, i64>(0).ok().map(Value::Int),
+        Type::UUID => row.try_get::<_, uuid::Uuid>(0).ok().map(|u| Value::text(u.to_string())),
+        _ => row.try_get::<_, String>(0).ok().map(Value::text),
     }
 }
 

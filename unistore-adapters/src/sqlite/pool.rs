@@ -296,7 +296,26 @@ impl TargetSession for SqliteTargetSession {
         // reference-counted) allocates nothing in steady state.
         state.params.clear();
         state.params.extend_from_slice(params);
-        self.with_state("execute", move |state| state.execute(statement)).await
+        self.with_state("execute", move |state| state.execute(statement, false).map(|(n, _)| n)).await
+    }
+
+    async fn execute_returning(
+        &mut self,
+        statement: usize,
+        params: &[Value],
+    ) -> Result<(u64, Option<Value>)> {
+        let state = self.state.as_mut().ok_or_else(|| {
+            Error::backend(ErrorKind::Connect, "the SQLite session was lost: open a new session")
+        })?;
+        if state.param_counts.get(statement) != Some(&params.len()) {
+            return Err(Error::invalid(format!(
+                "statement {statement} was not prepared with {} parameters",
+                params.len()
+            )));
+        }
+        state.params.clear();
+        state.params.extend_from_slice(params);
+        self.with_state("execute", move |state| state.execute(statement, true)).await
     }
 
     async fn cancel(&mut self) -> Result<()> {
@@ -306,12 +325,14 @@ impl TargetSession for SqliteTargetSession {
 }
 
 impl SessionState {
-    fn execute(&mut self, statement: usize) -> Result<u64> {
+    /// Runs statement `statement`; with `capture`, also returns the first row's first column
+    /// (`INSERT ... RETURNING key`).
+    fn execute(&mut self, statement: usize, capture: bool) -> Result<(u64, Option<Value>)> {
         let Some((timeout, deadline)) = self.timeout.clone() else {
-            return self.execute_untimed(statement);
+            return self.execute_untimed(statement, capture);
         };
         deadline.arm(timeout);
-        let result = self.execute_untimed(statement);
+        let result = self.execute_untimed(statement, capture);
         if deadline.disarm() && result.is_err() {
             return Err(Error::backend(
                 ErrorKind::Timeout,
@@ -324,7 +345,7 @@ impl SessionState {
         result
     }
 
-    fn execute_untimed(&mut self, statement: usize) -> Result<u64> {
+    fn execute_untimed(&mut self, statement: usize, capture: bool) -> Result<(u64, Option<Value>)> {
         let sql = &self.statements[statement];
         let mut stmt = self.conn.prepare_cached(sql).map_err(|e| map_error(&e, "executing a statement"))?;
         for (i, value) in self.params.iter().enumerate() {
@@ -333,17 +354,35 @@ impl SessionState {
         let outcome = if stmt.column_count() > 0 {
             let mut rows = stmt.raw_query();
             let mut n = 0u64;
+            let mut first = None;
             loop {
                 match rows.next() {
-                    Ok(Some(_)) => n += 1,
-                    Ok(None) => break Ok(n),
+                    Ok(Some(row)) => {
+                        if capture && n == 0 {
+                            first = row.get_ref(0).ok().map(value_of);
+                        }
+                        n += 1;
+                    }
+                    Ok(None) => break Ok((n, first)),
                     Err(e) => break Err(e),
                 }
             }
         } else {
-            stmt.raw_execute().map(|changed| changed as u64)
+            stmt.raw_execute().map(|changed| (changed as u64, None))
         };
         outcome.map_err(|e| map_error(&e, &format!("executing `{sql}`")))
+    }
+}
+
+/// A returned column as a value the engine can bind again.
+fn value_of(v: rusqlite::types::ValueRef<'_>) -> Value {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Real(f) => Value::Float(f),
+        ValueRef::Text(t) => Value::text(String::from_utf8_lossy(t)),
+        ValueRef::Blob(b) => Value::text(String::from_utf8_lossy(b)),
     }
 }
 

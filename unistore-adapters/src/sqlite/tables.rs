@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension};
 use unistore_core::sql::SqlDialect;
+use unistore_core::table::Generated;
 use unistore_core::table::{ColumnInfo, RenderRequest};
 use unistore_core::{
     ColumnType, Error, ErrorKind, Result, StatementSpec, TableManager, TableProfile, TableRef, TableType,
@@ -177,22 +178,24 @@ fn profile_table(conn: &Connection, table: &TableRef, path: &str) -> Result<Tabl
     let resolved = TableRef { database: None, schema: table.schema.clone(), name: name.clone() };
     let quoted_table = dialect.quote_table(&resolved);
 
-    // (name, declared type, not null, default, pk position)
-    let raw_columns: Vec<(String, String, bool, bool, i64)> = {
+    // (name, declared type, not null, default, pk position, hidden: 2/3 = generated column)
+    let raw_columns: Vec<(String, String, bool, bool, i64, i64)> = {
         let mut stmt = conn
             .prepare(
-                "SELECT name, type, \"notnull\", dflt_value IS NOT NULL, pk \
-                 FROM pragma_table_info(?1, ?2) ORDER BY cid",
+                "SELECT name, type, \"notnull\", dflt_value IS NOT NULL, pk, hidden \
+                 FROM pragma_table_xinfo(?1, ?2) WHERE hidden <> 1 ORDER BY cid",
             )
             .map_err(|e| map_error(&e, &ctx("reading the columns")))?;
         let rows = stmt
             .query_map([&name, &schema], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0, r.get(3)?, r.get(4)?))
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0, r.get(3)?, r.get(4)?, r.get(5)?))
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(|e| map_error(&e, &ctx("reading the columns")))?;
         rows
     };
+    let leading_index_columns = leading_index_columns(conn, &name, &schema)
+        .map_err(|e| map_error(&e, &ctx("reading the indexes")))?;
     let mut pk: Vec<(i64, String)> =
         raw_columns.iter().filter(|c| c.4 > 0).map(|c| (c.4, c.0.clone())).collect();
     pk.sort();
@@ -202,17 +205,26 @@ fn profile_table(conn: &Connection, table: &TableRef, path: &str) -> Result<Tabl
         && raw_columns.iter().any(|c| c.4 == 1 && c.1.trim().eq_ignore_ascii_case("INTEGER"));
     let columns: Vec<ColumnInfo> = raw_columns
         .iter()
-        .map(|(col, declared, not_null, has_default, pk_pos)| {
+        .map(|(col, declared, not_null, has_default, pk_pos, hidden)| {
             let (column_type, max_length) = map_declared_type(declared);
+            let rowid = rowid_alias && *pk_pos == 1;
+            let generated = if rowid {
+                // SQLite assigns the rowid (max + 1, or never reused with AUTOINCREMENT).
+                Some(Generated::Sequence)
+            } else if *hidden >= 2 || *has_default {
+                Some(Generated::Expression)
+            } else {
+                None
+            };
             ColumnInfo {
                 name: col.clone(),
                 column_type,
                 native_type: declared.clone(),
                 nullable: !not_null && *pk_pos == 0,
-                has_default: *has_default || (rowid_alias && *pk_pos == 1),
+                has_default: *has_default || rowid || *hidden >= 2,
                 max_length,
-                generated: None,
-                indexed: None,
+                generated,
+                indexed: Some(rowid || leading_index_columns.iter().any(|c| c == col)),
             }
         })
         .collect();
@@ -263,9 +275,45 @@ fn profile_table(conn: &Connection, table: &TableRef, path: &str) -> Result<Tabl
         key_range,
         time_column,
         indexes,
-        triggers: Vec::new(),
-        foreign_keys: Vec::new(),
+        triggers: triggers(conn, &name, &schema).map_err(|e| map_error(&e, &ctx("listing the triggers")))?,
+        foreign_keys: foreign_keys(conn, &name, &schema)
+            .map_err(|e| map_error(&e, &ctx("listing the foreign keys")))?,
     })
+}
+
+/// Columns that some complete (non-partial) index, the primary key's included, starts with.
+fn leading_index_columns(conn: &Connection, table: &str, schema: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT ii.name FROM pragma_index_list(?1, ?2) il \
+         JOIN pragma_index_info(il.name, ?2) ii WHERE ii.seqno = 0 AND il.partial = 0",
+    )?;
+    let rows = stmt.query_map([table, schema], |r| r.get::<_, Option<String>>(0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.into_iter().flatten().collect())
+}
+
+fn triggers(conn: &Connection, table: &str, schema: &str) -> rusqlite::Result<Vec<String>> {
+    let master = if schema.eq_ignore_ascii_case("temp") {
+        "sqlite_temp_master".to_string()
+    } else {
+        format!("\"{}\".sqlite_master", schema.replace('"', "\"\""))
+    };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT name FROM {master} WHERE type = 'trigger' AND tbl_name = ?1 ORDER BY name"
+    ))?;
+    let rows = stmt.query_map([table], |r| r.get::<_, String>(0))?;
+    rows.collect()
+}
+
+/// `col -> other(col)`, one per foreign key column.
+fn foreign_keys(conn: &Connection, table: &str, schema: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT \"from\", \"table\", coalesce(\"to\", '') FROM pragma_foreign_key_list(?1, ?2) ORDER BY id, seq",
+    )?;
+    let rows = stmt.query_map([table, schema], |r| {
+        let (from, other, to): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        Ok(format!("{from} -> {other}({to})"))
+    })?;
+    rows.collect()
 }
 
 enum ValueRefOwned {

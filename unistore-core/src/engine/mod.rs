@@ -67,6 +67,10 @@ pub struct EngineConfig {
     pub snapshot_interval: Duration,
     /// How long opening the initial connections may take.
     pub connect_timeout: Duration,
+    /// Send every operation to the operation log ([`EngineHandle::take_operation_log`]), as
+    /// `pgbench -l` does. Unlike samples, the log never drops an entry: when its reader falls
+    /// behind, the load waits.
+    pub log_operations: bool,
 }
 
 impl EngineConfig {
@@ -86,6 +90,7 @@ impl EngineConfig {
             seed: 0,
             snapshot_interval: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(60),
+            log_operations: false,
         }
     }
 }
@@ -118,6 +123,9 @@ pub struct EngineReport {
     pub late_starts: u64,
     /// Largest start lag seen (open loop).
     pub max_start_lag: Duration,
+    /// Open loop: operations due in the measurement window that had not started when it
+    /// ended (the client could not keep up with the target rate).
+    pub unissued_ops: u64,
     /// Sampled executions dropped because the channel was full.
     pub samples_dropped: u64,
     /// First error message per error kind.
@@ -254,6 +262,7 @@ pub struct EngineHandle {
     control: EngineControl,
     snapshots: Option<mpsc::Receiver<MetricSnapshot>>,
     samples: Option<mpsc::Receiver<QueryExecution>>,
+    operations: Option<mpsc::Receiver<QueryExecution>>,
     join: JoinHandle<Result<EngineReport>>,
 }
 
@@ -274,10 +283,17 @@ impl EngineHandle {
         self.samples.take()
     }
 
+    /// Every operation, when [`EngineConfig::log_operations`] is set (take once, and read it:
+    /// the load waits for the reader).
+    pub fn take_operation_log(&mut self) -> Option<mpsc::Receiver<QueryExecution>> {
+        self.operations.take()
+    }
+
     /// Waits for the load to finish and returns what was measured.
     pub async fn wait(self) -> Result<EngineReport> {
         drop(self.snapshots);
         drop(self.samples);
+        drop(self.operations);
         self.join.await.map_err(|e| Error::backend(ErrorKind::Other, format!("engine task failed: {e}")))?
     }
 }
@@ -377,6 +393,12 @@ impl ConnectedEngine {
         let run_end = measure_end.saturating_add(ns(config.cooldown));
         let (sample_tx, sample_rx) = mpsc::channel(8192);
         let (snap_tx, snap_rx) = mpsc::channel(4096);
+        let (op_tx, op_rx) = if config.log_operations {
+            let (tx, rx) = mpsc::channel(16_384);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         let shared = Arc::new(Shared {
             start,
             clock,
@@ -416,14 +438,16 @@ impl ConnectedEngine {
             target_connections: config.connections,
             snapshots: snap_tx,
             samples: sample_tx,
+            operations: op_tx,
             snapshot_seq: 0,
             last_snapshot_at: start,
             config,
             reason: control.reason.clone(),
             announced_phase: None,
+            unissued_at_window_end: None,
         };
         let join = tokio::spawn(supervisor.run(sessions, cmd_rx));
-        EngineHandle { control, snapshots: Some(snap_rx), samples: Some(sample_rx), join }
+        EngineHandle { control, snapshots: Some(snap_rx), samples: Some(sample_rx), operations: op_rx, join }
     }
 }
 

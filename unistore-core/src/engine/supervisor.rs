@@ -62,11 +62,14 @@ pub(super) struct Supervisor {
     // Each connection task holds a clone; the channel closes (and the sample writer finishes)
     // when the supervisor and every task are gone, whoever still holds an `EngineControl`.
     pub(super) samples: mpsc::Sender<QueryExecution>,
+    pub(super) operations: Option<mpsc::Sender<QueryExecution>>,
     pub(super) snapshot_seq: u64,
     pub(super) last_snapshot_at: Instant,
     pub(super) config: EngineConfig,
     pub(super) reason: Arc<Mutex<Option<StopReason>>>,
     pub(super) announced_phase: Option<RunPhase>,
+    /// Open loop: the backlog when the measurement window closed, taken once.
+    pub(super) unissued_at_window_end: Option<u64>,
 }
 
 impl Supervisor {
@@ -111,6 +114,7 @@ impl Supervisor {
                 break;
             }
         }
+        self.note_window_end();
         // The load is over: no task starts another operation. Wake sleepers and give in-flight
         // operations the deadline to finish (none when the stop is forced).
         self.shared.stopping.store(true, Ordering::Release);
@@ -187,10 +191,23 @@ impl Supervisor {
 
     /// Tells the pool about a phase change (for session tagging), once per change.
     pub(super) fn announce_phase(&mut self) {
+        self.note_window_end();
         let phase = self.shared.phase_at(self.shared.now_ns());
         if self.announced_phase != Some(phase) {
             self.announced_phase = Some(phase);
             self.pool.set_phase(phase);
+        }
+    }
+
+    /// Once the measurement window has closed, records the open-loop backlog at its end: the
+    /// operations that were due inside the window but never started in it.
+    fn note_window_end(&mut self) {
+        if self.unissued_at_window_end.is_some() {
+            return;
+        }
+        let end = self.shared.measure_end_ns.load(Ordering::Relaxed);
+        if self.shared.now_ns() >= end {
+            self.unissued_at_window_end = Some(self.shared.backlog_at(end));
         }
     }
 
@@ -258,6 +275,7 @@ impl Supervisor {
             recorder: recorder.clone(),
             retire: retire.clone(),
             samples: self.samples.clone(),
+            operations: self.operations.clone(),
             rng,
         };
         let handle = tokio::spawn(task.run(session));
@@ -357,6 +375,7 @@ impl Supervisor {
                 .as_ref()
                 .map(|_| f64::from_bits(self.shared.target_qps_bits.load(Ordering::Relaxed))),
             late_starts: late,
+            backlog: self.shared.backlog_at(offset),
             total,
             by_kind,
         });
@@ -410,6 +429,7 @@ impl Supervisor {
             abandoned_in_flight: abandoned,
             late_starts: totals.measured_late_starts,
             max_start_lag: Duration::from_nanos(totals.max_lag_ns),
+            unissued_ops: self.unissued_at_window_end.unwrap_or(0),
             samples_dropped: s.samples_dropped.load(Ordering::Relaxed),
             error_examples: totals.error_examples,
             stop_reason: self.reason.lock().clone(),

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use crate::error::{Error, ErrorKind};
 use crate::metrics::QueryExecution;
 use crate::target::{TargetPool, TargetSession};
-use crate::workload::WorkloadPlan;
+use crate::workload::{WorkloadPlan, YieldsKey};
 
 use super::open_session;
 use super::recorder::{Outcome, TaskRecorder};
@@ -26,6 +26,7 @@ pub(super) struct ConnectionTask {
     pub(super) recorder: Arc<Mutex<TaskRecorder>>,
     pub(super) retire: Arc<AtomicBool>,
     pub(super) samples: mpsc::Sender<QueryExecution>,
+    pub(super) operations: Option<mpsc::Sender<QueryExecution>>,
     pub(super) rng: SmallRng,
 }
 
@@ -88,8 +89,26 @@ impl ConnectionTask {
             let statement = self.plan.pick(&mut self.rng);
             self.plan.generate(statement, &mut self.rng, &mut params);
             let started = self.shared.now_ns();
-            let result = s.execute(statement, &params).await;
+            let yields = self.plan.yields_key(statement);
+            let (result, returned) = if yields == YieldsKey::Returned {
+                match s.execute_returning(statement, &params).await {
+                    Ok((n, key)) => (Ok(n), key),
+                    Err(e) => (Err(e), None),
+                }
+            } else {
+                (s.execute(statement, &params).await, None)
+            };
             let ended = self.shared.now_ns();
+            // Read-your-writes: the new row's key joins the keys lookups draw from.
+            match (yields, &result) {
+                (YieldsKey::Returned, Ok(_)) => {
+                    if let Some(key) = returned {
+                        self.plan.remember_key(key);
+                    }
+                }
+                (YieldsKey::Param(i), Ok(_)) => self.plan.remember_key(params[i].clone()),
+                _ => {}
+            }
             now = ended;
             let lost = matches!(&result, Err(e) if e.kind() == ErrorKind::Connect);
             let from = intended.unwrap_or(started);
@@ -103,7 +122,15 @@ impl ConnectionTask {
             };
             self.recorder.lock().record(&outcome, self.shared.late_threshold_ns);
             if self.shared.sample_rate > 0.0 && self.rng.gen::<f64>() < self.shared.sample_rate {
-                self.sample(&outcome, from);
+                let row = self.execution(&outcome, from);
+                if self.samples.try_send(row).is_err() {
+                    self.shared.samples_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if let Some(log) = &self.operations {
+                let row = self.execution(&outcome, from);
+                // The log is complete or it is useless: wait for its writer rather than drop.
+                let _ = log.send(row).await;
             }
             if lost {
                 session = None;
@@ -116,10 +143,10 @@ impl ConnectionTask {
         }
     }
 
-    pub(super) fn sample(&self, o: &Outcome<'_>, from_offset_ns: u64) {
+    pub(super) fn execution(&self, o: &Outcome<'_>, from_offset_ns: u64) -> QueryExecution {
         let started_at = self.shared.start_wall
             + chrono::Duration::nanoseconds(from_offset_ns.min(i64::MAX as u64) as i64);
-        let row = QueryExecution {
+        QueryExecution {
             run_id: self.shared.run_id,
             worker_id: self.shared.worker_id.clone(),
             connection: self.index,
@@ -131,9 +158,6 @@ impl ConnectionTask {
             rows: *o.result.as_ref().unwrap_or(&0),
             ok: o.result.is_ok(),
             error_kind: o.result.as_ref().err().map(Error::kind),
-        };
-        if self.samples.try_send(row).is_err() {
-            self.shared.samples_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -81,6 +81,20 @@ impl Shared {
     }
 
     /// Open loop: the next slot of the timetable, as an offset from the load start.
+    /// Open loop: operations due by `at_ns` (an offset from the load start) that no
+    /// connection has started yet. 0 in closed loop.
+    pub(super) fn backlog_at(&self, at_ns: u64) -> u64 {
+        let Some(schedule) = self.schedule.as_ref() else {
+            return 0;
+        };
+        let s = schedule.lock();
+        let at = at_ns as f64;
+        if s.next_ns > at || s.interval_ns <= 0.0 {
+            return 0;
+        }
+        ((at - s.next_ns) / s.interval_ns) as u64 + 1
+    }
+
     pub(super) fn claim_slot(&self) -> Option<u64> {
         let schedule = self.schedule.as_ref()?;
         let mut s = schedule.lock();

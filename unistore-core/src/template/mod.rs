@@ -147,9 +147,14 @@ pub struct ValueGeneration {
     /// Key column override (default: the primary key, or the first column of it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_column: Option<String>,
-    /// Column updated by `UPDATE` (default: the first non-key column of a generatable type).
+    /// Column updated by `UPDATE` (default: a non-key, non-generated column that no index
+    /// starts with, numbers first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub update_column: Option<String>,
+    /// Keys of rows the run inserts join the lookup pool, so later lookups and updates also
+    /// hit new rows (`INSERT ... RETURNING` for keys the database generates).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub read_your_writes: bool,
 }
 
 impl Default for ValueGeneration {
@@ -161,6 +166,7 @@ impl Default for ValueGeneration {
             range_scan_width: 100,
             key_column: None,
             update_column: None,
+            read_your_writes: false,
         }
     }
 }

@@ -173,6 +173,7 @@ pub fn point_lookup_plan() -> Arc<WorkloadPlan> {
             column_type: ColumnType::Integer,
             role: ParamRole::Key,
         }],
+        returning: None,
     }];
     Arc::new(
         WorkloadPlan::build(&template, &profile(), statements, None, RunId::new(), &WorkerIdentity::solo())
