@@ -306,10 +306,10 @@ async fn every_column_type_binds_natively() {
     let scan = m
         .render(&by_name, &RenderRequest { kind: QueryKind::RangeScan, values: &values, custom_sql: None })
         .expect("render");
-    let count = CustomSql {
-        sql: format!("SELECT count(*) FROM {s}.by_name WHERE n < ?"),
-        params: vec![ParamGenerator::Int { min: 0, max: 1 }],
-    };
+    let count = CustomSql::new(
+        format!("SELECT count(*) FROM {s}.by_name WHERE n < ?"),
+        vec![ParamGenerator::Int { min: 0, max: 1 }],
+    );
     let counted = m
         .render(
             &by_name,

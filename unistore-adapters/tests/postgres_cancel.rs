@@ -27,7 +27,7 @@ async fn statements_running_at_the_stop_deadline_are_cancelled_server_side() {
     let mut mix = BTreeMap::new();
     mix.insert(QueryKind::CustomSql, 100);
     let mut template = Template::new("none", mix);
-    template.custom_sql = Some(CustomSql { sql: "SELECT pg_sleep(60)".into(), params: vec![] });
+    template.custom_sql = vec![CustomSql::new("SELECT pg_sleep(60)", vec![])];
     let profile = TableProfile {
         table: TableRef::parse("none").expect("name"),
         table_type: TableType::Postgres,

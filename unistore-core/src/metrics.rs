@@ -502,6 +502,10 @@ pub struct RunSummary {
     pub total: KindStats,
     /// Per kind, measurement window only.
     pub by_kind: BTreeMap<QueryKind, KindStats>,
+    /// Named custom statements, each on its own (`CUSTOM_SQL:name`); their sum is the
+    /// `CUSTOM_SQL` row of `by_kind`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_statement: BTreeMap<String, KindStats>,
     /// Successful operations during warmup (excluded above).
     pub warmup_ops: u64,
     /// Successful operations during cooldown or after the window (excluded above).
@@ -590,6 +594,7 @@ impl RunSummary {
             duration_s: 0.0,
             total: KindStats::default(),
             by_kind: BTreeMap::new(),
+            by_statement: BTreeMap::new(),
             warmup_ops: 0,
             cooldown_ops: 0,
             completed_ops_all_phases: 0,

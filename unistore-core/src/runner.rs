@@ -115,19 +115,7 @@ impl PreparedRun {
                 supported.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
             )));
         }
-        let statements = kinds
-            .iter()
-            .map(|kind| {
-                manager.render(
-                    &profile,
-                    &RenderRequest {
-                        kind: *kind,
-                        values: &template.values,
-                        custom_sql: template.custom_sql.as_ref(),
-                    },
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let statements = render_statements(manager, &profile, &template, &kinds)?;
         let needs_pool = template.values.source == KeySource::Pool
             && statements.iter().any(|s| s.params.iter().any(|p| p.role == crate::target::ParamRole::Key));
         let key_pool = if needs_pool {
@@ -513,6 +501,31 @@ fn failed_summary(p: &PreparedRun, since: chrono::DateTime<chrono::Utc>, reason:
         verdict: Some(Verdict::Failed),
         ..RunSummary::running(&record)
     }
+}
+
+/// One statement per kind in the mix, and one per custom statement (in template order, which
+/// the plan relies on to find each one's generators).
+pub fn render_statements(
+    manager: &dyn TableManager,
+    profile: &TableProfile,
+    template: &Template,
+    kinds: &[QueryKind],
+) -> Result<Vec<crate::target::StatementSpec>> {
+    let mut out = Vec::new();
+    for kind in kinds {
+        let request = |custom_sql| RenderRequest { kind: *kind, values: &template.values, custom_sql };
+        if *kind == QueryKind::CustomSql {
+            if template.custom_sql.is_empty() {
+                return Err(Error::invalid("CUSTOM_SQL needs a [custom_sql] section with sql and params"));
+            }
+            for custom in &template.custom_sql {
+                out.push(manager.render(profile, &request(Some(custom)))?);
+            }
+        } else {
+            out.push(manager.render(profile, &request(None))?);
+        }
+    }
+    Ok(out)
 }
 
 /// A stable id for a template: its name, made safe for keys.

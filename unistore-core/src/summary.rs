@@ -6,7 +6,7 @@ use crate::engine::EngineReport;
 use crate::error::Result;
 use crate::metrics::{KindRecorder, KindStats, RunSummary, SloReport};
 use crate::model::{QueryKind, RunId, RunStatus, TableType};
-use crate::template::Slo;
+use crate::template::{Slo, SloScope};
 
 /// What the summary needs besides the measurements.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ pub struct SummaryContext {
     /// Load mode name.
     pub mode: String,
     /// Thresholds.
-    pub slo: BTreeMap<QueryKind, Slo>,
+    pub slo: BTreeMap<SloScope, Slo>,
     /// Seed used.
     pub seed: u64,
     /// Final status.
@@ -44,7 +44,12 @@ pub fn summarize(report: &EngineReport, ctx: &SummaryContext) -> Result<RunSumma
         by_kind.insert(*kind, r.stats(window_s, false)?);
     }
     let total = total.stats(window_s, true)?;
-    let slo = evaluate_slo(&ctx.slo, &by_kind);
+    let by_statement = report
+        .measured_by_label
+        .iter()
+        .map(|(label, r)| Ok((label.clone(), r.stats(window_s, false)?)))
+        .collect::<Result<BTreeMap<_, _>>>()?;
+    let slo = evaluate_slo(&ctx.slo, &by_kind, &total);
     Ok(RunSummary {
         run_id: ctx.run_id,
         worker_id: ctx.worker_id.clone(),
@@ -64,6 +69,7 @@ pub fn summarize(report: &EngineReport, ctx: &SummaryContext) -> Result<RunSumma
         duration_s: window_s,
         total,
         by_kind,
+        by_statement,
         warmup_ops: report.warmup_ops,
         cooldown_ops: report.cooldown_ops,
         completed_ops_all_phases: report.completed_ops,
@@ -85,33 +91,43 @@ pub fn summarize(report: &EngineReport, ctx: &SummaryContext) -> Result<RunSumma
     })
 }
 
-/// Checks every threshold against the measured per-kind statistics. A kind with a threshold
-/// but no completed operation fails: an SLO that was never exercised has not been met.
-pub fn evaluate_slo(slos: &BTreeMap<QueryKind, Slo>, by_kind: &BTreeMap<QueryKind, KindStats>) -> SloReport {
+/// Checks every threshold against the measured statistics: per kind, and for the whole run
+/// (`TOTAL`). A kind with a threshold but no completed operation fails: an SLO that was never
+/// exercised has not been met.
+pub fn evaluate_slo(
+    slos: &BTreeMap<SloScope, Slo>,
+    by_kind: &BTreeMap<QueryKind, KindStats>,
+    total: &KindStats,
+) -> SloReport {
     let mut violations = Vec::new();
-    for (kind, slo) in slos {
-        let Some(stats) = by_kind.get(kind) else {
-            violations.push(format!("{kind}: no operations were measured, so its SLO cannot be met"));
+    for (scope, slo) in slos {
+        let stats = match scope {
+            SloScope::Total => Some(total),
+            SloScope::Kind(kind) => by_kind.get(kind),
+        };
+        let Some(stats) = stats.filter(|s| s.ops > 0 || s.errors > 0) else {
+            violations.push(format!("{scope}: no operations were measured, so its SLO cannot be met"));
             continue;
         };
-        if stats.ops == 0 && stats.errors == 0 {
-            violations.push(format!("{kind}: no operations were measured, so its SLO cannot be met"));
-            continue;
+        if let Some(limit) = slo.min_qps {
+            if stats.qps < limit {
+                violations.push(format!("{scope}: {:.1} ops/s < {limit} ops/s", stats.qps));
+            }
         }
         if let Some(limit) = slo.p95_ms {
             if stats.latency_ms.p95 > limit {
-                violations.push(format!("{kind}: p95 {:.3} ms > {limit} ms", stats.latency_ms.p95));
+                violations.push(format!("{scope}: p95 {:.3} ms > {limit} ms", stats.latency_ms.p95));
             }
         }
         if let Some(limit) = slo.p99_ms {
             if stats.latency_ms.p99 > limit {
-                violations.push(format!("{kind}: p99 {:.3} ms > {limit} ms", stats.latency_ms.p99));
+                violations.push(format!("{scope}: p99 {:.3} ms > {limit} ms", stats.latency_ms.p99));
             }
         }
         if let Some(limit) = slo.max_error_rate {
             let rate = stats.error_rate();
             if rate > limit {
-                violations.push(format!("{kind}: error rate {:.4} > {limit}", rate));
+                violations.push(format!("{scope}: error rate {:.4} > {limit}", rate));
             }
         }
     }

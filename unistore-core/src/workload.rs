@@ -292,14 +292,30 @@ enum CustomGenerator {
 pub struct WorkloadPlan {
     statements: Vec<StatementSpec>,
     sources: Vec<Vec<ParamSource>>,
-    /// 100 slots, each holding a statement index: the mix is exact to the percent.
+    /// 100 slots, each holding a group (a kind) index: the mix is exact to the percent.
     mix_slots: [u8; 100],
+    /// The statements of each kind in the mix.
+    groups: Vec<Group>,
+    /// Per statement: the name of a named custom statement, reported on its own row.
+    labels: Vec<Option<String>>,
     keys: Option<KeyGenerator>,
     new_keys: NewKeyGenerator,
     /// Read-your-writes: keys this worker inserted, drawn by lookups beside the pool.
     recent: Option<RecentKeys>,
     /// Per statement: how it yields the key of a row it inserts (read-your-writes only).
     yields_key: Vec<YieldsKey>,
+}
+
+/// The statements that share one kind's percentage of the mix.
+#[derive(Debug)]
+enum Group {
+    One(usize),
+    /// Several custom statements, picked by weight.
+    Weighted {
+        members: Vec<usize>,
+        cumulative: Vec<u32>,
+        total: u32,
+    },
 }
 
 /// How an INSERT tells the key of the row it wrote.
@@ -362,14 +378,47 @@ impl WorkloadPlan {
         run_id: RunId,
         worker: &WorkerIdentity,
     ) -> Result<Self> {
+        // Statements of one kind share its percentage: one statement per kind, except custom
+        // SQL, whose statements (in template order) split it by weight.
+        let custom_of: Vec<Option<usize>> = {
+            let mut k = 0;
+            statements
+                .iter()
+                .map(|st| {
+                    (st.kind == QueryKind::CustomSql).then(|| {
+                        k += 1;
+                        k - 1
+                    })
+                })
+                .collect()
+        };
+        let mut groups: Vec<Group> = Vec::new();
         let mut mix_slots = [0u8; 100];
         let mut slot = 0usize;
-        for (i, st) in statements.iter().enumerate() {
-            let pct = template.mix.get(&st.kind).copied().unwrap_or(0) as usize;
+        for kind in QueryKind::ALL {
+            let members: Vec<usize> = (0..statements.len()).filter(|i| statements[*i].kind == kind).collect();
+            if members.is_empty() {
+                continue;
+            }
+            let pct = template.mix.get(&kind).copied().unwrap_or(0) as usize;
             if slot + pct > 100 {
                 return Err(Error::invalid("the mix sums to more than 100%"));
             }
-            mix_slots[slot..slot + pct].fill(i as u8);
+            let group = if members.len() == 1 {
+                Group::One(members[0])
+            } else {
+                let mut cumulative = Vec::with_capacity(members.len());
+                let mut total = 0u32;
+                for i in &members {
+                    let weight =
+                        custom_of[*i].and_then(|k| template.custom_sql.get(k)).map_or(1, |c| c.weight);
+                    total = total.saturating_add(weight.max(1));
+                    cumulative.push(total);
+                }
+                Group::Weighted { members, cumulative, total }
+            };
+            mix_slots[slot..slot + pct].fill(groups.len() as u8);
+            groups.push(group);
             slot += pct;
         }
         if slot != 100 {
@@ -377,6 +426,10 @@ impl WorkloadPlan {
                 "the statements cover {slot}% of the mix, not 100%: render one statement per kind in the mix"
             )));
         }
+        let labels: Vec<Option<String>> = custom_of
+            .iter()
+            .map(|k| k.and_then(|k| template.custom_sql.get(k)).and_then(|c| c.name.clone()))
+            .collect();
         let needs_keys = statements.iter().any(|s| s.params.iter().any(|p| p.role == ParamRole::Key));
         let keys = if needs_keys {
             Some(match template.values.source {
@@ -399,10 +452,13 @@ impl WorkloadPlan {
         } else {
             None
         };
-        let custom = template.custom_sql.as_ref().map(|c| c.params.as_slice()).unwrap_or(&[]);
         let sources = statements
             .iter()
-            .map(|st| {
+            .enumerate()
+            .map(|(index, st)| {
+                let custom = custom_of[index]
+                    .and_then(|k| template.custom_sql.get(k))
+                    .map_or(&[][..], |c| c.params.as_slice());
                 let mut last_key_type_ok = false;
                 st.params
                     .iter()
@@ -467,6 +523,8 @@ impl WorkloadPlan {
             statements,
             sources,
             mix_slots,
+            groups,
+            labels,
             keys,
             new_keys: NewKeyGenerator::new(profile.key_range.map(|r| r.1), run_id, worker),
             recent: template.values.read_your_writes.then(|| RecentKeys::new(template.values.pool_size)),
@@ -506,7 +564,18 @@ impl WorkloadPlan {
     /// Picks the next statement by the mix.
     #[inline]
     pub fn pick(&self, rng: &mut SmallRng) -> usize {
-        self.mix_slots[rng.gen_range(0..100usize)] as usize
+        match &self.groups[self.mix_slots[rng.gen_range(0..100usize)] as usize] {
+            Group::One(i) => *i,
+            Group::Weighted { members, cumulative, total } => {
+                let r = rng.gen_range(0..*total);
+                members[cumulative.partition_point(|c| *c <= r)]
+            }
+        }
+    }
+
+    /// The name of statement `i` when it is a named custom statement.
+    pub fn label(&self, i: usize) -> Option<&str> {
+        self.labels[i].as_deref()
     }
 
     /// Keys inserted so far by this worker's plan.

@@ -19,7 +19,7 @@ use unistore_core::sql::SqlDialect;
 use unistore_core::table::RenderRequest;
 use unistore_core::template::limits::MAX_TEXT_LEN;
 use unistore_core::template::{
-    CustomSql, Distribution, KeySource, LoadMode, ParamGenerator, Phases, Slo, Timeouts,
+    CustomSql, Distribution, KeySource, LoadMode, ParamGenerator, Phases, Slo, SloScope, Timeouts,
 };
 use unistore_core::{QueryKind, RunId, Template, Value, WorkerIdentity, WorkloadPlan};
 
@@ -135,7 +135,7 @@ fn any_custom() -> BoxedStrategy<CustomSql> {
             if !keep_all {
                 params.truncate(unistore_core::template::count_placeholders(&sql));
             }
-            CustomSql { sql, params }
+            CustomSql::new(sql, params)
         })
         .boxed()
 }
@@ -162,7 +162,7 @@ fn any_template() -> BoxedStrategy<Template> {
             )| {
                 let mut t = Template::new("toy", mix);
                 t.name = name;
-                t.custom_sql = Some(custom);
+                t.custom_sql = vec![custom];
                 t.values.distribution = distribution;
                 t.values.source = source;
                 t.values.pool_size = usize::try_from(pool).unwrap_or(usize::MAX);
@@ -172,8 +172,8 @@ fn any_template() -> BoxedStrategy<Template> {
                 t.timeouts = Timeouts { connect: timeout, statement: Some(timeout) };
                 t.sample_rate = rate;
                 t.slo = BTreeMap::from([(
-                    QueryKind::PointLookup,
-                    Slo { p95_ms: Some(p95), p99_ms: None, max_error_rate: Some(rate) },
+                    SloScope::Total,
+                    Slo { min_qps: Some(p95), p95_ms: Some(p95), p99_ms: None, max_error_rate: Some(rate) },
                 )]);
                 t
             },
@@ -274,7 +274,7 @@ fn any_valid_template_builds_a_plan_whose_values_stay_in_bounds() {
                 .iter()
                 .filter_map(|kind| {
                     let request =
-                        RenderRequest { kind: *kind, values: &t.values, custom_sql: t.custom_sql.as_ref() };
+                        RenderRequest { kind: *kind, values: &t.values, custom_sql: t.custom_sql.first() };
                     SqlDialect::SQLITE.render(&profile, &request).ok()
                 })
                 .collect();

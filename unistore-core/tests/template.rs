@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use unistore_core::template::{parse_mix, Distribution, KeySource, LoadMode, ParamGenerator};
+use unistore_core::template::{parse_mix, Distribution, KeySource, LoadMode, ParamGenerator, SloScope};
 use unistore_core::{ErrorKind, QueryKind, Template};
 
 const FULL: &str = r#"
@@ -54,8 +54,8 @@ fn the_documented_template_parses_and_round_trips() {
     assert_eq!(t.load, LoadMode::Qps { target_qps: 250.0, connections: 4 });
     assert_eq!(t.phases.measurement, Duration::from_secs(60));
     assert_eq!(t.phases.cooldown, Duration::ZERO);
-    assert_eq!(t.slo[&QueryKind::PointLookup].p95_ms, Some(5.0));
-    let custom = t.custom_sql.as_ref().unwrap();
+    assert_eq!(t.slo[&SloScope::Kind(QueryKind::PointLookup)].p95_ms, Some(5.0));
+    let custom = &t.custom_sql[0];
     assert_eq!(custom.params[1], ParamGenerator::Choice { values: vec!["open".into(), "paid".into()] });
     // TOML and JSON exports parse back to the same template.
     assert_eq!(Template::from_toml(&t.to_toml().unwrap()).unwrap(), t);
@@ -182,4 +182,36 @@ fn flags_cannot_turn_a_search_into_a_fixed_run() {
     let t = o.apply(t).unwrap();
     assert_eq!(t.name, "bench-t", "a template without a name is named after its table");
     assert_eq!(t.load.name(), "FIND_MAX_CONCURRENCY");
+}
+
+#[test]
+fn slos_apply_to_kinds_and_to_the_whole_run_with_a_throughput_floor() {
+    let t = Template::from_toml(
+        "table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[slo.total]\nmin_qps = 1000.0\np99_ms = 5.0\n[slo.POINT_LOOKUP]\nmin_qps = 900.0\n",
+    )
+    .unwrap();
+    assert_eq!(t.slo[&SloScope::Total].min_qps, Some(1000.0));
+    assert_eq!(t.slo[&SloScope::Kind(QueryKind::PointLookup)].min_qps, Some(900.0));
+    let m = err("table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[slo.TOTAL]\nmin_qps = -1.0\n");
+    assert!(m.contains("slo.TOTAL.min_qps"), "{m}");
+    let m = err("table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[slo.EVERYTHING]\np99_ms = 1.0\n");
+    assert!(m.contains("unknown SLO scope `EVERYTHING`"), "{m}");
+    // Evaluation: the TOTAL row and a throughput floor.
+    use unistore_core::metrics::KindRecorder;
+    use unistore_core::summary::evaluate_slo;
+    let mut r = KindRecorder::default();
+    for i in 0..1000u64 {
+        r.response.record_ns(1_000_000 + i * 1_000);
+    }
+    let total = r.stats(10.0, false).unwrap(); // 100 ops/s, p99 about 2 ms
+    let by_kind = std::collections::BTreeMap::from([(QueryKind::PointLookup, total.clone())]);
+    let report = evaluate_slo(&t.slo, &by_kind, &total);
+    assert!(!report.passed);
+    assert_eq!(report.violations.len(), 2, "{:?}", report.violations);
+    assert!(report.violations[0].starts_with("TOTAL: 100.0 ops/s < 1000 ops/s"), "{:?}", report.violations);
+    assert!(
+        report.violations[1].starts_with("POINT_LOOKUP: 100.0 ops/s < 900 ops/s"),
+        "{:?}",
+        report.violations
+    );
 }

@@ -188,6 +188,11 @@ pub fn print_summary(s: &RunSummary, stored: bool) {
         );
         for (kind, k) in &s.by_kind {
             println!("{}", row(kind.as_str(), k));
+            // Named custom statements, each on its own row under CUSTOM_SQL.
+            let prefix = format!("{kind}:");
+            for (label, k) in s.by_statement.iter().filter(|(l, _)| l.starts_with(&prefix)) {
+                println!("{}", row(&format!("  {}", &label[prefix.len()..]), k));
+            }
         }
         println!("{}", row("TOTAL", &s.total));
     } else {

@@ -431,3 +431,50 @@ fn an_outage_of_the_database_shows_in_the_summary_as_seconds_unreachable() {
     assert!(v["total"]["errors_by_kind"]["CONNECT"].as_u64().unwrap() > 0, "{v}");
     assert!(v["total"]["ops"].as_u64().unwrap() > 0, "it recovered: {v}");
 }
+
+#[test]
+fn several_weighted_custom_statements_are_each_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = template(
+        dir.path(),
+        "scripts.toml",
+        "table = \"demo_orders\"\n[mix]\nPOINT_LOOKUP = 50\nCUSTOM_SQL = 50\n\
+         [[custom_sql]]\nname = \"by_customer\"\nweight = 3\nsql = \"SELECT count(*) FROM demo_orders WHERE customer_id = ?\"\nparams = [{ kind = \"int\", min = 1, max = 100 }]\n\
+         [[custom_sql]]\nname = \"newest\"\nweight = 1\nsql = \"SELECT max(id) FROM demo_orders\"\n\
+         [phases]\nwarmup = \"0s\"\nmeasurement = \"2s\"\n",
+    );
+    let json_path = dir.path().join("scripts.json");
+    let out = bench(
+        dir.path(),
+        &[
+            "--template",
+            t.to_str().unwrap(),
+            "-c",
+            "2",
+            "--no-results",
+            "--json",
+            json_path.to_str().unwrap(),
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}{stdout}", text(&out.stderr));
+    assert!(stdout.contains("  by_customer") && stdout.contains("  newest"), "{stdout}");
+    let v = json(&json_path);
+    let by = &v["by_statement"];
+    let (a, b) = (
+        by["CUSTOM_SQL:by_customer"]["ops"].as_u64().unwrap(),
+        by["CUSTOM_SQL:newest"]["ops"].as_u64().unwrap(),
+    );
+    assert_eq!(a + b, v["by_kind"]["CUSTOM_SQL"]["ops"].as_u64().unwrap(), "the rows add up to CUSTOM_SQL");
+    let share = a as f64 / (a + b) as f64;
+    assert!((share - 0.75).abs() < 0.08, "weights 3:1 give 75%: {share} ({a}, {b})");
+    // Unnamed statements are refused when there are several.
+    let bad = template(
+        dir.path(),
+        "bad.toml",
+        "table = \"demo_orders\"\n[mix]\nCUSTOM_SQL = 100\n[[custom_sql]]\nsql = \"SELECT 1\"\n[[custom_sql]]\nsql = \"SELECT 2\"\n",
+    );
+    let out = bench(dir.path(), &["--template", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("each needs a name"), "{}", text(&out.stderr));
+}

@@ -101,6 +101,8 @@ impl EngineConfig {
 pub struct EngineReport {
     /// Measurement-window recorders per kind.
     pub measured: BTreeMap<QueryKind, KindRecorder>,
+    /// Measurement-window recorders of named custom statements, as `CUSTOM_SQL:name`.
+    pub measured_by_label: BTreeMap<String, KindRecorder>,
     /// Wall-clock start of the load.
     pub started_at: DateTime<Utc>,
     /// Wall-clock start of the measurement window.

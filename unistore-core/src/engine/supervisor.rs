@@ -389,19 +389,14 @@ impl Supervisor {
 
     pub(super) fn report(mut self, abandoned: u64) -> EngineReport {
         self.reap_finished();
-        let mut measured: BTreeMap<QueryKind, KindRecorder> = BTreeMap::new();
-        for (i, r) in self.retired_measured.iter().enumerate() {
-            measured.entry(self.plan.kind(i)).or_insert_with(|| KindRecorder::new(self.open_loop)).merge(r);
-        }
+        // Per statement first, then folded by kind (and by name for named custom statements).
+        let mut by_statement: Vec<KindRecorder> = self.retired_measured.clone();
         let mut totals = std::mem::take(&mut self.finished_totals);
         for t in &self.tasks {
             // Abandoned tasks were aborted; whatever they recorded before is still valid.
             let rec = t.recorder.lock();
-            for (i, r) in rec.measured.iter().enumerate() {
-                measured
-                    .entry(self.plan.kind(i))
-                    .or_insert_with(|| KindRecorder::new(self.open_loop))
-                    .merge(r);
+            for (a, r) in by_statement.iter_mut().zip(&rec.measured) {
+                a.merge(r);
             }
             totals.warmup_ops += rec.warmup_ops;
             totals.cooldown_ops += rec.cooldown_ops;
@@ -412,12 +407,24 @@ impl Supervisor {
                 totals.error_examples.entry(*k).or_insert_with(|| m.clone());
             }
         }
+        let mut measured: BTreeMap<QueryKind, KindRecorder> = BTreeMap::new();
+        let mut measured_by_label: BTreeMap<String, KindRecorder> = BTreeMap::new();
+        for (i, r) in by_statement.iter().enumerate() {
+            measured.entry(self.plan.kind(i)).or_insert_with(|| KindRecorder::new(self.open_loop)).merge(r);
+            if let Some(label) = self.plan.label(i) {
+                measured_by_label
+                    .entry(format!("{}:{label}", self.plan.kind(i)))
+                    .or_insert_with(|| KindRecorder::new(self.open_loop))
+                    .merge(r);
+            }
+        }
         let s = &self.shared;
         let warmup_end = s.warmup_end_ns.load(Ordering::Relaxed);
         let measure_end = s.measure_end_ns.load(Ordering::Relaxed).max(warmup_end);
         let at = |ns: u64| s.start_wall + chrono::Duration::nanoseconds(ns.min(i64::MAX as u64) as i64);
         EngineReport {
             measured,
+            measured_by_label,
             started_at: s.start_wall,
             measurement_started_at: at(warmup_end),
             measurement_ended_at: at(measure_end),

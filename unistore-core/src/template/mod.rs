@@ -39,9 +39,11 @@ pub struct Template {
     pub table_type: Option<TableType>,
     /// Percentage of operations per query kind; must sum to 100.
     pub mix: BTreeMap<QueryKind, u32>,
-    /// The statement for `CUSTOM_SQL`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub custom_sql: Option<CustomSql>,
+    /// The statements for `CUSTOM_SQL`: one table (`[custom_sql]`), or several named and
+    /// weighted ones (`[[custom_sql]]`, like several `pgbench -f` scripts), which share the
+    /// mix's `CUSTOM_SQL` percentage by weight and are reported each on its own row.
+    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    pub custom_sql: Vec<CustomSql>,
     /// How keys and values are generated.
     #[serde(default)]
     pub values: ValueGeneration,
@@ -54,9 +56,9 @@ pub struct Template {
     /// Phase durations.
     #[serde(default)]
     pub phases: Phases,
-    /// Thresholds per query kind.
+    /// Thresholds per query kind, and for all kinds together (`TOTAL`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub slo: BTreeMap<QueryKind, Slo>,
+    pub slo: BTreeMap<SloScope, Slo>,
     /// Write kinds (INSERT, UPDATE) are refused unless this is true.
     #[serde(default)]
     pub allow_writes: bool,
@@ -82,15 +84,51 @@ fn default_sample_rate() -> f64 {
     0.01
 }
 
+/// `[custom_sql]` (one table) or `[[custom_sql]]` (a list).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<CustomSql>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(CustomSql),
+        Many(Vec<CustomSql>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(c) => vec![c],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(w: &u32) -> bool {
+    *w == 1
+}
+
 /// User SQL for the `CUSTOM_SQL` kind, with `?` placeholders and one generator per placeholder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomSql {
+    /// Name of the statement, shown on its own row (`CUSTOM_SQL:name`); needed when there are
+    /// several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Share of the mix's `CUSTOM_SQL` percentage, relative to the other custom statements.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub weight: u32,
     /// The statement, with `?` for each parameter.
     pub sql: String,
     /// One generator per `?`, in order.
     #[serde(default)]
     pub params: Vec<ParamGenerator>,
+}
+
+impl CustomSql {
+    /// An unnamed statement of weight 1.
+    pub fn new(sql: impl Into<String>, params: Vec<ParamGenerator>) -> Self {
+        CustomSql { name: None, weight: 1, sql: sql.into(), params }
+    }
 }
 
 /// How one custom-SQL parameter is generated.
@@ -243,9 +281,6 @@ pub enum Scaling {
     },
 }
 
-fn one() -> u32 {
-    1
-}
 fn default_max_workers() -> u32 {
     4
 }
@@ -323,10 +358,66 @@ impl Default for Guardrails {
     }
 }
 
-/// Thresholds for one query kind.
+/// What an SLO applies to: one query kind, or the whole run (`TOTAL`), as k6 thresholds on a
+/// metric and on a tagged sub-metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SloScope {
+    /// Every kind together: the run's `TOTAL` row.
+    Total,
+    /// One query kind.
+    Kind(QueryKind),
+}
+
+impl SloScope {
+    /// `TOTAL` or the kind's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SloScope::Total => "TOTAL",
+            SloScope::Kind(k) => k.as_str(),
+        }
+    }
+}
+
+impl std::fmt::Display for SloScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SloScope {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        if s.trim().eq_ignore_ascii_case("total") {
+            return Ok(SloScope::Total);
+        }
+        s.parse::<QueryKind>().map(SloScope::Kind).map_err(|_| {
+            Error::invalid(format!(
+                "unknown SLO scope `{s}`: use TOTAL or a query kind (point_lookup, range_scan, insert, update, custom_sql)"
+            ))
+        })
+    }
+}
+
+impl Serialize for SloScope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for SloScope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Thresholds for one query kind, or for the whole run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Slo {
+    /// Minimum throughput: successful operations per second in the measurement window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_qps: Option<f64>,
     /// Maximum p95 response time in milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p95_ms: Option<f64>,
@@ -347,7 +438,7 @@ impl Template {
             table: table.into(),
             table_type: None,
             mix,
-            custom_sql: None,
+            custom_sql: Vec::new(),
             values: ValueGeneration::default(),
             load: LoadMode::default(),
             scaling: Scaling::default(),

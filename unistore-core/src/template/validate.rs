@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::limits::{self, check_duration, check_name};
 use super::{
     count_placeholders, count_statements, mix_to_string, url_carries_secret, Distribution, LoadMode,
-    ParamGenerator, Scaling, Template,
+    ParamGenerator, Scaling, SloScope, Template,
 };
 use crate::error::{Error, Result};
 use crate::model::QueryKind;
@@ -102,51 +102,53 @@ impl Template {
     fn validate_custom_sql(&self) -> Result<()> {
         // A [custom_sql] section is checked even when the mix does not use it: a stored
         // template must be valid as a whole.
-        let Some(custom) = &self.custom_sql else {
+        if self.custom_sql.is_empty() {
             if self.mix.get(&QueryKind::CustomSql).is_some_and(|p| *p > 0) {
                 return Err(Error::invalid(
                     "the mix has CUSTOM_SQL but the template has no [custom_sql] section: add sql and params",
                 ));
             }
             return Ok(());
-        };
-        if custom.sql.len() > limits::MAX_SQL_LEN {
+        }
+        let several = self.custom_sql.len() > 1;
+        if self.custom_sql.len() > limits::MAX_CUSTOM_STATEMENTS {
             return Err(Error::invalid(format!(
-                "custom_sql.sql has {} bytes, more than the limit of {}",
-                custom.sql.len(),
-                limits::MAX_SQL_LEN
+                "{} custom_sql statements is more than the limit of {}",
+                self.custom_sql.len(),
+                limits::MAX_CUSTOM_STATEMENTS
             )));
         }
-        match count_statements(&custom.sql) {
-            0 => {
-                return Err(Error::invalid(
-                    "custom_sql.sql is empty: give one SQL statement, e.g. sql = \"SELECT * FROM orders WHERE id = ?\"",
-                ))
-            }
-            1 => {}
-            n => {
+        let mut names = std::collections::BTreeSet::new();
+        for (i, custom) in self.custom_sql.iter().enumerate() {
+            let at = match (&custom.name, several) {
+                (Some(n), _) => format!("custom_sql `{n}`"),
+                (None, true) => format!("custom_sql[{i}]"),
+                (None, false) => "custom_sql".to_string(),
+            };
+            if let Some(name) = &custom.name {
+                check_name(&format!("{at} name"), name)?;
+                if name.trim().is_empty() || name.contains(':') {
+                    return Err(Error::invalid(format!(
+                        "{at}: a name must be non-empty and without `:` (it is shown as CUSTOM_SQL:name)"
+                    )));
+                }
+                if !names.insert(name.to_ascii_lowercase()) {
+                    return Err(Error::invalid(format!(
+                        "two custom_sql statements are named `{name}`: give each its own name"
+                    )));
+                }
+            } else if several {
                 return Err(Error::invalid(format!(
-                    "custom_sql.sql holds {n} statements separated by `;`: give exactly one statement \
-                     (each operation is one statement, one round trip)"
-                )))
+                    "{at} has no name: with several custom_sql statements each needs a name (it is reported on its own row)"
+                )));
             }
-        }
-        if custom.params.len() > limits::MAX_PARAMS {
-            return Err(Error::invalid(format!(
-                "custom_sql has {} params, more than the limit of {}",
-                custom.params.len(),
-                limits::MAX_PARAMS
-            )));
-        }
-        let placeholders = count_placeholders(&custom.sql);
-        if placeholders != custom.params.len() {
-            return Err(Error::invalid(format!(
-                "custom_sql has {placeholders} `?` placeholders but {} params: give one generator per `?`",
-                custom.params.len()
-            )));
-        }
-        for (i, p) in custom.params.iter().enumerate() {
-            p.validate().map_err(|e| Error::invalid(format!("custom_sql.params[{i}]: {e}")))?;
+            if custom.weight == 0 || custom.weight > 1_000_000 {
+                return Err(Error::invalid(format!(
+                    "{at}: weight {} must be between 1 and 1000000",
+                    custom.weight
+                )));
+            }
+            validate_statement(&at, custom)?;
         }
         Ok(())
     }
@@ -277,22 +279,27 @@ impl Template {
     }
 
     fn validate_slo(&self) -> Result<()> {
-        for (kind, slo) in &self.slo {
-            if self.mix.get(kind).is_none_or(|p| *p == 0) {
-                return Err(Error::invalid(format!(
-                    "there is an SLO for {kind}, which is not in the mix ({}): remove [slo.{kind}] or add {kind} to the mix",
-                    mix_to_string(&self.mix)
-                )));
+        for (scope, slo) in &self.slo {
+            if let SloScope::Kind(kind) = scope {
+                if self.mix.get(kind).is_none_or(|p| *p == 0) {
+                    return Err(Error::invalid(format!(
+                        "there is an SLO for {kind}, which is not in the mix ({}): remove [slo.{kind}] or add {kind} to the mix",
+                        mix_to_string(&self.mix)
+                    )));
+                }
             }
             for (name, v) in [("p95_ms", slo.p95_ms), ("p99_ms", slo.p99_ms)] {
                 if v.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
                     return Err(Error::invalid(format!(
-                        "slo.{kind}.{name} must be a positive number of milliseconds"
+                        "slo.{scope}.{name} must be a positive number of milliseconds"
                     )));
                 }
             }
+            if slo.min_qps.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
+                return Err(Error::invalid(format!("slo.{scope}.min_qps must be a positive rate (ops/s)")));
+            }
             if slo.max_error_rate.is_some_and(|v| !(0.0..=1.0).contains(&v)) {
-                return Err(Error::invalid(format!("slo.{kind}.max_error_rate must be between 0 and 1")));
+                return Err(Error::invalid(format!("slo.{scope}.max_error_rate must be between 0 and 1")));
             }
         }
         Ok(())
@@ -321,6 +328,48 @@ impl Template {
         }
         Ok(())
     }
+}
+
+fn validate_statement(at: &str, custom: &super::CustomSql) -> Result<()> {
+    if custom.sql.len() > limits::MAX_SQL_LEN {
+        return Err(Error::invalid(format!(
+            "{at}.sql has {} bytes, more than the limit of {}",
+            custom.sql.len(),
+            limits::MAX_SQL_LEN
+        )));
+    }
+    match count_statements(&custom.sql) {
+        0 => {
+            return Err(Error::invalid(format!(
+                "{at}.sql is empty: give one SQL statement, e.g. sql = \"SELECT * FROM orders WHERE id = ?\""
+            )))
+        }
+        1 => {}
+        n => {
+            return Err(Error::invalid(format!(
+                "{at}.sql holds {n} statements separated by `;`: give exactly one statement \
+                 (each operation is one statement, one round trip)"
+            )))
+        }
+    }
+    if custom.params.len() > limits::MAX_PARAMS {
+        return Err(Error::invalid(format!(
+            "{at} has {} params, more than the limit of {}",
+            custom.params.len(),
+            limits::MAX_PARAMS
+        )));
+    }
+    let placeholders = count_placeholders(&custom.sql);
+    if placeholders != custom.params.len() {
+        return Err(Error::invalid(format!(
+            "{at} has {placeholders} `?` placeholders but {} params: give one generator per `?`",
+            custom.params.len()
+        )));
+    }
+    for (i, p) in custom.params.iter().enumerate() {
+        p.validate().map_err(|e| Error::invalid(format!("{at}.params[{i}]: {e}")))?;
+    }
+    Ok(())
 }
 
 impl Distribution {

@@ -78,6 +78,7 @@ fn summary(run_id: RunId, worker_id: Option<&str>, started_at: DateTime<Utc>, op
             (QueryKind::PointLookup, point.stats(window, false).expect("statistics")),
             (QueryKind::RangeScan, range.stats(window, false).expect("statistics")),
         ]),
+        by_statement: BTreeMap::new(),
         warmup_ops: 17,
         cooldown_ops: 3,
         completed_ops_all_phases: total.ops() + 20 + 4,

@@ -160,10 +160,8 @@ pub async fn check_target_pool(pool: Arc<dyn TargetPool>, manager: &dyn TableMan
     let values = ValueGeneration { range_scan_width: 10, ..ValueGeneration::default() };
     let supported = manager.supported_kinds();
     let key = profile.key_column(None).expect("the fixture has a key column").name.clone();
-    let delete = CustomSql {
-        sql: format!("DELETE FROM {} WHERE {key} = ?", profile.table),
-        params: vec![ParamGenerator::Key],
-    };
+    let delete =
+        CustomSql::new(format!("DELETE FROM {} WHERE {key} = ?", profile.table), vec![ParamGenerator::Key]);
     let mut specs: BTreeMap<QueryKind, (usize, StatementSpec)> = BTreeMap::new();
     for kind in QueryKind::ALL {
         if !supported.contains(&kind) {
