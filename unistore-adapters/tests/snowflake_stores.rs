@@ -7,10 +7,12 @@ mod snowflake_support;
 
 use chrono::Utc;
 use snowflake_support::{fresh_schema, url_with_schema};
-use unistore_adapters::snowflake::{apply_schema, history, query_text, SnowflakeResultsStore};
+use unistore_adapters::snowflake::{
+    apply_schema, execute_statements, history, query_text, SnowflakeResultsStore,
+};
 use unistore_adapters::{open_control, open_results};
 use unistore_core::testkit;
-use unistore_core::{ResultsReader, ResultsSink, RunId};
+use unistore_core::{QueryKind, ResultsReader, ResultsSink, RunId, StoredTemplate, Template};
 
 async fn store_schema(tag: &str) -> String {
     let url = url_with_schema(&fresh_schema(tag));
@@ -59,4 +61,57 @@ async fn server_history_degrades_to_notes_on_the_emulator() {
     let stored: history::ServerHistory =
         serde_json::from_str(column[0][0].as_deref().expect("SERVER_STATS is set")).expect("valid JSON");
     assert_eq!(stored, collected, "the SERVER_STATS column holds the same document");
+}
+
+/// A store made before templates were versioned: applying the schema file again adds what is
+/// missing, and its templates become version 1 of their ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applying_the_schema_again_versions_an_older_stores_templates() {
+    let url = store_schema("oldtemplates").await;
+    let mut old = Template::new("ORDERS", std::collections::BTreeMap::from([(QueryKind::PointLookup, 100)]));
+    old.name = "bench-orders".into();
+    let json = serde_json::to_string(&old).expect("a template as JSON").replace('\'', "''");
+    execute_statements(
+        &url,
+        &[
+            "DROP TABLE TEST_TEMPLATE_VERSIONS".to_string(),
+            "ALTER TABLE TEST_TEMPLATES DROP COLUMN VERSION".to_string(),
+            "ALTER TABLE TEST_RESULTS DROP COLUMN TEMPLATE_VERSION".to_string(),
+            format!(
+                "INSERT INTO TEST_TEMPLATES (TEMPLATE_ID, NAME, TEMPLATE_JSON, UPDATED_AT) \
+                 VALUES ('bench-orders', 'bench-orders', '{json}', '2025-03-01 10:00:00')"
+            ),
+        ],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("making an older store failed: {e}"));
+    apply_schema(&url).await.unwrap_or_else(|e| panic!("applying the schema to an older store failed: {e}"));
+    apply_schema(&url).await.unwrap_or_else(|e| panic!("applying the schema a third time failed: {e}"));
+    let store = open_results(&url).await.expect("opening the results store");
+    let expected = StoredTemplate {
+        template_id: "bench-orders".into(),
+        template: old.clone(),
+        version: 1,
+        updated_at: "2025-03-01T10:00:00Z".parse().expect("a time"),
+    };
+    assert_eq!(store.reader.template("bench-orders").await.expect("reading"), Some(expected.clone()));
+    assert_eq!(
+        store.reader.template_versions("bench-orders").await.expect("reading"),
+        vec![expected],
+        "the older template is version 1, once, however often the file is applied"
+    );
+    let mut changed = old.clone();
+    changed.allow_writes = true;
+    let next = StoredTemplate {
+        template_id: "bench-orders".into(),
+        template: changed,
+        version: 0,
+        updated_at: Utc::now(),
+    };
+    assert_eq!(store.sink.save_template_version(&next).await.expect("saving"), Some(2));
+    let versions = store.reader.template_versions("bench-orders").await.expect("reading");
+    assert_eq!(
+        versions.iter().map(|t| (t.version, &t.template)).collect::<Vec<_>>(),
+        vec![(1, &old), (2, &next.template)]
+    );
 }

@@ -230,17 +230,33 @@ impl ReadyRun {
         &self.prepared
     }
 
-    /// Writes the run's row (status `RUNNING`, template, target, planned end) to `sink`, takes
-    /// the server-side baseline, and starts the load.
+    /// Saves the template (a new version when its content changed), writes the run's row
+    /// (status `RUNNING`, template with that version, target, planned end) to `sink`, takes the
+    /// server-side baseline, and starts the load.
     pub async fn start(self, sink: Option<Arc<dyn ResultsSink>>) -> ActiveRun {
         let ReadyRun { prepared: p, engine } = self;
         let mut warnings = Vec::new();
+        // Saved before the run's row, so that the row names the exact version it ran.
+        let mut template_version = None;
+        if let Some(sink) = &sink {
+            let stored = StoredTemplate {
+                template_id: template_id(&p.template),
+                template: p.template.clone(),
+                version: 0,
+                updated_at: chrono::Utc::now(),
+            };
+            match sink.save_template_version(&stored).await {
+                Ok(version) => template_version = version,
+                Err(e) => warnings.push(format!("could not save the template: {e}")),
+            }
+        }
         let started_at = chrono::Utc::now();
         let planned = chrono::Duration::from_std(p.planned_duration()).unwrap_or(chrono::Duration::MAX);
         let record = RunRecord {
             run_id: p.run_id,
             worker_id: None,
             template_id: template_id(&p.template),
+            template_version,
             template: p.template.clone(),
             target: p.target.clone(),
             target_kind: p.target_kind.clone(),
@@ -304,7 +320,7 @@ impl ActiveRun {
     }
 
     /// Waits for the load to end while streaming snapshots to `on_snapshot` and to the
-    /// results store; then judges the run and writes its summary and template. A run that
+    /// results store; then judges the run and writes its summary. A run that
     /// broke (a panicking connection task, an engine failure) ends `FAILED` with the reason;
     /// it is never reported as a success.
     pub async fn finish(mut self, mut on_snapshot: impl FnMut(&MetricSnapshot) + Send) -> FinishedRun {
@@ -367,14 +383,6 @@ impl ActiveRun {
             Err(e) => failed_summary(p, self.since, format!("the load engine failed: {e}")),
         };
         if let Some(sink) = &sink {
-            let stored = StoredTemplate {
-                template_id: template_id(&p.template),
-                template: p.template.clone(),
-                updated_at: chrono::Utc::now(),
-            };
-            if let Err(e) = sink.save_template(&stored).await {
-                warnings.push(format!("could not save the template: {e}"));
-            }
             if let Err(e) = sink.write_summary(&summary).await {
                 warnings.push(format!("could not write the run summary: {e}"));
             }
@@ -486,6 +494,7 @@ fn failed_summary(p: &PreparedRun, since: chrono::DateTime<chrono::Utc>, reason:
         run_id: p.run_id,
         worker_id: None,
         template_id: template_id(&p.template),
+        template_version: None,
         template: p.template.clone(),
         target: p.target.clone(),
         target_kind: p.target_kind.clone(),

@@ -9,15 +9,31 @@ use crate::metrics::{MetricSnapshot, QueryExecution, RunSummary};
 use crate::model::{RunId, TableType};
 use crate::template::Template;
 
-/// A template as stored in `TEST_TEMPLATES`.
+/// A template as stored: the current version of an id in `TEST_TEMPLATES`, or one version of
+/// its history in `TEST_TEMPLATE_VERSIONS`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredTemplate {
     /// Stable id.
     pub template_id: String,
     /// The template.
     pub template: Template,
-    /// Last change.
+    /// Version of this content under `template_id`, from 1. The store assigns it: what is
+    /// passed to [`ResultsSink::save_template`] is ignored (0 by convention, and in JSON
+    /// written before versions existed).
+    #[serde(default)]
+    pub version: u32,
+    /// When this version was stored.
     pub updated_at: DateTime<Utc>,
+}
+
+/// Whether two serialized templates hold the same template. They are compared as JSON values,
+/// so formatting and key order do not count (a store may normalize them); a document that is
+/// not JSON equals nothing.
+pub fn same_template_json(a: &str, b: &str) -> bool {
+    match (serde_json::from_str::<serde_json::Value>(a), serde_json::from_str::<serde_json::Value>(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// One line of a run listing.
@@ -51,6 +67,10 @@ pub struct RunRecord {
     pub worker_id: Option<String>,
     /// Id of the stored template the run was made from.
     pub template_id: String,
+    /// The version of that template whose content is [`RunRecord::template`]: `None` when it is
+    /// not known (the template could not be saved, or was spooled and had no version yet).
+    #[serde(default)]
+    pub template_version: Option<u32>,
     /// The template as run, after flags and defaults: enough to repeat the run.
     pub template: Template,
     /// The target, with any secret removed.
@@ -73,8 +93,22 @@ pub struct RunRecord {
 /// Writes results. Writes are batched by the caller and happen off the hot path.
 #[async_trait]
 pub trait ResultsSink: Send + Sync + 'static {
-    /// Inserts or replaces a template by id.
-    async fn save_template(&self, template: &StoredTemplate) -> Result<()>;
+    /// Saves a template as the current version of its id, and returns the version that holds
+    /// this content. Templates are versioned, never overwritten: if the latest stored version
+    /// has the same content (the template itself; `updated_at` does not count), nothing changes
+    /// and its version is returned; otherwise the content is stored as a new version (the
+    /// latest + 1, from 1), which becomes current, and the older ones stay readable through
+    /// [`ResultsReader::template_versions`]. Concurrent saves never give two different contents
+    /// the same version.
+    ///
+    /// A store always answers `Some`. `None` means the write was accepted but is not stored
+    /// yet (a [`crate::spool::DurableSink`] spooled it; the version is assigned on replay).
+    async fn save_template_version(&self, template: &StoredTemplate) -> Result<Option<u32>>;
+
+    /// [`ResultsSink::save_template_version`], for callers that do not need the version.
+    async fn save_template(&self, template: &StoredTemplate) -> Result<()> {
+        self.save_template_version(template).await.map(|_| ())
+    }
 
     /// Appends interval snapshots.
     async fn write_snapshots(&self, snapshots: &[MetricSnapshot]) -> Result<()>;
@@ -82,9 +116,9 @@ pub trait ResultsSink: Send + Sync + 'static {
     /// Appends sampled query executions.
     async fn write_query_executions(&self, rows: &[QueryExecution]) -> Result<()>;
 
-    /// Writes a run's row before its load starts: status `RUNNING`, the effective template,
-    /// the target (without secrets) and the planned end. If the row exists already (a replayed
-    /// write), it is left as it is.
+    /// Writes a run's row before its load starts: status `RUNNING`, the effective template
+    /// with its id and version, the target (without secrets) and the planned end. If the row
+    /// exists already (a replayed write), it is left as it is.
     async fn begin_run(&self, run: &RunRecord) -> Result<()>;
 
     /// Writes a run summary (one row per run and worker), completing the row `begin_run`
@@ -105,14 +139,22 @@ pub const STALE_RUN_REASON: &str =
 /// Reads results back (for the UI and comparisons).
 #[async_trait]
 pub trait ResultsReader: Send + Sync + 'static {
-    /// A template by id.
+    /// The current version of a template, by id.
     async fn template(&self, template_id: &str) -> Result<Option<StoredTemplate>>;
 
-    /// All templates, most recently updated first.
+    /// Every stored version of a template, oldest first (empty for an unknown id).
+    async fn template_versions(&self, template_id: &str) -> Result<Vec<StoredTemplate>>;
+
+    /// The current version of every template, most recently updated first.
     async fn templates(&self) -> Result<Vec<StoredTemplate>>;
 
-    /// Removes a template; returns whether it existed.
+    /// Removes a template with all its versions; returns whether it existed.
     async fn delete_template(&self, template_id: &str) -> Result<bool>;
+
+    /// How a run was configured, as [`ResultsSink::begin_run`] wrote it (`worker_id` `None`:
+    /// the run's own row). `None` when the run has no such row, or its row was written only by
+    /// its summary (by a version of the tool that did not write rows before the load).
+    async fn run_record(&self, run_id: RunId, worker_id: Option<&str>) -> Result<Option<RunRecord>>;
 
     /// The most recent runs, newest first.
     async fn runs(&self, limit: usize) -> Result<Vec<RunListEntry>>;

@@ -7,8 +7,9 @@
 //! The spool is replayed, in order, before the next write of the same process and whenever a
 //! command opens the same store again (or by `unistore-worker flush`). Writes are replayed
 //! in the order they were made, and every store write is idempotent (snapshots by key,
-//! summaries by run and worker, `begin_run` insert-if-absent), so a replay that is cut short
-//! and repeated never duplicates a row.
+//! summaries by run and worker, `begin_run` insert-if-absent, a template whose content is
+//! already the current version), so a replay that is cut short and repeated never duplicates
+//! a row.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -29,7 +30,7 @@ use crate::sink::{ResultsSink, RunRecord, StoredTemplate};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "write", content = "data", rename_all = "snake_case")]
 pub enum SpooledWrite {
-    /// [`ResultsSink::save_template`].
+    /// [`ResultsSink::save_template_version`].
     Template(StoredTemplate),
     /// [`ResultsSink::begin_run`].
     BeginRun(RunRecord),
@@ -42,14 +43,16 @@ pub enum SpooledWrite {
 }
 
 impl SpooledWrite {
-    async fn apply(&self, sink: &dyn ResultsSink) -> Result<()> {
-        match self {
-            SpooledWrite::Template(t) => sink.save_template(t).await,
+    /// Writes to `sink`; a template's write answers the version the store gave it.
+    async fn apply(&self, sink: &dyn ResultsSink) -> Result<Option<u32>> {
+        let written = match self {
+            SpooledWrite::Template(t) => return sink.save_template_version(t).await,
             SpooledWrite::BeginRun(r) => sink.begin_run(r).await,
             SpooledWrite::Snapshots(s) => sink.write_snapshots(s).await,
             SpooledWrite::Executions(e) => sink.write_query_executions(e).await,
             SpooledWrite::Summary(s) => sink.write_summary(s).await,
-        }
+        };
+        written.map(|()| None)
     }
 }
 
@@ -181,7 +184,7 @@ impl Spool {
         for line in &lines {
             let outcome = match serde_json::from_str::<SpooledWrite>(line) {
                 Ok(write) => match tokio::time::timeout(WRITE_TIMEOUT, write.apply(sink)).await {
-                    Ok(r) => r,
+                    Ok(r) => r.map(|_| ()),
                     Err(_) => Err(timeout_error()),
                 },
                 Err(e) => Err(Error::invalid(format!("unreadable spool line: {e}"))),
@@ -296,7 +299,9 @@ impl DurableSink {
         self.spool.as_ref().map_or(0, Spool::pending)
     }
 
-    async fn write(&self, write: SpooledWrite) -> Result<()> {
+    /// Writes through to the store, else to the spool: `Ok` with what the store answered
+    /// (a template's version), or `Ok(None)` once the write is safely in the spool.
+    async fn write(&self, write: SpooledWrite) -> Result<Option<u32>> {
         let _order = self.order.lock().await;
         if let Some(spool) = &self.spool {
             // Earlier writes go first: replay them before this one, or queue this one behind.
@@ -304,7 +309,7 @@ impl DurableSink {
                 let report = spool.replay(self.inner.as_ref()).await?;
                 if report.remaining > 0 {
                     self.spooled.fetch_add(1, Ordering::Relaxed);
-                    return spool.append(&write).await;
+                    return spool.append(&write).await.map(|()| None);
                 }
             }
         }
@@ -319,7 +324,7 @@ impl DurableSink {
                 Err(_) => Err(timeout_error()),
             };
             match outcome {
-                Ok(()) => return Ok(()),
+                Ok(answer) => return Ok(answer),
                 Err(e) => {
                     let transient = e.is_transient();
                     tracing::warn!("results store write failed (attempt {}): {e}", attempt + 1);
@@ -336,7 +341,7 @@ impl DurableSink {
                 spool.append(&write).await?;
                 self.spooled.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!("results spooled to {} after: {error}", spool.path().display());
-                Ok(())
+                Ok(None)
             }
             None => Err(error),
         }
@@ -345,7 +350,9 @@ impl DurableSink {
 
 #[async_trait]
 impl ResultsSink for DurableSink {
-    async fn save_template(&self, template: &StoredTemplate) -> Result<()> {
+    /// The store's version, or `None` when the template went to the spool (a run begun now
+    /// then records no version: the spooled save gets one only when it is replayed).
+    async fn save_template_version(&self, template: &StoredTemplate) -> Result<Option<u32>> {
         self.write(SpooledWrite::Template(template.clone())).await
     }
 
@@ -353,22 +360,22 @@ impl ResultsSink for DurableSink {
         if snapshots.is_empty() {
             return Ok(());
         }
-        self.write(SpooledWrite::Snapshots(snapshots.to_vec())).await
+        self.write(SpooledWrite::Snapshots(snapshots.to_vec())).await.map(|_| ())
     }
 
     async fn write_query_executions(&self, rows: &[QueryExecution]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
-        self.write(SpooledWrite::Executions(rows.to_vec())).await
+        self.write(SpooledWrite::Executions(rows.to_vec())).await.map(|_| ())
     }
 
     async fn begin_run(&self, run: &RunRecord) -> Result<()> {
-        self.write(SpooledWrite::BeginRun(run.clone())).await
+        self.write(SpooledWrite::BeginRun(run.clone())).await.map(|_| ())
     }
 
     async fn write_summary(&self, summary: &RunSummary) -> Result<()> {
-        self.write(SpooledWrite::Summary(Box::new(summary.clone()))).await
+        self.write(SpooledWrite::Summary(Box::new(summary.clone()))).await.map(|_| ())
     }
 
     async fn fail_stale_runs(&self, now: DateTime<Utc>, grace: Duration) -> Result<Vec<RunId>> {

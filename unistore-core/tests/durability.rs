@@ -61,6 +61,9 @@ struct MemorySink {
     refuse_templates: AtomicBool,
     writes: Mutex<Vec<String>>,
     summaries: Mutex<Vec<RunSummary>>,
+    /// Saved templates; a save's version is its position, from 1.
+    templates: Mutex<Vec<StoredTemplate>>,
+    begun: Mutex<Vec<RunRecord>>,
 }
 
 impl MemorySink {
@@ -83,11 +86,14 @@ impl MemorySink {
 
 #[async_trait]
 impl ResultsSink for MemorySink {
-    async fn save_template(&self, t: &StoredTemplate) -> Result<()> {
+    async fn save_template_version(&self, t: &StoredTemplate) -> Result<Option<u32>> {
         if self.refuse_templates.load(Ordering::SeqCst) {
             return Err(Error::invalid("template refused"));
         }
-        self.log(format!("template {}", t.template_id))
+        self.log(format!("template {}", t.template_id))?;
+        let mut templates = self.templates.lock();
+        templates.push(t.clone());
+        Ok(Some(u32::try_from(templates.len()).unwrap()))
     }
     async fn write_snapshots(&self, s: &[MetricSnapshot]) -> Result<()> {
         self.log(format!("snapshots {}", s.iter().map(|s| s.seq.to_string()).collect::<Vec<_>>().join(",")))
@@ -96,7 +102,9 @@ impl ResultsSink for MemorySink {
         self.log(format!("executions {}", rows.len()))
     }
     async fn begin_run(&self, run: &RunRecord) -> Result<()> {
-        self.log(format!("begin {}", run.run_id))
+        self.log(format!("begin {}", run.run_id))?;
+        self.begun.lock().push(run.clone());
+        Ok(())
     }
     async fn write_summary(&self, summary: &RunSummary) -> Result<()> {
         self.log(format!("summary {}", summary.run_id))?;
@@ -158,7 +166,8 @@ async fn a_panicking_connection_task_fails_the_run_with_the_message() {
     // The failure is stored, not only printed.
     assert_eq!(sink.summaries.lock().last().map(|s| s.status), Some(RunStatus::Failed));
     let writes = sink.writes.lock().clone();
-    assert!(writes.first().unwrap().starts_with("begin "), "the run's row comes first: {writes:?}");
+    assert_eq!(writes[0], "template unnamed", "the template comes first: {writes:?}");
+    assert!(writes[1].starts_with("begin "), "then the run's row: {writes:?}");
 }
 
 #[tokio::test]
@@ -181,8 +190,70 @@ async fn the_runs_row_is_written_before_the_load_and_the_summary_after() {
     let finished = ready.start(Some(sink.clone())).await.finish(|_| {}).await;
     assert_eq!(finished.summary.verdict(), Verdict::Passed);
     let writes = sink.writes.lock().clone();
-    assert_eq!(writes.first(), Some(&format!("begin {run}")), "{writes:?}");
+    assert_eq!(writes[..2], ["template unnamed".to_string(), format!("begin {run}")], "{writes:?}");
     assert_eq!(writes.last(), Some(&format!("summary {run}")), "{writes:?}");
+    assert_eq!(
+        writes.iter().filter(|w| w.starts_with("template")).count(),
+        1,
+        "the template is saved once, before the run: {writes:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_runs_row_names_the_template_version_the_store_gave() {
+    let sink = Arc::new(MemorySink::default());
+    // An earlier save, so the run's save gets version 2.
+    let earlier = StoredTemplate {
+        template_id: "unnamed".into(),
+        template: toy_template(5),
+        version: 0,
+        updated_at: Utc::now(),
+    };
+    sink.save_template(&earlier).await.unwrap();
+    let target = Arc::new(ToyTarget::new(Duration::from_millis(1)));
+    let template = toy_template(1);
+    let prepared =
+        PreparedRun::prepare(template.clone(), RunId::new(), WorkerIdentity::solo(), target, &ToyTables)
+            .await
+            .unwrap();
+    prepared.connect().await.unwrap().start(Some(sink.clone())).await.finish(|_| {}).await;
+    let saved = sink.templates.lock().clone();
+    assert_eq!(saved.len(), 2, "one save per run");
+    assert_eq!((saved[1].template_id.as_str(), &saved[1].template), ("unnamed", &template));
+    let begun = sink.begun.lock().clone();
+    assert_eq!(begun.len(), 1);
+    assert_eq!(begun[0].template_version, Some(2), "the run names the version its save got");
+    assert_eq!(begun[0].template, template);
+}
+
+#[tokio::test]
+async fn a_spooled_template_leaves_the_run_without_a_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = Arc::new(MemorySink::default());
+    inner.down.store(true, Ordering::SeqCst);
+    let durable = Arc::new(DurableSink::new(inner.clone(), Some(Spool::new(dir.path(), "memory://"))));
+    let target = Arc::new(ToyTarget::new(Duration::from_millis(1)));
+    let prepared =
+        PreparedRun::prepare(toy_template(1), RunId::new(), WorkerIdentity::solo(), target, &ToyTables)
+            .await
+            .unwrap();
+    let run = prepared.run_id;
+    let ready = prepared.connect().await.unwrap();
+    // Down for the template and the run's row; back before the summary.
+    let active = ready.start(Some(durable.clone())).await;
+    inner.down.store(false, Ordering::SeqCst);
+    let finished = active.finish(|_| {}).await;
+    assert!(finished.persistence_warnings.is_empty(), "{:?}", finished.persistence_warnings);
+    let writes = inner.writes.lock().clone();
+    assert_eq!(
+        writes[..2],
+        ["template unnamed".to_string(), format!("begin {run}")],
+        "replayed in order: {writes:?}"
+    );
+    let begun = inner.begun.lock().clone();
+    assert_eq!(begun.len(), 1);
+    assert_eq!(begun[0].template_version, None, "a spooled save had no version when the run began");
+    assert_eq!(inner.templates.lock().len(), 1, "the spooled template is stored on replay");
 }
 
 #[tokio::test]
@@ -229,8 +300,12 @@ async fn another_process_replays_the_spool_and_refused_writes_are_kept_aside() {
     let first = DurableSink::new(down.clone(), Some(Spool::new(dir.path(), "memory://a")));
     let run = RunId::new();
     first.write_snapshots(&snapshot_batch(run, 1..=2)).await.unwrap();
-    let template =
-        StoredTemplate { template_id: "t".into(), template: toy_template(1), updated_at: Utc::now() };
+    let template = StoredTemplate {
+        template_id: "t".into(),
+        template: toy_template(1),
+        version: 0,
+        updated_at: Utc::now(),
+    };
     first.save_template(&template).await.unwrap();
     first.write_summary(&sample_summary(run)).await.unwrap();
     assert_eq!(first.pending(), 3);

@@ -61,6 +61,28 @@ ALTER TABLE test_results ADD COLUMN IF NOT EXISTS target_qps     DOUBLE PRECISIO
 ALTER TABLE test_results ADD COLUMN IF NOT EXISTS target_reached BOOLEAN;
 CREATE INDEX IF NOT EXISTS test_results_running ON test_results (status) WHERE status = 'RUNNING';
 
+-- Templates are versioned, never overwritten (added after the first release, like the columns
+-- above). test_templates holds the current version of each id (`version`; `updated_at` = when
+-- that version was stored); test_template_versions holds every version, the current one
+-- included. A save whose content equals the current version changes nothing; any other content
+-- becomes version current + 1 in one transaction that locks the id's current row, and the
+-- primary key below refuses a second first version, so concurrent savers never give two
+-- contents one version. Templates saved before versions existed become version 1 of their id.
+-- test_results.template_version is the version of the run's template (NULL when unknown).
+ALTER TABLE test_templates ADD COLUMN IF NOT EXISTS version INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE IF NOT EXISTS test_template_versions (
+    template_id   TEXT        NOT NULL,
+    version       INTEGER     NOT NULL,
+    name          TEXT        NOT NULL,
+    template      JSONB       NOT NULL,
+    created_at    TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (template_id, version)
+);
+INSERT INTO test_template_versions (template_id, version, name, template, created_at)
+    SELECT template_id, version, name, template, updated_at FROM test_templates
+    ON CONFLICT (template_id, version) DO NOTHING;
+ALTER TABLE test_results ADD COLUMN IF NOT EXISTS template_version INTEGER;
+
 -- Interval snapshots of every worker (about one per second). `snapshot` is the complete
 -- MetricSnapshot document, with serialized histograms for exact merging.
 CREATE TABLE IF NOT EXISTS worker_metrics_snapshots (

@@ -60,6 +60,33 @@ ALTER TABLE TEST_RESULTS ADD COLUMN IF NOT EXISTS SLO_VIOLATIONS VARCHAR;
 ALTER TABLE TEST_RESULTS ADD COLUMN IF NOT EXISTS TARGET_QPS     FLOAT;
 ALTER TABLE TEST_RESULTS ADD COLUMN IF NOT EXISTS TARGET_REACHED BOOLEAN;
 ALTER TABLE TEST_RESULTS ADD COLUMN IF NOT EXISTS SERVER_STATS   VARCHAR;
+ALTER TABLE TEST_RESULTS ADD COLUMN IF NOT EXISTS TEMPLATE_VERSION NUMBER(10, 0);
+
+-- Templates are versioned, never overwritten (added after the first release, like the columns
+-- above). TEST_TEMPLATES holds the current version of each id (VERSION; UPDATED_AT = when that
+-- version was stored); TEST_TEMPLATE_VERSIONS holds every version, the current one included;
+-- TEST_RESULTS.TEMPLATE_VERSION is the version of the run's template (NULL when unknown). A save
+-- whose content equals the current version changes nothing; any other content becomes version
+-- current + 1. These standard tables enforce no key, so the store claims a version by a
+-- compare-and-set UPDATE of the id's current row (UPDATEs on a table take turns) and only the
+-- claimer writes it to TEST_TEMPLATE_VERSIONS. An id's first version has no row to compare: it
+-- is inserted, read back, and withdrawn if another content was inserted beside it. Limit: a
+-- saver killed between inserting a first version and reading it back can leave a second
+-- version 1 of that id. Templates saved before versions existed become version 1 of their id.
+ALTER TABLE TEST_TEMPLATES ADD COLUMN IF NOT EXISTS VERSION NUMBER(10, 0) DEFAULT 1;
+UPDATE TEST_TEMPLATES SET VERSION = 1 WHERE VERSION IS NULL;
+CREATE TABLE IF NOT EXISTS TEST_TEMPLATE_VERSIONS (
+    TEMPLATE_ID   VARCHAR(64)      NOT NULL,
+    VERSION       NUMBER(10, 0)    NOT NULL,
+    NAME          VARCHAR          NOT NULL,
+    TEMPLATE_JSON VARCHAR          NOT NULL,
+    CREATED_AT    TIMESTAMP_NTZ(9) NOT NULL,
+    PRIMARY KEY (TEMPLATE_ID, VERSION)
+);
+INSERT INTO TEST_TEMPLATE_VERSIONS (TEMPLATE_ID, VERSION, NAME, TEMPLATE_JSON, CREATED_AT)
+    SELECT t.TEMPLATE_ID, t.VERSION, t.NAME, t.TEMPLATE_JSON, t.UPDATED_AT FROM TEST_TEMPLATES t
+    WHERE NOT EXISTS (SELECT 1 FROM TEST_TEMPLATE_VERSIONS v
+                      WHERE v.TEMPLATE_ID = t.TEMPLATE_ID AND v.VERSION = t.VERSION);
 
 CREATE TABLE IF NOT EXISTS WORKER_METRICS_SNAPSHOTS (
     RUN_ID        VARCHAR(36)      NOT NULL,

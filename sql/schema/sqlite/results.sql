@@ -5,16 +5,32 @@
 -- nanoseconds (fixed width, so text order is time order). The *_JSON columns hold the full
 -- serialized structs; the scalar columns beside them exist for listing and querying by hand.
 
+-- Templates are versioned, never overwritten. TEST_TEMPLATES holds the current version of each
+-- id (VERSION, and UPDATED_AT = when that version was stored); TEST_TEMPLATE_VERSIONS holds every
+-- version, the current one included. A save whose content equals the current version changes
+-- nothing; any other content becomes version current + 1, inside one write transaction, so
+-- concurrent savers (other processes on the same file) never give two contents one version.
+-- A store made before versions existed gets VERSION (= 1) and its versions table when opened.
 CREATE TABLE IF NOT EXISTS TEST_TEMPLATES (
-    TEMPLATE_ID   TEXT NOT NULL PRIMARY KEY,
-    NAME          TEXT NOT NULL,
-    TEMPLATE_JSON TEXT NOT NULL,
-    UPDATED_AT    TEXT NOT NULL
+    TEMPLATE_ID   TEXT    NOT NULL PRIMARY KEY,
+    NAME          TEXT    NOT NULL,
+    TEMPLATE_JSON TEXT    NOT NULL,
+    UPDATED_AT    TEXT    NOT NULL,
+    VERSION       INTEGER NOT NULL DEFAULT 1
+);
+
+CREATE TABLE IF NOT EXISTS TEST_TEMPLATE_VERSIONS (
+    TEMPLATE_ID   TEXT    NOT NULL,
+    VERSION       INTEGER NOT NULL,
+    NAME          TEXT    NOT NULL,
+    TEMPLATE_JSON TEXT    NOT NULL,
+    CREATED_AT    TEXT    NOT NULL,
+    PRIMARY KEY (TEMPLATE_ID, VERSION)
 );
 
 -- One row per run (WORKER_ID = '') and per worker child run. The row is written when the load
--- starts (STATUS RUNNING, the effective template, the target without secrets, the planned end)
--- and completed by the summary; STATUS, REASON and VERDICT are authoritative over the copies
+-- starts (STATUS RUNNING, the effective template with its TEMPLATE_ID and TEMPLATE_VERSION, the
+-- target without secrets, the planned end) and completed by the summary; STATUS, REASON and VERDICT are authoritative over the copies
 -- inside SUMMARY_JSON. Stores made by older versions get the newer columns added when opened.
 CREATE TABLE IF NOT EXISTS TEST_RESULTS (
     RUN_ID        TEXT    NOT NULL,
@@ -46,6 +62,7 @@ CREATE TABLE IF NOT EXISTS TEST_RESULTS (
     TARGET_QPS     REAL,
     TARGET_REACHED INTEGER,
     SERVER_STATS   TEXT,
+    TEMPLATE_VERSION INTEGER,
     PRIMARY KEY (RUN_ID, WORKER_ID)
 );
 

@@ -77,44 +77,55 @@ impl PostgresResultsStore {
     }
 }
 
-/// Columns that newer versions added to `test_results`.
-const ADDED_COLUMNS: [&str; 10] = [
-    "template_id",
-    "template",
-    "target",
-    "planned_end_at",
-    "ended_at",
-    "reason",
-    "verdict",
-    "slo_violations",
-    "target_qps",
-    "target_reached",
+/// Columns (and a table) that newer versions added, as `table.column`.
+const ADDED_COLUMNS: [&str; 13] = [
+    "test_results.template_id",
+    "test_results.template",
+    "test_results.target",
+    "test_results.planned_end_at",
+    "test_results.ended_at",
+    "test_results.reason",
+    "test_results.verdict",
+    "test_results.slo_violations",
+    "test_results.target_qps",
+    "test_results.target_reached",
+    "test_results.template_version",
+    "test_templates.version",
+    "test_template_versions.template",
 ];
 
-/// A store made by an older version lacks the newer columns: say how to add them.
+/// A store made by an older version lacks the newer columns: say which, and how to add them.
 async fn require_columns(client: &tokio_postgres::Client, config: &PostgresConfig) -> Result<()> {
-    let names: Vec<String> = ADDED_COLUMNS.iter().map(|c| c.to_string()).collect();
     let rows = client
         .query(
-            "SELECT column_name::text FROM information_schema.columns \
-             WHERE table_schema = $1 AND table_name = 'test_results' AND column_name = ANY($2)",
-            &[&config.store_schema(), &names],
+            "SELECT table_name::text || '.' || column_name::text FROM information_schema.columns \
+             WHERE table_schema = $1 AND table_name IN ('test_results', 'test_templates', \
+             'test_template_versions')",
+            &[&config.store_schema()],
         )
         .await
         .map_err(|e| map_error(&e, "checking the results store's columns"))?;
-    if rows.len() == ADDED_COLUMNS.len() {
+    let found: Vec<String> = rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect();
+    let missing: Vec<&str> = ADDED_COLUMNS.into_iter().filter(|c| !found.iter().any(|f| f == c)).collect();
+    if missing.is_empty() {
         return Ok(());
     }
     Err(Error::backend(
         ErrorKind::NotFound,
         format!(
-            "the results tables in schema `{}` of {} were made by an older version and lack new \
-             columns: run `unistore-worker setup --results URL` (or sql/schema/postgres/results.sql \
-             again; it only adds what is missing)",
+            "the results tables in schema `{}` of {} were made by an older version and lack {}: \
+             run `unistore-worker setup --results URL` (or sql/schema/postgres/results.sql again; \
+             it only adds what is missing)",
             config.store_schema(),
-            config.redacted_url()
+            config.redacted_url(),
+            missing.join(", ")
         ),
     ))
+}
+
+/// Versions are small positive integers the store assigns itself.
+fn version_of(v: i32) -> u32 {
+    u32::try_from(v).unwrap_or(0)
 }
 
 fn decode<T>(r: std::result::Result<T, tokio_postgres::Error>, what: &str) -> Result<T> {
@@ -131,35 +142,90 @@ fn u64_of(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+/// A template row: id, template, time, version (in that order in every query).
 fn template_from_row(r: &tokio_postgres::Row) -> Result<StoredTemplate> {
     let template_id: String = decode(r.try_get(0), "template_id")?;
     let template: Json<Template> = decode(r.try_get(1), "template")?;
-    let updated_at: DateTime<Utc> = decode(r.try_get(2), "updated_at")?;
-    Ok(StoredTemplate { template_id, template: template.0, updated_at })
+    let updated_at: DateTime<Utc> = decode(r.try_get(2), "the template's time")?;
+    let version: i32 = decode(r.try_get(3), "version")?;
+    Ok(StoredTemplate { template_id, template: template.0, version: version_of(version), updated_at })
+}
+
+impl PostgresResultsStore {
+    /// [`ResultsSink::save_template_version`] in one transaction that first takes the id's row
+    /// lock: savers of one id take their turns, each comparing with the version before it. A new
+    /// id has no row to lock yet, so one is inserted (version 0, visible to nobody else until
+    /// commit); a concurrent saver's insert waits on the primary key for this transaction, then
+    /// finds the committed row and locks it. Every saver takes that one lock before touching
+    /// `test_template_versions`, so savers cannot deadlock.
+    async fn save_template_locked(
+        &self,
+        client: &mut tokio_postgres::Client,
+        t: &StoredTemplate,
+    ) -> Result<u32> {
+        let ctx = self.ctx("saving a template version");
+        let templates = self.table("test_templates");
+        let tx = client.transaction().await.map_err(|e| map_error(&e, &ctx))?;
+        tx.execute(
+            &format!(
+                "INSERT INTO {templates} (template_id, name, template, updated_at, version) \
+                 VALUES ($1, $2, $3, $4, 0) ON CONFLICT (template_id) DO NOTHING"
+            ),
+            &[&t.template_id, &t.template.name, &Json(&t.template), &t.updated_at],
+        )
+        .await
+        .map_err(|e| map_error(&e, &ctx))?;
+        let current = tx
+            .query_one(
+                &format!("SELECT version, template = $2 FROM {templates} WHERE template_id = $1 FOR UPDATE"),
+                &[&t.template_id, &Json(&t.template)],
+            )
+            .await
+            .map_err(|e| map_error(&e, &ctx))?;
+        let latest: i32 = decode(current.try_get(0), "version")?;
+        if latest > 0 && decode::<bool>(current.try_get(1), "a template comparison")? {
+            tx.commit().await.map_err(|e| map_error(&e, &ctx))?;
+            return Ok(version_of(latest));
+        }
+        let row = tx
+            .query_one(
+                &format!(
+                    "SELECT COALESCE(max(version), 0) FROM {} WHERE template_id = $1",
+                    self.table("test_template_versions")
+                ),
+                &[&t.template_id],
+            )
+            .await
+            .map_err(|e| map_error(&e, &ctx))?;
+        let next = latest.max(decode(row.try_get(0), "version")?).saturating_add(1);
+        tx.execute(
+            &format!(
+                "INSERT INTO {} (template_id, version, name, template, created_at) VALUES ($1, $2, $3, $4, $5)",
+                self.table("test_template_versions")
+            ),
+            &[&t.template_id, &next, &t.template.name, &Json(&t.template), &t.updated_at],
+        )
+        .await
+        .map_err(|e| map_error(&e, &ctx))?;
+        tx.execute(
+            &format!(
+                "UPDATE {templates} SET name = $2, template = $3, updated_at = $4, version = $5 \
+                 WHERE template_id = $1"
+            ),
+            &[&t.template_id, &t.template.name, &Json(&t.template), &t.updated_at, &next],
+        )
+        .await
+        .map_err(|e| map_error(&e, &ctx))?;
+        tx.commit().await.map_err(|e| map_error(&e, &ctx))?;
+        Ok(version_of(next))
+    }
 }
 
 #[async_trait]
 impl ResultsSink for PostgresResultsStore {
-    async fn save_template(&self, template: &StoredTemplate) -> Result<()> {
-        let client = self.pool.get().await?;
-        client
-            .execute(
-                &format!(
-                    "INSERT INTO {} (template_id, name, template, updated_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (template_id) DO UPDATE SET name = EXCLUDED.name, \
-                     template = EXCLUDED.template, updated_at = EXCLUDED.updated_at",
-                    self.table("test_templates")
-                ),
-                &[
-                    &template.template_id,
-                    &template.template.name,
-                    &Json(&template.template),
-                    &template.updated_at,
-                ],
-            )
-            .await
-            .map_err(|e| map_error(&e, &self.ctx("saving a template")))?;
-        Ok(())
+    async fn save_template_version(&self, template: &StoredTemplate) -> Result<Option<u32>> {
+        let mut client = self.pool.get().await?;
+        self.save_template_locked(&mut client, template).await.map(Some)
     }
 
     async fn write_snapshots(&self, snapshots: &[MetricSnapshot]) -> Result<()> {
@@ -277,9 +343,9 @@ impl ResultsSink for PostgresResultsStore {
                     "INSERT INTO {} (run_id, worker_id, template_name, target_kind, table_name, table_type, \
                      load_mode, status, connections, started_at, measurement_started_at, measurement_ended_at, \
                      duration_s, ops, errors, qps, p50_ms, p95_ms, p99_ms, slo_passed, summary, written_at, \
-                     template_id, template, target, planned_end_at, verdict, target_qps) \
+                     template_id, template, target, planned_end_at, verdict, target_qps, template_version) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10, 0, 0, 0, 0, 0, 0, 0, false, $11, \
-                     now(), $12, $13, $14, $15, $16, $17) ON CONFLICT (run_id, worker_id) DO NOTHING",
+                     now(), $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (run_id, worker_id) DO NOTHING",
                     self.table("test_results")
                 ),
                 &[
@@ -300,6 +366,7 @@ impl ResultsSink for PostgresResultsStore {
                     &run.planned_end_at,
                     &summary.verdict().as_str(),
                     &summary.target_qps,
+                    &run.template_version.map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
                 ],
             )
             .await
@@ -403,7 +470,7 @@ impl ResultsReader for PostgresResultsStore {
         let row = client
             .query_opt(
                 &format!(
-                    "SELECT template_id, template, updated_at FROM {} WHERE template_id = $1",
+                    "SELECT template_id, template, updated_at, version FROM {} WHERE template_id = $1",
                     self.table("test_templates")
                 ),
                 &[&template_id],
@@ -413,12 +480,29 @@ impl ResultsReader for PostgresResultsStore {
         row.as_ref().map(template_from_row).transpose()
     }
 
+    async fn template_versions(&self, template_id: &str) -> Result<Vec<StoredTemplate>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT template_id, template, created_at, version FROM {} WHERE template_id = $1 \
+                     ORDER BY version",
+                    self.table("test_template_versions")
+                ),
+                &[&template_id],
+            )
+            .await
+            .map_err(|e| map_error(&e, &self.ctx("reading the versions of a template")))?;
+        rows.iter().map(template_from_row).collect()
+    }
+
     async fn templates(&self) -> Result<Vec<StoredTemplate>> {
         let client = self.pool.get().await?;
         let rows = client
             .query(
                 &format!(
-                    "SELECT template_id, template, updated_at FROM {} ORDER BY updated_at DESC, template_id",
+                    "SELECT template_id, template, updated_at, version FROM {} \
+                     ORDER BY updated_at DESC, template_id",
                     self.table("test_templates")
                 ),
                 &[],
@@ -429,15 +513,65 @@ impl ResultsReader for PostgresResultsStore {
     }
 
     async fn delete_template(&self, template_id: &str) -> Result<bool> {
+        let mut client = self.pool.get().await?;
+        let ctx = self.ctx("deleting a template");
+        let tx = client.transaction().await.map_err(|e| map_error(&e, &ctx))?;
+        let mut deleted = 0;
+        for table in ["test_templates", "test_template_versions"] {
+            deleted += tx
+                .execute(
+                    &format!("DELETE FROM {} WHERE template_id = $1", self.table(table)),
+                    &[&template_id],
+                )
+                .await
+                .map_err(|e| map_error(&e, &ctx))?;
+        }
+        tx.commit().await.map_err(|e| map_error(&e, &ctx))?;
+        Ok(deleted > 0)
+    }
+
+    async fn run_record(&self, run_id: RunId, worker_id: Option<&str>) -> Result<Option<RunRecord>> {
         let client = self.pool.get().await?;
-        let n = client
-            .execute(
-                &format!("DELETE FROM {} WHERE template_id = $1", self.table("test_templates")),
-                &[&template_id],
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT template_id, template_version, template, target, target_kind, table_name, table_type, \
+                     summary, started_at, planned_end_at FROM {} WHERE run_id = $1 AND worker_id = $2",
+                    self.table("test_results")
+                ),
+                &[&run_id.0, &worker_id.unwrap_or("")],
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("deleting a template")))?;
-        Ok(n > 0)
+            .map_err(|e| map_error(&e, &self.ctx("reading a run's row")))?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let template_id: Option<String> = decode(r.try_get(0), "template_id")?;
+        let template: Option<Json<Template>> = decode(r.try_get(2), "template")?;
+        let target: Option<String> = decode(r.try_get(3), "target")?;
+        let planned_end_at: Option<DateTime<Utc>> = decode(r.try_get(9), "planned_end_at")?;
+        let (Some(template_id), Some(template), Some(target), Some(planned_end_at)) =
+            (template_id, template, target, planned_end_at)
+        else {
+            // A row written only by a summary: nothing says how the run was begun.
+            return Ok(None);
+        };
+        let table_type: String = decode(r.try_get(6), "table_type")?;
+        let summary: Json<RunSummary> = decode(r.try_get(7), "summary")?;
+        Ok(Some(RunRecord {
+            run_id,
+            worker_id: worker_id.map(str::to_string),
+            template_id,
+            template_version: decode::<Option<i32>>(r.try_get(1), "template_version")?.map(version_of),
+            template: template.0,
+            target,
+            target_kind: decode(r.try_get(4), "target_kind")?,
+            table: decode(r.try_get(5), "table_name")?,
+            table_type: table_type.parse()?,
+            seed: summary.0.seed,
+            started_at: decode(r.try_get(8), "started_at")?,
+            planned_end_at,
+        }))
     }
 
     async fn runs(&self, limit: usize) -> Result<Vec<RunListEntry>> {

@@ -1,6 +1,8 @@
 //! The results store in Snowflake: templates, run summaries, metric snapshots and sampled query
 //! executions, in `UNISTORE_BENCHMARK.TEST_RESULTS` (database and schema from the URL).
 
+mod versions;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -9,7 +11,7 @@ use unistore_core::metrics::{MetricSnapshot, QueryExecution, RunSummary};
 use unistore_core::sink::{
     ResultsReader, ResultsSink, RunListEntry, RunRecord, StoredTemplate, STALE_RUN_REASON,
 };
-use unistore_core::{ErrorKind, Result, RunId, RunStatus, Value, Verdict};
+use unistore_core::{ErrorKind, Result, RunId, RunStatus, TableType, Value, Verdict};
 
 use super::pool::{Connector, SessionPool};
 use super::tables::ident;
@@ -93,19 +95,8 @@ fn int(n: u64) -> Value {
 
 #[async_trait]
 impl ResultsSink for SnowflakeResultsStore {
-    async fn save_template(&self, template: &StoredTemplate) -> Result<()> {
-        let json = to_json(&template.template, "the template")?;
-        let id = Value::text(&template.template_id);
-        let name = Value::text(&template.template.name);
-        let at = ts(template.updated_at);
-        let t = self.table("TEST_TEMPLATES");
-        self.upsert(
-            &format!("UPDATE {t} SET NAME = ?, TEMPLATE_JSON = ?, UPDATED_AT = ? WHERE TEMPLATE_ID = ?"),
-            &[name.clone(), Value::text(&json), at.clone(), id.clone()],
-            &format!("INSERT INTO {t} (TEMPLATE_ID, NAME, TEMPLATE_JSON, UPDATED_AT) VALUES (?, ?, ?, ?)"),
-            &[id, name, Value::text(&json), at],
-        )
-        .await
+    async fn save_template_version(&self, template: &StoredTemplate) -> Result<Option<u32>> {
+        self.save_version(template).await.map(Some)
     }
 
     async fn write_snapshots(&self, snapshots: &[MetricSnapshot]) -> Result<()> {
@@ -231,6 +222,7 @@ impl ResultsSink for SnowflakeResultsStore {
             "PLANNED_END_AT",
             "VERDICT",
             "TARGET_QPS",
+            "TEMPLATE_VERSION",
         ];
         let key = [Value::text(run.run_id.to_string()), Value::text(run.worker_id.as_deref().unwrap_or(""))];
         let mut params: Vec<Value> = key.to_vec();
@@ -256,6 +248,7 @@ impl ResultsSink for SnowflakeResultsStore {
             ts(run.planned_end_at),
             Value::text(summary.verdict().as_str()),
             summary.target_qps.map_or(Value::Null, Value::Float),
+            run.template_version.map_or(Value::Null, |v| Value::Int(i64::from(v))),
         ]);
         params.extend(key);
         // Insert only if absent (primary keys are not enforced on standard tables).
@@ -366,37 +359,111 @@ impl ResultsSink for SnowflakeResultsStore {
     }
 }
 
+/// A template row: id, JSON, time, version (in that order in every query).
 fn stored_template(row: &Row<'_>) -> Result<StoredTemplate> {
     Ok(StoredTemplate {
         template_id: row.text(0)?,
         template: from_json(&row.text(1)?, "TEMPLATE_JSON")?,
+        version: u32::try_from(row.u64(3)?).unwrap_or(u32::MAX),
         updated_at: row.time(2)?,
     })
+}
+
+/// Rows whose `key` repeats the previous row's are left out: first savers of identical content
+/// may both have kept their row (see the `versions` module).
+fn once_each<K: PartialEq>(
+    rows: Vec<StoredTemplate>,
+    key: impl Fn(&StoredTemplate) -> K,
+) -> Vec<StoredTemplate> {
+    let mut kept: Vec<StoredTemplate> = Vec::with_capacity(rows.len());
+    for row in rows {
+        if kept.iter().all(|k| key(k) != key(&row)) {
+            kept.push(row);
+        }
+    }
+    kept
 }
 
 #[async_trait]
 impl ResultsReader for SnowflakeResultsStore {
     async fn template(&self, template_id: &str) -> Result<Option<StoredTemplate>> {
         let sql = format!(
-            "SELECT TEMPLATE_ID, TEMPLATE_JSON, UPDATED_AT FROM {} WHERE TEMPLATE_ID = ?",
+            "SELECT TEMPLATE_ID, TEMPLATE_JSON, UPDATED_AT, VERSION FROM {} WHERE TEMPLATE_ID = ? \
+             ORDER BY VERSION DESC LIMIT 1",
             self.table("TEST_TEMPLATES")
         );
         let rows = self.pool.rows(&sql, &[Value::text(template_id)]).await?;
         rows.first().map(|r| stored_template(&Row(r))).transpose()
     }
 
+    async fn template_versions(&self, template_id: &str) -> Result<Vec<StoredTemplate>> {
+        let sql = format!(
+            "SELECT TEMPLATE_ID, TEMPLATE_JSON, CREATED_AT, VERSION FROM {} WHERE TEMPLATE_ID = ? \
+             ORDER BY VERSION, CREATED_AT",
+            self.table("TEST_TEMPLATE_VERSIONS")
+        );
+        let rows = self.pool.rows(&sql, &[Value::text(template_id)]).await?;
+        let rows = rows.iter().map(|r| stored_template(&Row(r))).collect::<Result<Vec<_>>>()?;
+        Ok(once_each(rows, |t| t.version))
+    }
+
     async fn templates(&self) -> Result<Vec<StoredTemplate>> {
         let sql = format!(
-            "SELECT TEMPLATE_ID, TEMPLATE_JSON, UPDATED_AT FROM {} ORDER BY UPDATED_AT DESC, TEMPLATE_ID",
+            "SELECT TEMPLATE_ID, TEMPLATE_JSON, UPDATED_AT, VERSION FROM {} \
+             ORDER BY UPDATED_AT DESC, TEMPLATE_ID, VERSION DESC",
             self.table("TEST_TEMPLATES")
         );
         let rows = self.pool.rows(&sql, &[]).await?;
-        rows.iter().map(|r| stored_template(&Row(r))).collect()
+        let rows = rows.iter().map(|r| stored_template(&Row(r))).collect::<Result<Vec<_>>>()?;
+        Ok(once_each(rows, |t| t.template_id.clone()))
     }
 
     async fn delete_template(&self, template_id: &str) -> Result<bool> {
-        let sql = format!("DELETE FROM {} WHERE TEMPLATE_ID = ?", self.table("TEST_TEMPLATES"));
-        Ok(self.pool.execute(&sql, &[Value::text(template_id)]).await? > 0)
+        let mut deleted = 0;
+        // History first: a delete cut short leaves the current row, so the id stays listed and
+        // can be deleted again.
+        for table in ["TEST_TEMPLATE_VERSIONS", "TEST_TEMPLATES"] {
+            let sql = format!("DELETE FROM {} WHERE TEMPLATE_ID = ?", self.table(table));
+            deleted += self.pool.execute(&sql, &[Value::text(template_id)]).await?;
+        }
+        Ok(deleted > 0)
+    }
+
+    async fn run_record(&self, run_id: RunId, worker_id: Option<&str>) -> Result<Option<RunRecord>> {
+        let sql = format!(
+            "SELECT TEMPLATE_ID, TEMPLATE_VERSION, TEMPLATE_JSON, TARGET, TARGET_KIND, TABLE_NAME, TABLE_TYPE, \
+             SUMMARY_JSON, STARTED_AT, PLANNED_END_AT FROM {} WHERE RUN_ID = ? AND WORKER_ID = ?",
+            self.table("TEST_RESULTS")
+        );
+        let rows = self
+            .pool
+            .rows(&sql, &[Value::text(run_id.to_string()), Value::text(worker_id.unwrap_or(""))])
+            .await?;
+        let Some(r) = rows.first() else {
+            return Ok(None);
+        };
+        let r = Row(r);
+        let (Some(template_id), Some(template), Some(target)) =
+            (r.opt_text(0)?, r.opt_text(2)?, r.opt_text(3)?)
+        else {
+            // A row written only by a summary: nothing says how the run was begun.
+            return Ok(None);
+        };
+        let summary: RunSummary = from_json(&r.text(7)?, "SUMMARY_JSON")?;
+        Ok(Some(RunRecord {
+            run_id,
+            worker_id: worker_id.map(str::to_string),
+            template_id,
+            template_version: r.opt_i64(1)?.map(|v| u32::try_from(v).unwrap_or(u32::MAX)),
+            template: from_json(&template, "TEMPLATE_JSON")?,
+            target,
+            target_kind: r.text(4)?,
+            table: r.text(5)?,
+            table_type: r.text(6)?.parse::<TableType>()?,
+            seed: summary.seed,
+            started_at: r.time(8)?,
+            planned_end_at: r.time(9)?,
+        }))
     }
 
     async fn runs(&self, limit: usize) -> Result<Vec<RunListEntry>> {

@@ -5,11 +5,10 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
-use unistore_core::sink::RunListEntry;
-use unistore_core::sink::STALE_RUN_REASON;
+use unistore_core::sink::{same_template_json, RunListEntry, STALE_RUN_REASON};
 use unistore_core::{
     Error, ErrorKind, MetricSnapshot, QueryExecution, QueryKind, Result, ResultsReader, ResultsSink, RunId,
-    RunPhase, RunRecord, RunStatus, RunSummary, StoredTemplate, Template, Verdict,
+    RunPhase, RunRecord, RunStatus, RunSummary, StoredTemplate, TableType, Template, Verdict,
 };
 
 use super::config::SqliteConfig;
@@ -44,7 +43,7 @@ impl SqliteResultsStore {
 }
 
 /// Columns added to `TEST_RESULTS` after its first release, with their types.
-const ADDED_RESULT_COLUMNS: [(&str, &str); 12] = [
+const ADDED_RESULT_COLUMNS: [(&str, &str); 13] = [
     ("TEMPLATE_ID", "TEXT"),
     ("TEMPLATE_JSON", "TEXT"),
     ("TARGET", "TEXT"),
@@ -57,22 +56,79 @@ const ADDED_RESULT_COLUMNS: [(&str, &str); 12] = [
     ("TARGET_QPS", "REAL"),
     ("TARGET_REACHED", "INTEGER"),
     ("SERVER_STATS", "TEXT"),
+    ("TEMPLATE_VERSION", "INTEGER"),
 ];
 
-/// The tool owns this file, so it brings an older store's tables up to date itself.
+/// The tool owns this file, so it brings an older store's tables up to date itself, in one
+/// transaction (another process opening the same file at once waits, then finds it done).
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let context = "adding new columns to TEST_RESULTS";
-    let existing: Vec<String> = conn
-        .prepare("SELECT name FROM pragma_table_info('TEST_RESULTS')")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .map_err(|e| map_error(&e, context))?;
-    for (column, ty) in ADDED_RESULT_COLUMNS {
-        if !existing.iter().any(|c| c.eq_ignore_ascii_case(column)) {
-            conn.execute_batch(&format!("ALTER TABLE TEST_RESULTS ADD COLUMN {column} {ty}"))
-                .map_err(|e| map_error(&e, context))?;
+    in_transaction(conn, "bringing the results tables up to date", |tx| {
+        let columns = |table: &str| -> rusqlite::Result<Vec<String>> {
+            tx.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        };
+        let has = |columns: &[String], column: &str| columns.iter().any(|c| c.eq_ignore_ascii_case(column));
+        let existing = columns("TEST_RESULTS")?;
+        for (column, ty) in ADDED_RESULT_COLUMNS {
+            if !has(&existing, column) {
+                tx.execute_batch(&format!("ALTER TABLE TEST_RESULTS ADD COLUMN {column} {ty}"))?;
+            }
+        }
+        if !has(&columns("TEST_TEMPLATES")?, "VERSION") {
+            // Templates saved before versions existed become version 1 of their id.
+            tx.execute_batch(
+                "ALTER TABLE TEST_TEMPLATES ADD COLUMN VERSION INTEGER NOT NULL DEFAULT 1; \
+                 INSERT OR IGNORE INTO TEST_TEMPLATE_VERSIONS (TEMPLATE_ID, VERSION, NAME, TEMPLATE_JSON, \
+                 CREATED_AT) SELECT TEMPLATE_ID, VERSION, NAME, TEMPLATE_JSON, UPDATED_AT FROM TEST_TEMPLATES;",
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// Versions are small positive integers the store assigns itself.
+fn version_of(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+/// Saves a template version inside one write transaction (see
+/// [`ResultsSink::save_template_version`]): the write lock taken up front makes concurrent
+/// savers, in this process or another, take their turns, so each sees the version before it.
+fn save_version(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    name: &str,
+    json: &str,
+    at: &str,
+) -> rusqlite::Result<u32> {
+    let current: Option<(i64, String)> = tx
+        .query_row("SELECT VERSION, TEMPLATE_JSON FROM TEST_TEMPLATES WHERE TEMPLATE_ID = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    if let Some((version, stored)) = &current {
+        if same_template_json(stored, json) {
+            return Ok(version_of(*version));
         }
     }
-    Ok(())
+    let latest: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(VERSION), 0) FROM TEST_TEMPLATE_VERSIONS WHERE TEMPLATE_ID = ?1",
+        [id],
+        |r| r.get(0),
+    )?;
+    let next = latest.max(current.map_or(0, |(v, _)| v)) + 1;
+    tx.execute(
+        "INSERT INTO TEST_TEMPLATE_VERSIONS (TEMPLATE_ID, VERSION, NAME, TEMPLATE_JSON, CREATED_AT) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, next, name, json, at],
+    )?;
+    tx.execute(
+        "INSERT INTO TEST_TEMPLATES (TEMPLATE_ID, NAME, TEMPLATE_JSON, UPDATED_AT, VERSION) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (TEMPLATE_ID) DO UPDATE SET NAME = excluded.NAME, \
+         TEMPLATE_JSON = excluded.TEMPLATE_JSON, UPDATED_AT = excluded.UPDATED_AT, VERSION = excluded.VERSION",
+        params![id, name, json, at, next],
+    )?;
+    Ok(version_of(next))
 }
 
 fn worker_key(worker_id: Option<&str>) -> String {
@@ -82,34 +138,30 @@ fn worker_key(worker_id: Option<&str>) -> String {
 /// Runs `f` inside one transaction: a batch is written whole or not at all. The transaction
 /// takes the write lock up front, so a concurrent writer on the same file (the control store,
 /// another process) makes it wait for the busy timeout instead of failing on a lock upgrade.
-fn in_transaction<F>(conn: &mut Connection, what: &str, f: F) -> Result<()>
+fn in_transaction<T, F>(conn: &mut Connection, what: &str, f: F) -> Result<T>
 where
-    F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,
+    F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
 {
     let tx =
         conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| map_error(&e, what))?;
-    f(&tx).map_err(|e| map_error(&e, what))?;
-    tx.commit().map_err(|e| map_error(&e, what))
+    let value = f(&tx).map_err(|e| map_error(&e, what))?;
+    tx.commit().map_err(|e| map_error(&e, what))?;
+    Ok(value)
 }
 
 #[async_trait]
 impl ResultsSink for SqliteResultsStore {
-    async fn save_template(&self, template: &StoredTemplate) -> Result<()> {
+    async fn save_template_version(&self, template: &StoredTemplate) -> Result<Option<u32>> {
         let id = template.template_id.clone();
         let name = template.template.name.clone();
         let json = to_json(&template.template, "the template")?;
         let updated_at = format_stored_time(&template.updated_at);
         self.store
             .with_conn("save_template", move |conn| {
-                conn.execute(
-                    "INSERT INTO TEST_TEMPLATES (TEMPLATE_ID, NAME, TEMPLATE_JSON, UPDATED_AT) \
-                 VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (TEMPLATE_ID) DO UPDATE SET NAME = excluded.NAME, \
-                 TEMPLATE_JSON = excluded.TEMPLATE_JSON, UPDATED_AT = excluded.UPDATED_AT",
-                    params![id, name, json, updated_at],
-                )
-                .map_err(|e| map_error(&e, "saving a template"))?;
-                Ok(())
+                in_transaction(conn, "saving a template version", |tx| {
+                    save_version(tx, &id, &name, &json, &updated_at)
+                })
+                .map(Some)
             })
             .await
     }
@@ -199,8 +251,8 @@ impl ResultsSink for SqliteResultsStore {
                     "INSERT INTO TEST_RESULTS (RUN_ID, WORKER_ID, TEMPLATE_NAME, TARGET_KIND, TABLE_NAME, \
                      TABLE_TYPE, MODE, STATUS, STARTED_AT, DURATION_S, OPS, ERRORS, QPS, P50_MS, P95_MS, \
                      P99_MS, SUMMARY_JSON, TEMPLATE_ID, TEMPLATE_JSON, TARGET, PLANNED_END_AT, VERDICT, \
-                     TARGET_QPS) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, 0, 0, 0, 0, 0, 0, ?10, \
-                     ?11, ?12, ?13, ?14, ?15, ?16) ON CONFLICT (RUN_ID, WORKER_ID) DO NOTHING",
+                     TARGET_QPS, TEMPLATE_VERSION) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, 0, 0, 0, \
+                     0, 0, 0, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) ON CONFLICT (RUN_ID, WORKER_ID) DO NOTHING",
                     params![
                         r.run_id.to_string(),
                         worker_key(r.worker_id.as_deref()),
@@ -218,6 +270,7 @@ impl ResultsSink for SqliteResultsStore {
                         format_stored_time(&r.planned_end_at),
                         summary.verdict().as_str(),
                         summary.target_qps,
+                        r.template_version,
                     ],
                 )
                 .map_err(|e| map_error(&e, "writing the run's row"))?;
@@ -317,16 +370,20 @@ impl ResultsSink for SqliteResultsStore {
     }
 }
 
-fn template_from_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+type RawTemplate = (String, String, String, i64);
+
+/// A template row: id, JSON, time, version (in that order in every query).
+fn template_from_row(row: &Row<'_>) -> rusqlite::Result<RawTemplate> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
 }
 
-fn stored_template(id: String, json: String, updated_at: String) -> Result<StoredTemplate> {
+fn stored_template((id, json, at, version): RawTemplate) -> Result<StoredTemplate> {
     let template: Template = from_json(&json, "TEMPLATE_JSON")?;
     Ok(StoredTemplate {
         template_id: id,
         template,
-        updated_at: parse_stored_time(&updated_at, "UPDATED_AT")?,
+        version: version_of(version),
+        updated_at: parse_stored_time(&at, "the template's time")?,
     })
 }
 
@@ -343,14 +400,34 @@ impl ResultsReader for SqliteResultsStore {
             .with_conn("template", move |conn| {
                 let row = conn
                     .query_row(
-                        "SELECT TEMPLATE_ID, TEMPLATE_JSON, UPDATED_AT FROM TEST_TEMPLATES \
+                        "SELECT TEMPLATE_ID, TEMPLATE_JSON, UPDATED_AT, VERSION FROM TEST_TEMPLATES \
                      WHERE TEMPLATE_ID = ?1",
                         [&id],
                         template_from_row,
                     )
                     .optional()
                     .map_err(|e| map_error(&e, "reading a template"))?;
-                row.map(|(id, json, at)| stored_template(id, json, at)).transpose()
+                row.map(stored_template).transpose()
+            })
+            .await
+    }
+
+    async fn template_versions(&self, template_id: &str) -> Result<Vec<StoredTemplate>> {
+        let id = template_id.to_string();
+        self.store
+            .with_conn("template_versions", move |conn| {
+                let context = "reading the versions of a template";
+                let mut stmt = conn
+                    .prepare(
+                        "SELECT TEMPLATE_ID, TEMPLATE_JSON, CREATED_AT, VERSION FROM TEST_TEMPLATE_VERSIONS \
+                         WHERE TEMPLATE_ID = ?1 ORDER BY VERSION",
+                    )
+                    .map_err(|e| map_error(&e, context))?;
+                let rows = stmt
+                    .query_map([&id], template_from_row)
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(|e| map_error(&e, context))?;
+                rows.into_iter().map(stored_template).collect()
             })
             .await
     }
@@ -361,7 +438,7 @@ impl ResultsReader for SqliteResultsStore {
                 let context = "listing templates";
                 let mut stmt = conn
                     .prepare(
-                        "SELECT TEMPLATE_ID, TEMPLATE_JSON, UPDATED_AT FROM TEST_TEMPLATES \
+                        "SELECT TEMPLATE_ID, TEMPLATE_JSON, UPDATED_AT, VERSION FROM TEST_TEMPLATES \
                      ORDER BY UPDATED_AT DESC, TEMPLATE_ID",
                     )
                     .map_err(|e| map_error(&e, context))?;
@@ -369,7 +446,7 @@ impl ResultsReader for SqliteResultsStore {
                     .query_map([], template_from_row)
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
                     .map_err(|e| map_error(&e, context))?;
-                rows.into_iter().map(|(id, json, at)| stored_template(id, json, at)).collect()
+                rows.into_iter().map(stored_template).collect()
             })
             .await
     }
@@ -378,10 +455,63 @@ impl ResultsReader for SqliteResultsStore {
         let id = template_id.to_string();
         self.store
             .with_conn("delete_template", move |conn| {
-                let n = conn
-                    .execute("DELETE FROM TEST_TEMPLATES WHERE TEMPLATE_ID = ?1", [&id])
-                    .map_err(|e| map_error(&e, "deleting a template"))?;
-                Ok(n > 0)
+                in_transaction(conn, "deleting a template", |tx| {
+                    let versions =
+                        tx.execute("DELETE FROM TEST_TEMPLATE_VERSIONS WHERE TEMPLATE_ID = ?1", [&id])?;
+                    let current = tx.execute("DELETE FROM TEST_TEMPLATES WHERE TEMPLATE_ID = ?1", [&id])?;
+                    Ok(versions + current > 0)
+                })
+            })
+            .await
+    }
+
+    async fn run_record(&self, run_id: RunId, worker_id: Option<&str>) -> Result<Option<RunRecord>> {
+        let worker = worker_key(worker_id);
+        self.store
+            .with_conn("run_record", move |conn| {
+                type RawRecord = (
+                    String,
+                    Option<String>,
+                    Option<i64>,
+                    Option<String>,
+                    Option<String>,
+                    String,
+                    String,
+                    String,
+                    String,
+                    String,
+                    Option<String>,
+                );
+                let row: Option<RawRecord> = conn
+                    .query_row(
+                        "SELECT WORKER_ID, TEMPLATE_ID, TEMPLATE_VERSION, TEMPLATE_JSON, TARGET, TARGET_KIND, \
+                         TABLE_NAME, TABLE_TYPE, SUMMARY_JSON, STARTED_AT, PLANNED_END_AT FROM TEST_RESULTS \
+                         WHERE RUN_ID = ?1 AND WORKER_ID = ?2",
+                        [run_id.to_string(), worker],
+                        |r| TryFrom::try_from(r),
+                    )
+                    .optional()
+                    .map_err(|e| map_error(&e, "reading a run's row"))?;
+                let Some((worker, Some(template_id), version, Some(template), Some(target), kind, table, table_type, summary, started, Some(planned))) = row
+                else {
+                    // No row, or one written only by a summary: nothing says how it was begun.
+                    return Ok(None);
+                };
+                let summary: RunSummary = from_json(&summary, "SUMMARY_JSON")?;
+                Ok(Some(RunRecord {
+                    run_id,
+                    worker_id: (!worker.is_empty()).then_some(worker),
+                    template_id,
+                    template_version: version.map(version_of),
+                    template: from_json(&template, "TEMPLATE_JSON")?,
+                    target,
+                    target_kind: kind,
+                    table,
+                    table_type: TableType::from_str(&table_type)?,
+                    seed: summary.seed,
+                    started_at: parse_stored_time(&started, "STARTED_AT")?,
+                    planned_end_at: parse_stored_time(&planned, "PLANNED_END_AT")?,
+                }))
             })
             .await
     }

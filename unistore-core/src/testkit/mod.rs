@@ -31,6 +31,7 @@
 
 mod stores;
 mod target;
+mod template_versions;
 
 use chrono::{DateTime, Utc};
 

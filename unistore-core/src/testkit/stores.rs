@@ -113,6 +113,7 @@ fn record(run_id: RunId, started_at: DateTime<Utc>, planned: ChronoDuration) -> 
         run_id,
         worker_id: None,
         template_id: "conformance".into(),
+        template_version: Some(4),
         template,
         target: "postgres://bench@db.example:5432/app".into(),
         target_kind: "testkit".into(),
@@ -139,6 +140,8 @@ async fn check_run_rows(sink: &dyn ResultsSink, reader: &dyn ResultsReader) {
     assert_eq!(read.target_qps, Some(500.0));
     assert_eq!(read.connections, 3);
     assert_eq!(read.seed, 7);
+    let as_begun = reader.run_record(run, None).await.unwrap_or_else(|e| panic!("run_record failed: {e}"));
+    assert_eq!(as_begun.as_ref(), Some(&begun), "the run's row must read back as begun");
     let listed = reader.runs(1000).await.expect("listing runs");
     let rows: Vec<_> = listed.iter().filter(|r| r.run_id == run).collect();
     assert_eq!(rows.len(), 1, "begin_run twice must list the run once");
@@ -151,6 +154,12 @@ async fn check_run_rows(sink: &dyn ResultsSink, reader: &dyn ResultsReader) {
     sink.begin_run(&begun).await.expect("a late replayed begin_run");
     let read = reader.summary(run, None).await.expect("reading").expect("the run's row");
     assert_eq!(read, finished, "begin_run after the summary must not reset the row");
+    let linked = reader.run_record(run, None).await.expect("reading the run record").expect("the run's row");
+    assert_eq!(
+        (linked.template_id.as_str(), linked.template_version, &linked.template, linked.target.as_str()),
+        (begun.template_id.as_str(), Some(4), &begun.template, begun.target.as_str()),
+        "the summary must keep the template, its version and the target as begun"
+    );
 
     // Abandoned: planned end long past, no snapshot since. Not abandoned: a run still within
     // its plan, and a run past its plan that still sends snapshots.
@@ -191,7 +200,8 @@ async fn check_run_rows(sink: &dyn ResultsSink, reader: &dyn ResultsReader) {
 /// equal, replacements never duplicate, and listings are in the documented order.
 pub async fn check_results_store(sink: Arc<dyn ResultsSink>, reader: Arc<dyn ResultsReader>) {
     check_run_rows(sink.as_ref(), reader.as_ref()).await;
-    // Templates: insert, read back, replace, order, delete.
+    super::template_versions::check_template_versions(sink.clone(), reader.clone()).await;
+    // Templates: insert, read back, replace (a new version), order, delete.
     let base = now_ms();
     let mix = BTreeMap::from([(QueryKind::PointLookup, 80), (QueryKind::RangeScan, 20)]);
     let mut template = Template::new("unistore_conformance", mix);
@@ -199,6 +209,7 @@ pub async fn check_results_store(sink: Arc<dyn ResultsSink>, reader: Arc<dyn Res
     let first = StoredTemplate {
         template_id: RunId::new().to_string(),
         template: template.clone(),
+        version: 1,
         updated_at: base,
     };
     sink.save_template(&first).await.unwrap_or_else(|e| panic!("saving a template failed: {e}"));
@@ -212,13 +223,15 @@ pub async fn check_results_store(sink: Arc<dyn ResultsSink>, reader: Arc<dyn Res
     changed.template.name.push_str("-renamed");
     changed.template.allow_writes = true;
     changed.updated_at = base + ChronoDuration::seconds(5);
+    changed.version = 2;
     sink.save_template(&changed).await.unwrap_or_else(|e| panic!("replacing a template failed: {e}"));
     let read = reader.template(&changed.template_id).await.expect("reading a template");
-    assert_eq!(read.as_ref(), Some(&changed), "saving a template with the same id must replace it");
+    assert_eq!(read.as_ref(), Some(&changed), "a changed template with the same id must become current");
 
     let second = StoredTemplate {
         template_id: RunId::new().to_string(),
         template: template.clone(),
+        version: 1,
         updated_at: base + ChronoDuration::seconds(10),
     };
     sink.save_template(&second).await.expect("saving a second template");
