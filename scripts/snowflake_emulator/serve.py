@@ -36,7 +36,11 @@ def main() -> None:
 
     logging.getLogger("fakesnow").setLevel(args.log_level.upper())
     logging.getLogger("fakesnow.server").setLevel(args.log_level.upper())
-    config = uvicorn.Config(build_app(), log_level=args.log_level, access_log=False, lifespan="off")
+    # Idle kept-alive connections are closed after 65 s, like a common load balancer: longer than
+    # the client's own idle timeout (30 s), as against Snowflake.
+    config = uvicorn.Config(
+        build_app(), log_level=args.log_level, access_log=False, lifespan="off", timeout_keep_alive=65
+    )
     server = uvicorn.Server(config)
 
     tmp = args.port_file + ".tmp"

@@ -17,6 +17,7 @@
 pub mod config;
 mod control;
 pub mod history;
+mod http;
 mod pool;
 mod sink;
 mod tables;
@@ -31,6 +32,7 @@ use crate::registry::{OpenedTarget, ResultsStore, TargetOptions};
 
 pub use config::SnowflakeConfig;
 pub use control::SnowflakeHybridControlStore;
+pub use http::ConnectionFigures;
 pub use pool::{query_tag, SnowflakeTargetPool, SnowflakeTargetSession};
 pub use sink::SnowflakeResultsStore;
 pub use tables::{
@@ -51,7 +53,8 @@ const STORE_SESSIONS: usize = 4;
 /// Opens a Snowflake target: the pool and the manager for the table's real type. A declared
 /// type that does not match the table is `ErrorKind::InvalidInput`.
 pub async fn open_target(url: &str, options: &TargetOptions) -> Result<OpenedTarget> {
-    let config = SnowflakeConfig::from_url(url)?;
+    let config = SnowflakeConfig::from_url(url)?
+        .with_target_timeouts(options.connect_timeout, options.statement_timeout);
     let connector = Connector::new(config);
     let pool = SnowflakeTargetPool::with_connector(connector.clone(), options.run_id);
     let tag = format!("unistore:run={}:phase=PREPARING", options.run_id);
