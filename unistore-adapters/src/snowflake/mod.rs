@@ -12,7 +12,16 @@
 //! The client is `snowflake-connector-rs`: it binds parameters (hybrid tables reuse plans for
 //! bound statements; literal SQL would be compiled on every call), takes a custom base URL
 //! (PrivateLink, and the emulator in tests), cancels queries and supports key-pair auth. It stays
-//! behind this module so another client could replace it.
+//! behind this module so another client could replace it. Its API requests go through our own
+//! HTTP client ([`ConnectionFigures`] says how it used the network): kept-alive connections
+//! shared by a target's sessions, explicit timeouts, one counted retry when the server closed a
+//! kept-alive connection (a small patch of the crate, `patches/snowflake-connector-rs/`, makes
+//! that possible).
+//!
+//! Timeouts: a login as a whole is bounded by the connect timeout, a benchmark statement by the
+//! statement timeout (sent as `STATEMENT_TIMEOUT_IN_SECONDS`, so the server cancels it), the
+//! tool's own statements (profiling, sampling, stores) by `query_timeout_s`; see
+//! [`config`] for the URL parameters.
 
 pub mod config;
 mod control;
