@@ -469,8 +469,47 @@ mod tests {
             assert!(!e.to_string().contains(":pw@"), "{e}");
             assert_eq!(e.kind(), unistore_core::ErrorKind::InvalidInput, "{url}: {e}");
         }
+        let err = SnowflakeConfig::from_url("snowflake://bob@acct/DB").expect_err("no credentials");
+        assert!(
+            err.to_string().contains(PASSWORD_ENV) && err.to_string().contains("private_key_path"),
+            "the error must name both fixes: {err}"
+        );
         let c = SnowflakeConfig::from_url("snowflake://bob@acct/?private_key_path=/k.p8").expect("key pair");
         assert_eq!(c.authenticator, Authenticator::KeyPair);
         assert_eq!(c.results_location(), (DEFAULT_RESULTS_DATABASE.into(), DEFAULT_RESULTS_SCHEMA.into()));
+    }
+
+    #[test]
+    fn timeouts_come_from_the_url_or_the_target_options() {
+        let url = "snowflake://bob:pw@acct/DB/SCH?host=http://127.0.0.1:9";
+        let c = SnowflakeConfig::from_url(url).expect("valid URL");
+        assert_eq!(c.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+        assert_eq!((c.statement_timeout, c.request_timeout), (None, Duration::from_secs(60)));
+        assert_eq!(c.http_idle_timeout, Duration::from_secs(30));
+        let c = c.with_target_timeouts(Duration::from_secs(2), Some(Duration::from_millis(1500)));
+        assert_eq!(c.connect_timeout, Duration::from_secs(2), "the target option applies");
+        assert_eq!(c.statement_budget(), Duration::from_millis(2500), "1.5 s plus a 1 s grace");
+        assert_eq!(c.endpoint(), "http://127.0.0.1:9");
+
+        let c = SnowflakeConfig::from_url(&format!("{url}&connect_timeout_s=3&statement_timeout_s=20"))
+            .expect("valid URL")
+            .with_target_timeouts(Duration::from_secs(2), Some(Duration::from_secs(1)));
+        assert_eq!(c.connect_timeout, Duration::from_secs(3), "the URL wins");
+        assert_eq!(c.statement_timeout, Some(Duration::from_secs(20)), "the URL wins");
+        assert_eq!(c.statement_budget(), Duration::from_secs(25), "a grace of at most 5 s");
+
+        // Only benchmark sessions carry the statement timeout, rounded up to whole seconds.
+        let c = c.with_target_timeouts(Duration::from_secs(2), None);
+        let mut c = c;
+        c.statement_timeout = Some(Duration::from_millis(1200));
+        let load = format!("{:?}", c.session_config("tag", true));
+        assert!(load.contains("STATEMENT_TIMEOUT_IN_SECONDS") && load.contains("Number(2)"), "{load}");
+        let own = format!("{:?}", c.session_config("tag", false));
+        assert!(!own.contains("STATEMENT_TIMEOUT_IN_SECONDS"), "{own}");
+        assert!(SnowflakeConfig::from_url(&format!("{url}&connect_timeout_s=0")).is_err());
+        assert_eq!(
+            SnowflakeConfig::from_url(&format!("{url}&bogus_s=1")).map(|_| ()).expect_err("x").kind(),
+            unistore_core::ErrorKind::InvalidInput
+        );
     }
 }

@@ -12,8 +12,8 @@
 //!   server's own idle timeout, so the client does not reuse a connection the server is closing;
 //! - one retry, counted: a request that fails because the server closed the kept-alive
 //!   connection it went out on (the connection closed before an answer, or was reset) is sent
-//!   once more, on another connection. Query requests carry the same `requestId` when sent
-//!   again, which Snowflake uses to recognise a resubmitted request. The retry and every
+//!   once more, on another connection. A query request sent again keeps its `requestId`, as
+//!   Snowflake's own connectors do when they resend one. The retry and every
 //!   connection opened are counted ([`ConnectionFigures`]) and stored with the run.
 
 use std::future::Future;
