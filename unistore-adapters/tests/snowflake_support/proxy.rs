@@ -13,10 +13,9 @@ use tokio::task::JoinHandle;
 #[derive(Default)]
 struct ProxyState {
     accepted: AtomicU64,
-    /// Connections accepted before the last `close_on_next_request` misbehave: the next bytes
-    /// the client sends on them are dropped and the connection is closed, as a server does
-    /// when it closes a kept-alive connection while the client reuses it.
-    poison_generation: AtomicU64,
+    /// The next request on any open connection is dropped and that connection closed, as a
+    /// server does when it closes a kept-alive connection just as the client reuses it.
+    close_next_request: AtomicBool,
     /// Nothing the client sends is forwarded any more, and nothing is answered.
     blackhole: AtomicBool,
     /// The first bytes clients sent (requests), for tests of what goes over the wire.
@@ -43,11 +42,10 @@ impl CountingProxy {
         let accept_loop = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 shared.accepted.fetch_add(1, Ordering::SeqCst);
-                let born = shared.poison_generation.load(Ordering::SeqCst);
                 let state = shared.clone();
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(upstream).await {
-                        forward(client, server, state, born).await;
+                        forward(client, server, state).await;
                     }
                 });
             }
@@ -70,9 +68,9 @@ impl CountingProxy {
         format!("http://{}", self.addr)
     }
 
-    /// The connections open now drop the next request they carry and close.
+    /// The next request, on whichever connection it comes, is dropped and its connection closed.
     pub fn close_on_next_request(&self) {
-        self.state.poison_generation.fetch_add(1, Ordering::SeqCst);
+        self.state.close_next_request.store(true, Ordering::SeqCst);
     }
 
     /// From now on nothing is forwarded nor answered (the connections stay open).
@@ -87,7 +85,7 @@ impl Drop for CountingProxy {
     }
 }
 
-async fn forward(client: TcpStream, server: TcpStream, state: Arc<ProxyState>, born: u64) {
+async fn forward(client: TcpStream, server: TcpStream, state: Arc<ProxyState>) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     let upstream = async {
@@ -97,7 +95,7 @@ async fn forward(client: TcpStream, server: TcpStream, state: Arc<ProxyState>, b
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
-            if state.poison_generation.load(Ordering::SeqCst) > born {
+            if state.close_next_request.swap(false, Ordering::SeqCst) {
                 return;
             }
             if state.blackhole.load(Ordering::SeqCst) {
