@@ -18,15 +18,22 @@ gaps measured against ``snowflake-connector-rs`` and the statements Unistore Ben
 * DuckDB constraint violations and write-write conflicts escape as HTTP 500 "Unhandled
   exception": they are reported as Snowflake errors (200001 duplicate key, 100072 NOT NULL,
   000625 lock conflict) by wrapping the cursor's execute.
-* ``ALTER SESSION SET QUERY_TAG`` is not implemented: it is accepted and remembered per session
-  (as is the ``QUERY_TAG`` session parameter sent at login), and
-  ``SHOW PARAMETERS LIKE 'QUERY_TAG' IN SESSION`` reports it.
+* ``ALTER SESSION SET QUERY_TAG`` / ``STATEMENT_TIMEOUT_IN_SECONDS`` are not implemented: they
+  are accepted and remembered per session (as are the same session parameters sent at login),
+  and ``SHOW PARAMETERS LIKE '...' IN SESSION`` reports them.
+* ``STATEMENT_TIMEOUT_IN_SECONDS`` is enforced: a statement running longer is interrupted and
+  answered with Snowflake's error 000630, as the server does.
+* ``SELECT SYSTEM$WAIT(n [, 'SECONDS' | 'MILLISECONDS'])`` waits (without using a CPU), for tests
+  of timeouts and cancellation.
+* ``SHOW PRIMARY KEYS`` / ``SHOW IMPORTED KEYS IN TABLE db.schema.t`` and identity columns in
+  ``INFORMATION_SCHEMA.COLUMNS``: see emulator_catalog.py.
 
 Everything else goes to fakesnow unchanged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import decimal
@@ -44,6 +51,9 @@ import duckdb
 import pyarrow as pa
 import snowflake.connector.errors
 from fakesnow.cursor import FakeSnowflakeCursor
+from starlette.concurrency import run_in_threadpool
+
+import emulator_catalog as catalog
 
 # `fakesnow.server` is also the name of a function in fakesnow/__init__.py, so import the module
 # by its full name.
@@ -112,6 +122,24 @@ _ALTER_UNSET_QUERY_TAG = re.compile(r"^\s*ALTER\s+SESSION\s+UNSET\s+QUERY_TAG\s*
 _SHOW_QUERY_TAG = re.compile(
     r"^\s*SHOW\s+PARAMETERS\s+LIKE\s+'QUERY_TAG'(?:\s+(?:IN|FOR)\s+SESSION)?\s*;?\s*$", re.IGNORECASE
 )
+_ALTER_STATEMENT_TIMEOUT = re.compile(
+    r"^\s*ALTER\s+SESSION\s+SET\s+STATEMENT_TIMEOUT_IN_SECONDS\s*=\s*(?P<seconds>\d+)\s*;?\s*$", re.IGNORECASE
+)
+_SHOW_STATEMENT_TIMEOUT = re.compile(
+    r"^\s*SHOW\s+PARAMETERS\s+LIKE\s+'STATEMENT_TIMEOUT_IN_SECONDS'(?:\s+(?:IN|FOR)\s+SESSION)?\s*;?\s*$",
+    re.IGNORECASE,
+)
+_SYSTEM_WAIT = re.compile(
+    r"^\s*SELECT\s+SYSTEM\$WAIT\s*\(\s*(?P<amount>\d+(?:\.\d+)?)\s*"
+    r"(?:,\s*'(?P<unit>SECONDS|MILLISECONDS)'\s*)?\)\s*;?\s*$",
+    re.IGNORECASE,
+)
+_SHOW_KEYS = re.compile(
+    rf"^\s*SHOW\s+(?P<kind>PRIMARY|IMPORTED)\s+KEYS\s+IN\s+(?:TABLE\s+)?(?P<name>{_QUALIFIED})\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+# Snowflake's default STATEMENT_TIMEOUT_IN_SECONDS: two days.
+DEFAULT_STATEMENT_TIMEOUT = 172800
 _INDEX_CLAUSE = re.compile(
     rf"^\s*INDEX\s+(?P<name>{_IDENT})\s*\((?P<cols>[^)]*)\)(?:\s*INCLUDE\s*\((?P<incl>[^)]*)\))?\s*$",
     re.IGNORECASE | re.DOTALL,
@@ -190,6 +218,8 @@ class SessionState:
     database: str | None
     schema: str | None
     query_tag: str = ""
+    # 0: no limit
+    statement_timeout: int = 0
 
 
 class CompatLayer:
@@ -230,9 +260,14 @@ class CompatLayer:
         token = ((response or {}).get("data") or {}).get("token")
         if token:
             info = (response.get("data") or {}).get("sessionInfo") or {}
-            tag = next((str(v) for k, v in params.items() if k.upper() == "QUERY_TAG"), "")
+            upper = {k.upper(): v for k, v in params.items()}
+            tag = str(upper.get("QUERY_TAG", ""))
+            try:
+                timeout = int(upper.get("STATEMENT_TIMEOUT_IN_SECONDS", 0))
+            except (TypeError, ValueError):
+                timeout = 0
             with self.lock:
-                self.sessions[token] = SessionState(info.get("databaseName"), info.get("schemaName"), tag)
+                self.sessions[token] = SessionState(info.get("databaseName"), info.get("schemaName"), tag, timeout)
         await send_json(send, status, fix_error(response))
 
     # ---------------------------------------------------------------- queries
@@ -260,8 +295,21 @@ class CompatLayer:
         if _SHOW_QUERY_TAG.match(sql):
             await send_json(send, 200, query_tag_result(session))
             return
+        if m := _ALTER_STATEMENT_TIMEOUT.match(sql):
+            session.statement_timeout = int(m.group("seconds"))
+            await send_json(send, 200, status_result(session, "Statement executed successfully."))
+            return
+        if _SHOW_STATEMENT_TIMEOUT.match(sql):
+            await send_json(send, 200, statement_timeout_result(session))
+            return
         if m := _SHOW_INDEXES.match(sql):
             await send_json(send, 200, self.show_indexes(session, m.group("name")))
+            return
+        if m := _SHOW_KEYS.match(sql):
+            await send_json(send, 200, await self.show_keys(session, token, m.group("kind"), m.group("name")))
+            return
+        if m := _SYSTEM_WAIT.match(sql):
+            await send_json(send, 200, await self.system_wait(session, token, m))
             return
 
         declared: tuple[str, str, DeclaredTable] | None = None
@@ -292,7 +340,9 @@ class CompatLayer:
             if isinstance(binding, dict) and binding.get("value") is None:
                 binding["type"] = "ANY"
 
-        status, response = await self.call_inner(scope, receive, json.dumps(request).encode())
+        status, response = await self.with_statement_timeout(
+            session, token, self.call_inner(scope, receive, json.dumps(request).encode())
+        )
         data = (response or {}).get("data") or {}
         if response and response.get("success"):
             if "finalDatabaseName" in data:
@@ -300,6 +350,7 @@ class CompatLayer:
                 session.schema = data.get("finalSchemaName")
             if data.get("queryResultFormat") == "arrow":
                 to_json_rowset(data)
+            catalog.report_identity_columns(data)
             if declared is not None:
                 name, kind, table = declared
                 with self.lock:
@@ -341,6 +392,48 @@ class CompatLayer:
             rows.append(row)
         data["rowset"] = rows
         data["total"] = data["returned"] = len(rows)
+
+    async def with_statement_timeout(
+        self, session: SessionState, token: str, call: Any, in_duckdb: bool = True
+    ) -> tuple[int, dict | None]:
+        """Runs an inner call under the session's STATEMENT_TIMEOUT_IN_SECONDS, interrupting
+        DuckDB and answering Snowflake's timeout error when it runs out."""
+        if session.statement_timeout <= 0:
+            return await call
+        try:
+            return await asyncio.wait_for(call, session.statement_timeout)
+        except asyncio.TimeoutError:
+            conn = fakesnow_server.sessions.get(token)
+            if in_duckdb and conn is not None:
+                conn._duck_conn.interrupt()  # noqa: SLF001
+            return 200, statement_timeout_error(session.statement_timeout)
+
+    async def system_wait(self, session: SessionState, token: str, m: re.Match) -> dict:
+        amount = float(m.group("amount"))
+        seconds = amount / 1000 if (m.group("unit") or "").upper() == "MILLISECONDS" else amount
+
+        async def wait() -> tuple[int, dict]:
+            await asyncio.sleep(seconds)
+            return 200, result(session, [column("SYSTEM$WAIT", "text")], [[f"waited {m.group('amount')} {(m.group('unit') or 'seconds').lower()}"]])
+
+        _, response = await self.with_statement_timeout(session, token, wait(), in_duckdb=False)
+        return fix_error(response)
+
+    async def show_keys(self, session: SessionState, token: str, kind: str, name: str) -> dict:
+        key = self.resolve(session, name)
+        conn = fakesnow_server.sessions[token]
+        duck = conn._duck_conn.cursor()  # noqa: SLF001
+        try:
+            if kind.upper() == "PRIMARY":
+                rows = await run_in_threadpool(catalog.primary_key_rows, duck, key)
+                names = catalog.PRIMARY_KEY_COLUMNS
+            else:
+                rows = await run_in_threadpool(catalog.imported_key_rows, duck, key)
+                names = catalog.IMPORTED_KEY_COLUMNS
+        finally:
+            duck.close()
+        rowtype = [column(c, "timestamp_ltz" if c == "created_on" else "text") for c in names]
+        return result(session, rowtype, rows)
 
     def show_indexes(self, session: SessionState, name: str) -> dict:
         key = self.resolve(session, name)
@@ -460,6 +553,24 @@ def query_tag_result(session: SessionState) -> dict:
     level = "SESSION" if session.query_tag else ""
     row = ["QUERY_TAG", session.query_tag, "", level, "String (up to 4096 characters) used to tag statements", "STRING"]
     return result(session, [column(c, "text") for c in cols], [row])
+
+
+def statement_timeout_result(session: SessionState) -> dict:
+    cols = ["key", "value", "default", "level", "description", "type"]
+    value = session.statement_timeout or DEFAULT_STATEMENT_TIMEOUT
+    level = "SESSION" if session.statement_timeout else ""
+    row = ["STATEMENT_TIMEOUT_IN_SECONDS", str(value), str(DEFAULT_STATEMENT_TIMEOUT), level,
+           "Timeout in seconds for statements: statements are automatically canceled if they run for longer", "NUMBER"]
+    return result(session, [column(c, "text") for c in cols], [row])
+
+
+def statement_timeout_error(seconds: int) -> dict:
+    return fix_error({
+        "data": {"errorCode": "000630", "sqlState": "57014"},
+        "code": "000630",
+        "message": f"Statement reached its statement or warehouse timeout of {seconds} second(s) and was canceled.",
+        "success": False,
+    })
 
 
 def fix_error(response: dict | None) -> dict:

@@ -30,13 +30,20 @@ def main() -> None:
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit TCP_NODELAY from this socket; without it a kept-alive
+    # connection waits ~40 ms per request (Nagle's algorithm against the client's delayed ACK).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((args.host, 0))
     sock.listen(128)
     port = sock.getsockname()[1]
 
     logging.getLogger("fakesnow").setLevel(args.log_level.upper())
     logging.getLogger("fakesnow.server").setLevel(args.log_level.upper())
-    config = uvicorn.Config(build_app(), log_level=args.log_level, access_log=False, lifespan="off")
+    # Idle kept-alive connections are closed after 65 s, like a common load balancer: longer than
+    # the client's own idle timeout (30 s), as against Snowflake.
+    config = uvicorn.Config(
+        build_app(), log_level=args.log_level, access_log=False, lifespan="off", timeout_keep_alive=65
+    )
     server = uvicorn.Server(config)
 
     tmp = args.port_file + ".tmp"

@@ -15,6 +15,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use unistore_core::{Result, RunId, Value};
 
+use super::http::ConnectionFigures;
 use super::pool::{Connector, SessionPool};
 use super::tables::ident;
 use super::{Row, SnowflakeConfig};
@@ -66,6 +67,10 @@ pub struct ServerHistory {
     pub aggregate: Vec<AggregateInterval>,
     /// Why a source is missing or partial.
     pub notes: Vec<String>,
+    /// The client's own figures: connections opened, requests, retries after the server
+    /// closed a kept-alive connection (absent in figures stored before they were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ConnectionFigures>,
 }
 
 impl ServerHistory {

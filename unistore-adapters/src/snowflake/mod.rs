@@ -12,11 +12,21 @@
 //! The client is `snowflake-connector-rs`: it binds parameters (hybrid tables reuse plans for
 //! bound statements; literal SQL would be compiled on every call), takes a custom base URL
 //! (PrivateLink, and the emulator in tests), cancels queries and supports key-pair auth. It stays
-//! behind this module so another client could replace it.
+//! behind this module so another client could replace it. Its API requests go through our own
+//! HTTP client ([`ConnectionFigures`] says how it used the network): kept-alive connections
+//! shared by a target's sessions, explicit timeouts, one counted retry when the server closed a
+//! kept-alive connection (a small patch of the crate, `patches/snowflake-connector-rs/`, makes
+//! that possible).
+//!
+//! Timeouts: a login as a whole is bounded by the connect timeout, a benchmark statement by the
+//! statement timeout (sent as `STATEMENT_TIMEOUT_IN_SECONDS`, so the server cancels it), the
+//! tool's own statements (profiling, sampling, stores) by `query_timeout_s`; see
+//! [`config`] for the URL parameters.
 
 pub mod config;
 mod control;
 pub mod history;
+mod http;
 mod pool;
 mod sink;
 mod tables;
@@ -31,6 +41,7 @@ use crate::registry::{OpenedTarget, ResultsStore, TargetOptions};
 
 pub use config::SnowflakeConfig;
 pub use control::SnowflakeHybridControlStore;
+pub use http::ConnectionFigures;
 pub use pool::{query_tag, SnowflakeTargetPool, SnowflakeTargetSession};
 pub use sink::SnowflakeResultsStore;
 pub use tables::{
@@ -51,7 +62,8 @@ const STORE_SESSIONS: usize = 4;
 /// Opens a Snowflake target: the pool and the manager for the table's real type. A declared
 /// type that does not match the table is `ErrorKind::InvalidInput`.
 pub async fn open_target(url: &str, options: &TargetOptions) -> Result<OpenedTarget> {
-    let config = SnowflakeConfig::from_url(url)?;
+    let config = SnowflakeConfig::from_url(url)?
+        .with_target_timeouts(options.connect_timeout, options.statement_timeout);
     let connector = Connector::new(config);
     let pool = SnowflakeTargetPool::with_connector(connector.clone(), options.run_id);
     let tag = format!("unistore:run={}:phase=PREPARING", options.run_id);

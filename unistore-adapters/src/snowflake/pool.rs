@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use snowflake_connector_rs::bind::{BindType, RawBind, TimestampNtz};
@@ -18,42 +19,102 @@ use unistore_core::{
 };
 
 use super::config::SnowflakeConfig;
+use super::http::{ConnectionFigures, HttpCounters};
 
-/// Logs in, at most `login_parallelism` at a time, with a given query tag.
+/// Logs in, at most `login_parallelism` at a time, with a given query tag. Every client it makes
+/// sends its API requests through one kept-alive HTTP client ([`super::http`]), so all sessions of
+/// a target share one pool of connections and one set of [`ConnectionFigures`].
 pub(crate) struct Connector {
     pub(crate) config: SnowflakeConfig,
     logins: Semaphore,
-    clients: Mutex<Vec<(String, Client)>>,
+    clients: Mutex<Clients>,
+    counters: Arc<HttpCounters>,
+}
+
+#[derive(Default)]
+struct Clients {
+    api_http: Option<reqwest::Client>,
+    /// By query tag and whether the sessions run the load (statement timeout).
+    by_tag: Vec<(String, bool, Client)>,
 }
 
 impl Connector {
     pub(crate) fn new(config: SnowflakeConfig) -> Arc<Self> {
         let permits = config.login_parallelism.max(1);
-        Arc::new(Connector { config, logins: Semaphore::new(permits), clients: Mutex::new(Vec::new()) })
+        Arc::new(Connector {
+            config,
+            logins: Semaphore::new(permits),
+            clients: Mutex::new(Clients::default()),
+            counters: Arc::default(),
+        })
     }
 
-    fn client(&self, query_tag: &str) -> Result<Client> {
+    fn client(&self, query_tag: &str, load: bool) -> Result<Client> {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, c)) = clients.iter().find(|(t, _)| t == query_tag) {
+        if let Some((_, _, c)) = clients.by_tag.iter().find(|(t, l, _)| t == query_tag && *l == load) {
             return Ok(c.clone());
         }
-        let client = self.config.client(query_tag)?;
-        clients.push((query_tag.to_string(), client.clone()));
+        let api_http = match &clients.api_http {
+            Some(http) => http.clone(),
+            None => {
+                let http = super::http::api_client(&self.config, self.counters.clone())?;
+                clients.api_http = Some(http.clone());
+                http
+            }
+        };
+        let client = self.config.client(query_tag, load, api_http)?;
+        clients.by_tag.push((query_tag.to_string(), load, client.clone()));
         Ok(client)
     }
 
-    /// Opens a new session whose `QUERY_TAG` is `query_tag`.
-    pub(crate) async fn login(&self, query_tag: &str) -> Result<Session> {
-        let client = self.client(query_tag)?;
+    /// How this connector's clients used the network so far.
+    pub(crate) fn figures(&self) -> ConnectionFigures {
+        self.counters.figures()
+    }
+
+    /// Opens a new session whose `QUERY_TAG` is `query_tag`; `load` sessions also carry the
+    /// statement timeout. The login as a whole is bounded by the connect timeout (waiting for
+    /// a login slot is not).
+    pub(crate) async fn login(&self, query_tag: &str, load: bool) -> Result<Session> {
+        let client = self.client(query_tag, load)?;
         let _permit = self
             .logins
             .acquire()
             .await
             .map_err(|_| Error::backend(ErrorKind::Other, "the Snowflake login limiter was closed"))?;
-        client
-            .create_session()
-            .await
-            .map_err(|e| map_error(&e, &format!("logging in to Snowflake ({}) failed", self.config.redacted)))
+        let limit = self.config.connect_timeout;
+        let endpoint = self.config.endpoint();
+        let timed_out = || {
+            Error::backend(
+                ErrorKind::Timeout,
+                format!(
+                    "logging in to {endpoint} timed out after {}: the server did not accept the \
+                     connection or never answered; check host= and the network, or raise the connect \
+                     timeout (connect_timeout_s= in the URL) [target {}]",
+                    human_duration(limit),
+                    self.config.redacted
+                ),
+            )
+        };
+        match tokio::time::timeout(limit, client.create_session()).await {
+            Ok(Ok(session)) => Ok(session),
+            Ok(Err(e)) if e.kind() == DriverErrorKind::Timeout => Err(timed_out()),
+            Ok(Err(e)) => {
+                Err(map_error(&e, &format!("login to {endpoint} failed [target {}]", self.config.redacted)))
+            }
+            Err(_) => Err(timed_out()),
+        }
+    }
+}
+
+/// `2 s`, `1.5 s`, `250 ms`: durations in messages.
+pub(crate) fn human_duration(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{} s", d.as_secs())
+    } else if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
     }
 }
 
@@ -119,7 +180,7 @@ impl SessionPool {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let session = match idle {
             Some(s) => s,
-            None => self.connector.login(&self.query_tag).await?,
+            None => self.connector.login(&self.query_tag, false).await?,
         };
         Ok(PooledSession { pool: self, session: Some(session), _permit: permit })
     }
@@ -128,24 +189,42 @@ impl SessionPool {
     pub(crate) async fn rows(&self, sql: &str, params: &[Value]) -> Result<Vec<DynamicRow>> {
         let session = self.acquire().await?;
         let result = query_rows(&session, sql, params).await;
-        finish(session, result)
+        self.finish(session, result)
     }
 
     /// Runs a statement and returns the rows it affected (DML) or returned (queries).
     pub(crate) async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
         let session = self.acquire().await?;
         let result = execute_counting(&session, sql, params).await;
-        finish(session, result)
+        self.finish(session, result)
     }
-}
 
-fn finish<T>(session: PooledSession<'_>, result: Result<T>) -> Result<T> {
-    if let Err(e) = &result {
-        if e.kind() == ErrorKind::Connect {
-            session.discard();
+    /// A session whose connection failed, or whose statement may still be running after a
+    /// client-side timeout, is not reused.
+    fn finish<T>(&self, session: PooledSession<'_>, result: Result<T>) -> Result<T> {
+        match result {
+            Err(e) if e.kind() == ErrorKind::Timeout => {
+                session.discard();
+                let config = self.config();
+                Err(Error::backend(
+                    ErrorKind::Timeout,
+                    format!(
+                        "{e} (a statement of the tool's own on {} timed out after {}: query_timeout_s= in \
+                         the URL raises it)",
+                        config.endpoint(),
+                        human_duration(config.query_timeout)
+                    ),
+                ))
+            }
+            Err(e) => {
+                if e.kind() == ErrorKind::Connect {
+                    session.discard();
+                }
+                Err(e)
+            }
+            ok => ok,
         }
     }
-    result
 }
 
 /// Builds a statement with positional binds.
@@ -316,6 +395,8 @@ pub struct SnowflakeTargetPool {
     /// Cancellers of the statements running now, by session number, for `cancel_in_flight`.
     in_flight: InFlight,
     next_session: Arc<std::sync::atomic::AtomicU64>,
+    /// How a statement that ran out of time is described: budget, endpoint, which setting.
+    timeout_note: Arc<str>,
 }
 
 type InFlight = Arc<Mutex<std::collections::HashMap<u64, QueryCanceller>>>;
@@ -336,13 +417,35 @@ impl SnowflakeTargetPool {
     }
 
     pub(crate) fn with_connector(connector: Arc<Connector>, run_id: RunId) -> Self {
+        let config = &connector.config;
+        let budget = human_duration(config.statement_budget());
+        let timeout_note = match config.statement_timeout {
+            Some(limit) => format!(
+                "timed out after {budget} on {} (statement timeout {}, sent as STATEMENT_TIMEOUT_IN_SECONDS, \
+                 plus time for the server's answer)",
+                config.endpoint(),
+                human_duration(limit)
+            ),
+            None => format!(
+                "timed out after {budget} on {} (query_timeout_s; a statement timeout makes the server cancel \
+                 long statements itself)",
+                config.endpoint()
+            ),
+        };
         SnowflakeTargetPool {
             connector,
             run_id,
             phase: Arc::new(AtomicU8::new(phase_index(RunPhase::Warmup))),
             in_flight: Arc::default(),
             next_session: Arc::default(),
+            timeout_note: Arc::from(timeout_note),
         }
+    }
+
+    /// How the pool's sessions (and the table manager's, when opened together by
+    /// [`crate::open_target`]) used the network so far: connections opened, requests, retries.
+    pub fn connection_figures(&self) -> ConnectionFigures {
+        self.connector.figures()
     }
 
     /// Moves the sessions' `QUERY_TAG` to `phase`: new sessions log in with it, open sessions
@@ -371,8 +474,24 @@ impl TargetPool for SnowflakeTargetPool {
         &self,
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<serde_json::Value>> {
-        let history =
+        let client = self.connector.figures();
+        tracing::info!(
+            "Snowflake client: {} HTTP requests over {} connections, {} retried after the server closed a \
+             kept-alive connection",
+            client.requests,
+            client.connections_opened,
+            client.reconnect_retries
+        );
+        if client.reconnect_retries > 0 {
+            tracing::warn!(
+                "{} Snowflake requests were sent twice because the server had closed their kept-alive \
+                 connection; their latency includes a new connection",
+                client.reconnect_retries
+            );
+        }
+        let mut history =
             super::history::collect_with_config(self.connector.config.clone(), self.run_id, since).await;
+        history.client = Some(client);
         serde_json::to_value(&history).map(Some).map_err(|e| {
             Error::backend(ErrorKind::Other, format!("cannot serialize the server-side figures: {e}"))
         })
@@ -384,9 +503,10 @@ impl TargetPool for SnowflakeTargetPool {
 
     async fn connect(&self) -> Result<Box<dyn TargetSession>> {
         let phase = self.current_phase();
-        let session = self.connector.login(&query_tag(self.run_id, phase)).await?;
+        let session = self.connector.login(&query_tag(self.run_id, phase), true).await?;
         Ok(Box::new(SnowflakeTargetSession {
             session,
+            timeout_note: self.timeout_note.clone(),
             statements: Vec::new(),
             run_id: self.run_id,
             tagged_phase: phase_index(phase),
@@ -427,6 +547,7 @@ pub struct SnowflakeTargetSession {
     canceller: Option<QueryCanceller>,
     id: u64,
     in_flight: InFlight,
+    timeout_note: Arc<str>,
 }
 
 impl std::fmt::Debug for SnowflakeTargetSession {
@@ -486,6 +607,17 @@ impl TargetSession for SnowflakeTargetSession {
         self.canceller = Some(canceller);
         let result = match handle.execute().await {
             Ok(cursor) => count_rows(cursor).await,
+            Err(e) if e.kind() == DriverErrorKind::Timeout => {
+                // The client stopped waiting; make sure the server stops the statement too.
+                if let Some(canceller) = self.canceller.clone() {
+                    tokio::spawn(async move {
+                        if let Err(e) = canceller.cancel().await {
+                            tracing::debug!("aborting a timed-out Snowflake statement failed: {e}");
+                        }
+                    });
+                }
+                Err(Error::backend(ErrorKind::Timeout, format!("Snowflake statement {}", self.timeout_note)))
+            }
             Err(e) => Err(map_error(&e, "statement")),
         };
         if let Ok(mut running) = self.in_flight.lock() {

@@ -2,14 +2,21 @@
 //!
 //! All three are read-only: they look the table up in `SHOW TABLES` (which says whether it is
 //! hybrid or interactive and holds the row count from metadata), read its columns from
-//! `INFORMATION_SCHEMA.COLUMNS` and its key from `SHOW PRIMARY KEYS`, and never issue DDL.
+//! `INFORMATION_SCHEMA.COLUMNS` (identity / `AUTOINCREMENT` columns and defaults included), its
+//! key from `SHOW PRIMARY KEYS`, its foreign keys from `SHOW IMPORTED KEYS` and, for hybrid
+//! tables, its indexes from `SHOW INDEXES`; they never issue DDL. Snowflake has no triggers.
+//!
+//! `indexed` is known for hybrid tables only (the primary key and secondary indexes are real
+//! indexes there): `true` for the leading column of the key or of an index, `false` for the
+//! other columns. Standard and interactive tables have no indexes (lookups rely on pruning
+//! micro-partitions), which `indexed` cannot express: it stays `None` there.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use snowflake_connector_rs::{CellValue, DynamicRow};
 use unistore_core::sql::SqlDialect;
-use unistore_core::table::{ColumnInfo, RenderRequest};
+use unistore_core::table::{ColumnInfo, Generated, RenderRequest};
 use unistore_core::{
     ColumnType, Error, ErrorKind, QueryKind, Result, StatementSpec, TableManager, TableProfile, TableRef,
     TableType, Value,
@@ -167,8 +174,9 @@ impl SnowflakeCatalog {
             return Err(Error::invalid(format!("table {table} is not fully qualified")));
         };
         let sql = format!(
-            "SELECT COLUMN_NAME, DATA_TYPE, IS_NULLABLE, COLUMN_DEFAULT, CHARACTER_MAXIMUM_LENGTH, NUMERIC_SCALE \
-             FROM {}.INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+            "SELECT COLUMN_NAME, DATA_TYPE, IS_NULLABLE, COLUMN_DEFAULT, CHARACTER_MAXIMUM_LENGTH, NUMERIC_SCALE, \
+             IS_IDENTITY FROM {}.INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
+             ORDER BY ORDINAL_POSITION",
             ident(db)
         );
         let rows = self.pool.rows(&sql, &[Value::text(schema), Value::text(&table.name)]).await?;
@@ -179,12 +187,14 @@ impl SnowflakeCatalog {
                 let name = at(0).and_then(cell_text).unwrap_or_default();
                 let native = at(1).and_then(cell_text).unwrap_or_default().to_ascii_uppercase();
                 let scale = at(5).and_then(cell_i64).unwrap_or(0);
+                let default = at(3).and_then(cell_text);
+                let generated = generated(truthy(at(6).and_then(cell_text)), default.as_deref());
                 ColumnInfo {
                     column_type: map_type(&native, scale),
                     nullable: truthy(at(2).and_then(cell_text)),
-                    has_default: at(3).is_some_and(|v| !v.is_null()),
+                    has_default: default.is_some() || generated.is_some(),
                     max_length: at(4).and_then(cell_i64).and_then(|n| u32::try_from(n).ok()),
-                    generated: None,
+                    generated,
                     indexed: None,
                     native_type: native,
                     name,
@@ -203,13 +213,7 @@ impl SnowflakeCatalog {
     }
 
     async fn primary_key(&self, table: &TableRef) -> Result<Vec<String>> {
-        let q = |p: &Option<String>| p.as_deref().map(ident).unwrap_or_default();
-        let sql = format!(
-            "SHOW PRIMARY KEYS IN TABLE {}.{}.{}",
-            q(&table.database),
-            q(&table.schema),
-            ident(&table.name)
-        );
+        let sql = format!("SHOW PRIMARY KEYS IN TABLE {}", qualified(table));
         let rows = self.pool.rows(&sql, &[]).await?;
         let idx = |n: &str| column_index(&rows, n);
         let (i_db, i_schema, i_table, i_col, i_seq) = (
@@ -260,24 +264,69 @@ impl SnowflakeCatalog {
         }
     }
 
-    async fn indexes(&self, table: &TableRef) -> Vec<String> {
-        let q = |p: &Option<String>| p.as_deref().map(ident).unwrap_or_default();
-        let sql = format!(
-            "SHOW INDEXES IN TABLE {}.{}.{}",
-            q(&table.database),
-            q(&table.schema),
-            ident(&table.name)
-        );
+    /// Indexes of a hybrid table with their columns (the primary key's index included), or
+    /// `None` when `SHOW INDEXES` fails.
+    async fn indexes(&self, table: &TableRef) -> Option<Vec<(String, Vec<String>)>> {
+        let sql = format!("SHOW INDEXES IN TABLE {}", qualified(table));
         match self.pool.rows(&sql, &[]).await {
             Ok(rows) => {
-                let i = column_index(&rows, "name");
-                rows.iter().filter_map(|r| text_at(r, i)).collect()
+                let (i_name, i_columns) = (column_index(&rows, "name"), column_index(&rows, "columns"));
+                Some(
+                    rows.iter()
+                        .filter_map(|r| {
+                            let columns =
+                                text_at(r, i_columns).map(|c| list_of_names(&c)).unwrap_or_default();
+                            text_at(r, i_name).map(|n| (n, columns))
+                        })
+                        .collect(),
+                )
             }
             Err(e) => {
                 tracing::debug!("SHOW INDEXES on {table} failed: {e}");
-                Vec::new()
+                None
             }
         }
+    }
+
+    /// Foreign keys as `COL -> DB.SCHEMA.TABLE(COL)` (composite keys list their columns in
+    /// order), from `SHOW IMPORTED KEYS`; none when the statement fails.
+    async fn foreign_keys(&self, table: &TableRef) -> Vec<String> {
+        let sql = format!("SHOW IMPORTED KEYS IN TABLE {}", qualified(table));
+        let rows = match self.pool.rows(&sql, &[]).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::debug!("SHOW IMPORTED KEYS on {table} failed: {e}");
+                return Vec::new();
+            }
+        };
+        let idx = |n: &str| column_index(&rows, n);
+        let (i_name, i_seq, i_col) = (idx("fk_name"), idx("key_sequence"), idx("fk_column_name"));
+        let (i_pk_db, i_pk_schema, i_pk_table, i_pk_col) =
+            (idx("pk_database_name"), idx("pk_schema_name"), idx("pk_table_name"), idx("pk_column_name"));
+        let mut keys: std::collections::BTreeMap<String, ForeignKey> = std::collections::BTreeMap::new();
+        for r in &rows {
+            let target = [text_at(r, i_pk_db), text_at(r, i_pk_schema), text_at(r, i_pk_table)]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(".");
+            let name = text_at(r, i_name).unwrap_or_else(|| target.clone());
+            let sequence = i_seq.and_then(|i| r.value_at(i).ok()).and_then(cell_i64).unwrap_or(0);
+            let entry = keys.entry(name).or_insert_with(|| (target, Vec::new()));
+            entry.1.push((
+                sequence,
+                text_at(r, i_col).unwrap_or_default(),
+                text_at(r, i_pk_col).unwrap_or_default(),
+            ));
+        }
+        keys.into_values()
+            .map(|(target, mut columns)| {
+                columns.sort();
+                let from: Vec<&str> = columns.iter().map(|(_, c, _)| c.as_str()).collect();
+                let to: Vec<&str> = columns.iter().map(|(_, _, c)| c.as_str()).collect();
+                format!("{} -> {target}({})", from.join(", "), to.join(", "))
+            })
+            .collect()
     }
 
     async fn warn_unless_interactive_warehouse(&self) {
@@ -348,10 +397,15 @@ impl SnowflakeCatalog {
             }
         }
         match expected {
-            TableType::Hybrid => profile.indexes = self.indexes(&profile.table).await,
+            TableType::Hybrid => {
+                let indexes = self.indexes(&profile.table).await;
+                mark_indexed(&mut profile, indexes.as_deref());
+                profile.indexes = indexes.unwrap_or_default().into_iter().map(|(name, _)| name).collect();
+            }
             TableType::Interactive => self.warn_unless_interactive_warehouse().await,
             _ => {}
         }
+        profile.foreign_keys = self.foreign_keys(&profile.table).await;
         Ok(profile)
     }
 
@@ -392,6 +446,56 @@ impl SnowflakeCatalog {
             }
         };
         Ok(rows.iter().filter_map(|r| r.value_at(0).ok()).map(|v| to_value(v, &info.column_type)).collect())
+    }
+}
+
+/// A foreign key being read: the referenced table, and (sequence, column, referenced column).
+type ForeignKey = (String, Vec<(i64, String, String)>);
+
+/// `DB.SCHEMA.TABLE` for `SHOW ... IN TABLE`.
+fn qualified(table: &TableRef) -> String {
+    let q = |p: &Option<String>| p.as_deref().map(ident).unwrap_or_default();
+    format!("{}.{}.{}", q(&table.database), q(&table.schema), ident(&table.name))
+}
+
+/// How Snowflake fills a column: identity (`AUTOINCREMENT` / `IDENTITY`, reported as
+/// `IS_IDENTITY = 'YES'`) and `DEFAULT seq.NEXTVAL` advance a sequence; any other default is an
+/// expression.
+pub(crate) fn generated(identity: bool, default: Option<&str>) -> Option<Generated> {
+    match default {
+        _ if identity => Some(Generated::Sequence),
+        Some(d) if d.to_ascii_uppercase().contains("NEXTVAL") => Some(Generated::Sequence),
+        Some(_) => Some(Generated::Expression),
+        None => None,
+    }
+}
+
+/// A column list as `SHOW INDEXES` prints it (`["A","B"]` or `[A, B]`).
+fn list_of_names(text: &str) -> Vec<String> {
+    text.trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split(',')
+        .map(|c| c.trim().trim_matches('"').to_string())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// Hybrid tables: the leading column of the primary key and of every index is indexed; when
+/// the indexes are known, every other column is not.
+fn mark_indexed(profile: &mut TableProfile, indexes: Option<&[(String, Vec<String>)]>) {
+    let mut leading: Vec<&str> = profile.primary_key.first().map(String::as_str).into_iter().collect();
+    leading.extend(
+        indexes.unwrap_or_default().iter().filter_map(|(_, columns)| columns.first()).map(String::as_str),
+    );
+    let leading: Vec<String> = leading.into_iter().map(str::to_string).collect();
+    for column in profile.columns.iter_mut() {
+        let is_leading = leading.iter().any(|l| l.eq_ignore_ascii_case(&column.name));
+        column.indexed = match (is_leading, indexes.is_some()) {
+            (true, _) => Some(true),
+            (false, true) => Some(false),
+            (false, false) => None,
+        };
     }
 }
 
@@ -554,6 +658,17 @@ mod tests {
         assert_eq!(map_type("TIMESTAMP_NTZ", 0), ColumnType::Timestamp);
         assert_eq!(map_type("VARIANT", 0), ColumnType::Json);
         assert_eq!(map_type("GEOGRAPHY", 0), ColumnType::Other("GEOGRAPHY".into()));
+    }
+
+    #[test]
+    fn identity_and_sequence_defaults_are_generated_keys() {
+        assert_eq!(generated(true, None), Some(Generated::Sequence));
+        assert_eq!(generated(false, Some("UNISTORE.PUBLIC.ORDER_SEQ.NEXTVAL")), Some(Generated::Sequence));
+        assert_eq!(generated(false, Some("CURRENT_TIMESTAMP()")), Some(Generated::Expression));
+        assert_eq!(generated(false, None), None);
+        assert_eq!(list_of_names(r#"["A","B"]"#), vec!["A", "B"]);
+        assert_eq!(list_of_names("[A, B]"), vec!["A", "B"]);
+        assert!(list_of_names("[]").is_empty());
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::process::Command;
 use std::sync::OnceLock;
 

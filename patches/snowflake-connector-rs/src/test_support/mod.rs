@@ -1,0 +1,3 @@
+//! Crate-wide helpers shared by unit tests.
+
+pub(crate) mod http;
