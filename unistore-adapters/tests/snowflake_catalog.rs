@@ -155,3 +155,63 @@ async fn generated_keys_defaults_foreign_keys_and_indexes_come_from_the_catalog(
     assert_eq!(column("LABEL").indexed, Some(true), "the leading column of idx_events_label");
     assert_eq!(column("NOTE").indexed, Some(false), "no index starts with NOTE");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inserts_leave_an_autoincrement_key_to_the_table_so_its_own_inserts_still_work() {
+    let _turn = EMULATOR_TURN.lock().await;
+    let schema = fresh_schema("autoinc");
+    let url = url_with_schema(&schema);
+    execute_statements(
+        &url,
+        &[
+            format!("CREATE SCHEMA IF NOT EXISTS UNISTORE_TEST.{schema}"),
+            format!("USE SCHEMA UNISTORE_TEST.{schema}"),
+            "CREATE TABLE ORDERS (id BIGINT AUTOINCREMENT PRIMARY KEY, customer_id BIGINT NOT NULL, amount DOUBLE)"
+                .into(),
+            "INSERT INTO ORDERS (customer_id, amount) VALUES (1, 10.5), (2, 20.25), (3, 7.0)".into(),
+        ],
+    )
+    .await
+    .expect("creating the table");
+    let opened = open_target(&url, &TargetOptions::new(RunId::new(), table("ORDERS"), None))
+        .await
+        .expect("opening the target");
+    let mut template = Template::new("ORDERS", BTreeMap::from([(QueryKind::Insert, 100)]));
+    template.allow_writes = true;
+    template.phases.warmup = Duration::ZERO;
+    template.phases.measurement = Duration::from_millis(1500);
+    template.load = unistore_core::template::LoadMode::Concurrency { connections: 2 };
+    let prepared = unistore_core::runner::PreparedRun::prepare(
+        template,
+        RunId::new(),
+        WorkerIdentity::solo(),
+        opened.pool.clone(),
+        opened.manager.as_ref(),
+    )
+    .await
+    .expect("preparing");
+    let insert = &prepared.plan.statements()[0];
+    assert!(!insert.sql.contains("\"ID\""), "the key is left to the table: {}", insert.sql);
+    assert!(
+        prepared.notes.facts.iter().any(|f| f.contains("INSERT leaves `ID` to the database")),
+        "{:?}",
+        prepared.notes
+    );
+    let finished = prepared.connect().await.expect("connecting").start(None).await.finish(|_| {}).await;
+    let s = &finished.summary;
+    assert_eq!(s.total.errors, 0, "{:?}", s.error_examples);
+    let inserted = s.completed_ops_all_phases;
+    assert!(inserted > 10, "{inserted} inserts");
+    // The table's own next insert works, and every key is distinct.
+    execute_statements(&url, &["INSERT INTO ORDERS (customer_id, amount) VALUES (9, 1.0)".into()])
+        .await
+        .expect("the application's insert after the run");
+    let counts =
+        unistore_adapters::snowflake::query_text(&url, "SELECT count(*), count(DISTINCT id) FROM ORDERS")
+            .await
+            .expect("counting");
+    let total: u64 = counts[0][0].as_deref().unwrap_or("0").parse().expect("a count");
+    let distinct: u64 = counts[0][1].as_deref().unwrap_or("0").parse().expect("a count");
+    assert_eq!(total, 3 + inserted + 1, "rows = seed rows + the run's inserts + the application's");
+    assert_eq!(distinct, total, "no key was used twice");
+}

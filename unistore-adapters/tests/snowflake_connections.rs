@@ -114,7 +114,7 @@ async fn a_point_lookup_run_opens_one_connection_per_session_not_one_per_query()
 }
 
 fn select_one() -> StatementSpec {
-    StatementSpec { kind: QueryKind::CustomSql, sql: "SELECT 1".into(), params: Vec::new() }
+    StatementSpec::new(QueryKind::CustomSql, "SELECT 1", Vec::new())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,8 +249,7 @@ async fn the_server_cancels_a_statement_that_outlives_the_statement_timeout() {
     opts.statement_timeout = Some(Duration::from_secs(1));
     let opened = open_target(&url, &opts).await.expect("opening the target");
     let mut session = opened.pool.connect().await.expect("logging in");
-    let custom =
-        |sql: &str| StatementSpec { kind: QueryKind::CustomSql, sql: sql.into(), params: Vec::new() };
+    let custom = |sql: &str| StatementSpec::new(QueryKind::CustomSql, sql, Vec::new());
     session.prepare(&[custom("SELECT SYSTEM$WAIT(5)"), select_one()]).await.expect("preparing");
     let started = Instant::now();
     let err = session.execute(0, &[]).await.expect_err("a statement longer than the statement timeout");
