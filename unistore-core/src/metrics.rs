@@ -548,6 +548,9 @@ pub struct RunSummary {
     pub warnings: Vec<String>,
     /// Seed used for key generation (rerun with it to repeat the key sequence).
     pub seed: u64,
+    /// Stages of a staged run, each with what it measured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<StageResult>,
     /// Steps of a `FIND_MAX_CONCURRENCY` run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepResult>,
@@ -610,11 +613,29 @@ impl RunSummary {
             target_reached: None,
             warnings: Vec::new(),
             seed: record.seed,
+            stages: Vec::new(),
             steps: Vec::new(),
             best_step: None,
             server_stats: None,
         }
     }
+}
+
+/// One stage of a staged run: its load and what it measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageResult {
+    /// Position of the stage, from 0.
+    pub index: usize,
+    /// Its planned length, seconds.
+    pub duration_s: f64,
+    /// Connections asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<u32>,
+    /// Target rate (open loop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_qps: Option<f64>,
+    /// All kinds together over the stage (exact merge of its one-second snapshots).
+    pub total: KindStats,
 }
 
 /// One step of a step-load search.

@@ -163,7 +163,13 @@ impl PreparedRun {
                 }),
             ),
         };
-        let most = step_search.as_ref().map_or(connections, |s| s.max_connections);
+        // A staged run starts (and warms up) at its first stage's load.
+        let (connections, target_qps) = match template.stages.first() {
+            Some(first) => (first.connections.unwrap_or(connections), first.target_qps.or(target_qps)),
+            None => (connections, target_qps),
+        };
+        let staged_most = template.stages.iter().filter_map(|s| s.connections).max().unwrap_or(0);
+        let most = step_search.as_ref().map_or(connections, |s| s.max_connections).max(staged_most);
         if most > MAX_CONNECTIONS_PER_WORKER {
             return Err(Error::invalid(format!(
                 "{most} connections in one worker process is more than the limit of \
@@ -179,8 +185,7 @@ impl PreparedRun {
             }
         }
         // A search measures for as long as it searches, at most every step up to the bound.
-        let measurement =
-            step_search.as_ref().map_or(template.phases.measurement, StepSearchParams::max_duration);
+        let measurement = step_search.as_ref().map_or(template.measurement(), StepSearchParams::max_duration);
         let mut config = EngineConfig::new(run_id, connections, measurement);
         config.worker = worker;
         config.target_qps = target_qps;
@@ -328,14 +333,23 @@ impl ActiveRun {
         let sink = self.sink.clone();
         let mut search = self.prepared.step_search.clone().map(StepSearch::new);
         let mut unreachable_s = 0.0;
+        let mut stages = StageTally::new(&self.prepared.template.stages, self.prepared.config.warmup);
         if let (Some(mut snapshots), Some(samples)) =
             (self.handle.take_snapshots(), self.handle.take_samples())
         {
             let sample_writer = tokio::spawn(write_samples(samples, sink.clone()));
             let mut batch = Vec::with_capacity(SNAPSHOT_BATCH);
             let control = self.handle.control();
+            let stage_driver = (!self.prepared.template.stages.is_empty()).then(|| {
+                tokio::spawn(drive_stages(
+                    control.clone(),
+                    self.prepared.config.warmup,
+                    self.prepared.template.stages.clone(),
+                ))
+            });
             while let Some(s) = snapshots.recv().await {
                 on_snapshot(&s);
+                stages.observe(&s);
                 if s.phase == crate::model::RunPhase::Measurement && target_unreachable(&s) {
                     unreachable_s += s.interval_s;
                 }
@@ -355,6 +369,9 @@ impl ActiveRun {
                 }
             }
             flush_snapshots(&sink, &mut batch, &mut warnings).await;
+            if let Some(driver) = stage_driver {
+                driver.abort();
+            }
             match sample_writer.await {
                 Ok(Some(w)) => warnings.push(w),
                 Ok(None) => {}
@@ -371,7 +388,7 @@ impl ActiveRun {
                         None
                     }
                 };
-                match judge(p, &report, search.as_ref(), server_stats) {
+                match judge(p, &report, search.as_ref(), server_stats, stages.results()) {
                     Ok(s) => RunSummary { unreachable_s, ..s },
                     Err(e) => failed_summary(
                         p,
@@ -398,6 +415,7 @@ fn judge(
     report: &EngineReport,
     search: Option<&StepSearch>,
     server_stats: Option<serde_json::Value>,
+    stages: Vec<crate::metrics::StageResult>,
 ) -> Result<RunSummary> {
     let (status, reason) = match &report.stop_reason {
         Some(StopReason::Failed(m)) => (RunStatus::Failed, Some(m.clone())),
@@ -426,8 +444,17 @@ fn judge(
         }
     }
     let g = &p.template.guardrails;
-    summary.target_reached =
-        summary.target_qps.map(|target| summary.total.qps >= target * g.target_tolerance);
+    // Open loop: the achieved rate against the target, stage by stage when there are stages
+    // (a stage that did not run, cut short by a stop, is not held against the run).
+    summary.target_reached = if stages.iter().any(|s| s.target_qps.is_some()) {
+        Some(stages.iter().all(|s| match s.target_qps {
+            Some(target) if s.total.ops + s.total.errors > 0 => s.total.qps >= target * g.target_tolerance,
+            _ => true,
+        }))
+    } else {
+        summary.target_qps.map(|target| summary.total.qps >= target * g.target_tolerance)
+    };
+    summary.stages = stages;
     summary.verdict = Some(match summary.status {
         RunStatus::Failed => Verdict::Failed,
         RunStatus::Cancelled | RunStatus::Cancelling => Verdict::Cancelled,
@@ -436,6 +463,83 @@ fn judge(
         _ => Verdict::Passed,
     });
     Ok(summary)
+}
+
+/// Moves a staged run from stage to stage at the boundaries (measured from the load's start,
+/// after warmup): connections in closed loop, rate (and connections, if given) in open loop.
+async fn drive_stages(control: EngineControl, warmup: Duration, stages: Vec<crate::template::Stage>) {
+    let mut boundary = warmup;
+    for pair in stages.windows(2) {
+        boundary = boundary.saturating_add(pair[0].duration);
+        let wait = boundary.saturating_sub(control.elapsed());
+        tokio::time::sleep(wait).await;
+        if control.is_stopping() {
+            return;
+        }
+        let next = &pair[1];
+        if let Some(c) = next.connections {
+            control.set_connections(c);
+        }
+        if let Some(q) = next.target_qps {
+            control.set_target_qps(q);
+        }
+    }
+}
+
+/// Assigns each measurement snapshot to the stage its interval mostly belonged to, and merges
+/// them per stage at the end (exactly, from the snapshots' histograms).
+struct StageTally {
+    stages: Vec<crate::template::Stage>,
+    ends_s: Vec<f64>,
+    warmup_s: f64,
+    parts: Vec<Vec<crate::metrics::KindStats>>,
+}
+
+impl StageTally {
+    fn new(stages: &[crate::template::Stage], warmup: Duration) -> Self {
+        let mut end = 0.0;
+        let ends_s = stages
+            .iter()
+            .map(|s| {
+                end += s.duration.as_secs_f64();
+                end
+            })
+            .collect();
+        StageTally {
+            stages: stages.to_vec(),
+            ends_s,
+            warmup_s: warmup.as_secs_f64(),
+            parts: vec![Vec::new(); stages.len()],
+        }
+    }
+
+    fn observe(&mut self, s: &MetricSnapshot) {
+        if self.stages.is_empty() || s.phase != crate::model::RunPhase::Measurement {
+            return;
+        }
+        let mid = s.elapsed_s - s.interval_s / 2.0 - self.warmup_s;
+        let i = self.ends_s.partition_point(|end| *end <= mid).min(self.stages.len() - 1);
+        self.parts[i].push(s.total.clone());
+    }
+
+    fn results(&self) -> Vec<crate::metrics::StageResult> {
+        self.stages
+            .iter()
+            .enumerate()
+            .map(|(index, stage)| {
+                let parts: Vec<&crate::metrics::KindStats> = self.parts[index].iter().collect();
+                let window = stage.duration.as_secs_f64();
+                let total = crate::metrics::KindStats::merge_exact(&parts, window).unwrap_or_default();
+                crate::metrics::StageResult {
+                    index,
+                    duration_s: window,
+                    connections: stage.connections,
+                    target_qps: stage.target_qps,
+                    total,
+                }
+            })
+            .collect()
+    }
 }
 
 /// A second in which the target could not be reached: nothing succeeded, and connections were

@@ -85,6 +85,7 @@ pub fn summarize(report: &EngineReport, ctx: &SummaryContext) -> Result<RunSumma
         target_reached: None,
         warnings: Vec::new(),
         seed: ctx.seed,
+        stages: Vec::new(),
         steps: Vec::new(),
         best_step: None,
         server_stats: None,

@@ -215,3 +215,23 @@ fn slos_apply_to_kinds_and_to_the_whole_run_with_a_throughput_floor() {
         report.violations
     );
 }
+
+#[test]
+fn stages_are_checked_against_the_load_mode() {
+    let t = Template::from_toml(
+        "table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[[stages]]\nduration = \"10s\"\nconnections = 4\n[[stages]]\nduration = \"20s\"\nconnections = 8\n",
+    )
+    .unwrap();
+    assert_eq!(t.measurement(), Duration::from_secs(30), "the measurement is the stages together");
+    let m =
+        err("table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[[stages]]\nduration = \"10s\"\ntarget_qps = 5.0\n");
+    assert!(m.contains("stages[0] sets target_qps, but the load is closed loop"), "{m}");
+    let m = err("table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[load]\ntarget_qps = 5.0\n[[stages]]\nduration = \"10s\"\nconnections = 2\n");
+    assert!(m.contains("stages[0] needs target_qps"), "{m}");
+    let m = err("table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[[stages]]\nduration = \"0s\"\nconnections = 2\n");
+    assert!(m.contains("stages[0].duration is zero"), "{m}");
+    let m = err(
+        "table = \"t\"\n[mix]\nPOINT_LOOKUP = 100\n[load]\nstart_connections = 1\nstep_connections = 1\nstep_duration = \"1s\"\nmax_connections = 2\n[[stages]]\nduration = \"1s\"\nconnections = 2\n",
+    );
+    assert!(m.contains("stages and FIND_MAX_CONCURRENCY"), "{m}");
+}

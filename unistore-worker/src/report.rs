@@ -47,7 +47,7 @@ pub fn print_header(run: &PreparedRun, target: &str) {
     eprintln!("mix {}, {load}", mix_to_string(&t.mix));
     let measured = match t.load {
         LoadMode::FindMaxConcurrency { .. } => format!("search up to {}", duration(run.config.measurement)),
-        _ => format!("measurement {}", duration(t.phases.measurement)),
+        _ => format!("measurement {}", duration(run.config.measurement)),
     };
     let cooldown = if t.phases.cooldown.is_zero() {
         String::new()
@@ -55,6 +55,19 @@ pub fn print_header(run: &PreparedRun, target: &str) {
         format!(", cooldown {}", duration(t.phases.cooldown))
     };
     eprintln!("warmup {}, {measured}{cooldown}, seed {}", duration(t.phases.warmup), run.config.seed);
+    if !t.stages.is_empty() {
+        let stages: Vec<String> = t
+            .stages
+            .iter()
+            .map(|s| match (s.target_qps, s.connections) {
+                (Some(q), Some(c)) => format!("{} at {q} ops/s ({c} connections)", duration(s.duration)),
+                (Some(q), None) => format!("{} at {q} ops/s", duration(s.duration)),
+                (None, Some(c)) => format!("{} at {c} connections", duration(s.duration)),
+                (None, None) => duration(s.duration),
+            })
+            .collect();
+        eprintln!("stages: {}", stages.join(", then "));
+    }
     for fact in &run.notes.facts {
         eprintln!("  {fact}");
     }
@@ -200,7 +213,27 @@ pub fn print_summary(s: &RunSummary, stored: bool) {
         // describe none of them.
         steps(s);
     }
-    if let Some(target) = s.target_qps {
+    if !s.stages.is_empty() {
+        println!(
+            "{:>5} {:>9} {:>11} {:>12} {:>11} {:>9} {:>9} {:>9}",
+            "stage", "length", "connections", "target ops/s", "ok ops/s", "p50 ms", "p99 ms", "errors"
+        );
+        for st in &s.stages {
+            let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+            println!(
+                "{:>5} {:>8.1}s {:>11} {:>12} {:>11.1} {:>9.3} {:>9.3} {:>9}",
+                st.index + 1,
+                st.duration_s,
+                opt(st.connections.map(|c| c.to_string())),
+                opt(st.target_qps.map(|q| format!("{q:.1}"))),
+                st.total.qps,
+                st.total.latency_ms.p50,
+                st.total.latency_ms.p99,
+                st.total.errors
+            );
+        }
+    }
+    if let (Some(target), true) = (s.target_qps, s.stages.is_empty()) {
         let achieved = s.total.qps;
         println!(
             "open loop: target {target:.1} ops/s, achieved {achieved:.1} ok ops/s ({:.1}%), {} due operations never started{}",
@@ -211,6 +244,9 @@ pub fn print_summary(s: &RunSummary, stored: bool) {
                 _ => "",
             }
         );
+    }
+    if !s.stages.is_empty() && s.target_reached == Some(false) {
+        println!("open loop: a stage fell short of its target rate -> target not reached");
     }
     if let Some(svc) = &s.total.service_time_ms {
         println!(

@@ -478,3 +478,39 @@ fn several_weighted_custom_statements_are_each_reported() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("each needs a name"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn stages_change_the_load_and_are_reported_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = template(
+        dir.path(),
+        "stages.toml",
+        "table = \"demo_orders\"\n[mix]\nPOINT_LOOKUP = 100\n[load]\ntarget_qps = 100.0\nconnections = 2\n\
+         [phases]\nwarmup = \"0s\"\n\
+         [[stages]]\nduration = \"2s\"\ntarget_qps = 100.0\n\
+         [[stages]]\nduration = \"2s\"\ntarget_qps = 300.0\n",
+    );
+    let json_path = dir.path().join("stages.json");
+    let out = bench(
+        dir.path(),
+        &["--template", t.to_str().unwrap(), "--no-results", "--json", json_path.to_str().unwrap()],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}{stdout}");
+    assert!(stderr.contains("stages: 2s at 100 ops/s, then 2s at 300 ops/s"), "{stderr}");
+    let v = json(&json_path);
+    assert_eq!(v["duration_s"], 4.0, "the measurement is the stages together");
+    let stages = v["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 2, "{v}");
+    let rate = |i: usize| stages[i]["total"]["qps"].as_f64().unwrap();
+    assert!((rate(0) - 100.0).abs() < 15.0, "stage 1 at about 100 ops/s: {}", rate(0));
+    assert!((rate(1) - 300.0).abs() < 30.0, "stage 2 at about 300 ops/s: {}", rate(1));
+    let sum: u64 = stages.iter().map(|s| s["total"]["ops"].as_u64().unwrap()).sum();
+    let total = v["total"]["ops"].as_u64().unwrap();
+    assert!(sum <= total && sum + 50 >= total, "stage ops {sum} add up to the window's {total}");
+    assert!(stdout.contains("stage") && stdout.contains("target ops/s"), "{stdout}");
+    // Flags that would override the stages are refused.
+    let out = bench(dir.path(), &["--template", t.to_str().unwrap(), "--qps", "50"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("runs in stages"), "{}", text(&out.stderr));
+}

@@ -28,6 +28,8 @@ pub const MAX_RANGE_SCAN_WIDTH: u32 = 1_000_000;
 pub const MAX_NAME_LEN: usize = 200;
 /// Longest custom SQL statement, in bytes.
 pub const MAX_SQL_LEN: usize = 1 << 20;
+/// Most load stages in one template.
+pub const MAX_STAGES: usize = 1_000;
 /// Most custom SQL statements in one template.
 pub const MAX_CUSTOM_STATEMENTS: usize = 64;
 /// Most parameters of a custom SQL statement.

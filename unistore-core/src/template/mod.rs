@@ -74,6 +74,26 @@ pub struct Template {
     /// When a run that finished is still a failure (too many errors, open-loop shortfall).
     #[serde(default)]
     pub guardrails: Guardrails,
+    /// Load stages (as k6 `stages`): the measurement runs each in turn, with its own
+    /// connections (closed loop) or rate (open loop), and each is reported on its own. The
+    /// measurement lasts the sum of the stages; warmup runs at the first stage's load.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<Stage>,
+}
+
+/// One stage of a staged run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// How long the stage lasts.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    /// Connections during the stage (closed loop; in open loop, those available for the rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<u32>,
+    /// Target rate during the stage (open loop only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_qps: Option<f64>,
 }
 
 fn default_name() -> String {
@@ -449,6 +469,7 @@ impl Template {
             sample_rate: default_sample_rate(),
             timeouts: Timeouts::default(),
             guardrails: Guardrails::default(),
+            stages: Vec::new(),
         }
     }
 
@@ -506,6 +527,15 @@ impl Template {
     /// Serializes to TOML (for export).
     pub fn to_toml(&self) -> Result<String> {
         toml::to_string_pretty(self).map_err(|e| Error::invalid(format!("cannot write TOML: {e}")))
+    }
+
+    /// The measurement window's length: the sum of the stages when there are stages.
+    pub fn measurement(&self) -> Duration {
+        if self.stages.is_empty() {
+            self.phases.measurement
+        } else {
+            self.stages.iter().fold(Duration::ZERO, |a, s| a.saturating_add(s.duration))
+        }
     }
 
     /// The parsed table reference.

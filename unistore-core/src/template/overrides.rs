@@ -71,6 +71,14 @@ impl Overrides {
                 ));
             }
         }
+        if !template.stages.is_empty()
+            && (self.connections.is_some() || self.qps.is_some() || self.duration.is_some())
+        {
+            return Err(Error::invalid(
+                "the template runs in stages, which set the connections, rate and length of the measurement: \
+                 --connections, --qps and --duration would override them; remove the flag, or change the stages",
+            ));
+        }
         let connections = self.connections.unwrap_or_else(|| template.load.initial_connections());
         if let Some(qps) = self.qps {
             template.load = LoadMode::Qps { target_qps: qps, connections };

@@ -71,6 +71,7 @@ impl Template {
         self.validate_load()?;
         self.validate_scaling()?;
         self.validate_slo()?;
+        self.validate_stages()?;
         self.validate_timeouts_and_guardrails()
     }
 
@@ -302,6 +303,63 @@ impl Template {
                 return Err(Error::invalid(format!("slo.{scope}.max_error_rate must be between 0 and 1")));
             }
         }
+        Ok(())
+    }
+
+    fn validate_stages(&self) -> Result<()> {
+        if self.stages.is_empty() {
+            return Ok(());
+        }
+        if self.stages.len() > limits::MAX_STAGES {
+            return Err(Error::invalid(format!(
+                "{} stages is more than the limit of {}",
+                self.stages.len(),
+                limits::MAX_STAGES
+            )));
+        }
+        let open_loop = match self.load {
+            LoadMode::Concurrency { .. } => false,
+            LoadMode::Qps { .. } => true,
+            LoadMode::FindMaxConcurrency { .. } => {
+                return Err(Error::invalid(
+                    "stages and FIND_MAX_CONCURRENCY both set the load over time: use one of them",
+                ))
+            }
+        };
+        for (i, stage) in self.stages.iter().enumerate() {
+            let at = format!("stages[{i}]");
+            if stage.duration.is_zero() {
+                return Err(Error::invalid(format!(
+                    "{at}.duration is zero: give each stage a positive duration"
+                )));
+            }
+            check_duration(&format!("{at}.duration"), stage.duration)?;
+            if let Some(c) = stage.connections {
+                if c == 0 || c > limits::MAX_TOTAL_CONNECTIONS {
+                    return Err(Error::invalid(format!(
+                        "{at}.connections is {c}: use 1 to {}",
+                        limits::MAX_TOTAL_CONNECTIONS
+                    )));
+                }
+            }
+            match (open_loop, stage.target_qps, stage.connections) {
+                (false, Some(_), _) => return Err(Error::invalid(format!(
+                    "{at} sets target_qps, but the load is closed loop: use connections, or load.mode = QPS"
+                ))),
+                (false, None, None) => {
+                    return Err(Error::invalid(format!("{at} needs connections (closed loop)")))
+                }
+                (true, None, _) => return Err(Error::invalid(format!("{at} needs target_qps (open loop)"))),
+                (true, Some(q), _) if !(q.is_finite() && q > 0.0 && q <= limits::MAX_TARGET_QPS) => {
+                    return Err(Error::invalid(format!(
+                        "{at}.target_qps {q} must be a positive rate of at most {}",
+                        limits::MAX_TARGET_QPS
+                    )))
+                }
+                _ => {}
+            }
+        }
+        check_duration("the stages together", self.measurement())?;
         Ok(())
     }
 

@@ -94,6 +94,7 @@ fn summary(run_id: RunId, worker_id: Option<&str>, started_at: DateTime<Utc>, op
         target_reached: Some(true),
         warnings: vec!["key column `id` has no index".into()],
         seed: 42,
+        stages: Vec::new(),
         steps: Vec::new(),
         best_step: None,
         server_stats: Some(serde_json::json!({"calls": 42, "note": "round-trips"})),
