@@ -146,6 +146,15 @@ fn writes_change_the_table_by_exactly_what_was_counted() {
     let sampled =
         sqlite_count(&results, &format!("SELECT count(*) FROM QUERY_EXECUTIONS WHERE RUN_ID = '{run_id}'"));
     assert_eq!(sampled as u64, v["completed_ops_all_phases"].as_u64().unwrap());
+    // The key (an INTEGER PRIMARY KEY, SQLite's rowid) was left to SQLite: the table's own
+    // next insert still works.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "INSERT INTO demo_orders (customer_id, status, amount, created_at) VALUES (1, 'open', 1.0, '2024-01-01')",
+        [],
+    )
+    .unwrap();
+    assert_eq!(sqlite_count(&db, "SELECT count(DISTINCT id) - count(*) FROM demo_orders"), 0);
 }
 
 #[test]

@@ -342,21 +342,19 @@ impl Template {
                     )));
                 }
             }
-            match (open_loop, stage.target_qps, stage.connections) {
-                (false, Some(_), _) => return Err(Error::invalid(format!(
-                    "{at} sets target_qps, but the load is closed loop: use connections, or load.mode = QPS"
-                ))),
-                (false, None, None) => {
-                    return Err(Error::invalid(format!("{at} needs connections (closed loop)")))
+            let problem = match (open_loop, stage.target_qps, stage.connections) {
+                (false, Some(_), _) => {
+                    Some("sets target_qps, but the load is closed loop: use connections, or load.mode = QPS")
                 }
-                (true, None, _) => return Err(Error::invalid(format!("{at} needs target_qps (open loop)"))),
+                (false, None, None) => Some("needs connections (closed loop)"),
+                (true, None, _) => Some("needs target_qps (open loop)"),
                 (true, Some(q), _) if !(q.is_finite() && q > 0.0 && q <= limits::MAX_TARGET_QPS) => {
-                    return Err(Error::invalid(format!(
-                        "{at}.target_qps {q} must be a positive rate of at most {}",
-                        limits::MAX_TARGET_QPS
-                    )))
+                    Some("needs a positive target_qps of at most 10000000")
                 }
-                _ => {}
+                _ => None,
+            };
+            if let Some(problem) = problem {
+                return Err(Error::invalid(format!("{at} {problem}")));
             }
         }
         check_duration("the stages together", self.measurement())?;
