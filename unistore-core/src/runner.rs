@@ -208,6 +208,29 @@ impl PreparedRun {
         })
     }
 
+    /// The run's row as it starts.
+    fn record(
+        &self,
+        template_version: Option<u32>,
+        started_at: chrono::DateTime<chrono::Utc>,
+        planned_end_at: chrono::DateTime<chrono::Utc>,
+    ) -> RunRecord {
+        RunRecord {
+            run_id: self.run_id,
+            worker_id: None,
+            template_id: template_id(&self.template),
+            template_version,
+            template: self.template.clone(),
+            target: self.target.clone(),
+            target_kind: self.target_kind.clone(),
+            table: self.profile.table.to_string(),
+            table_type: self.profile.table_type,
+            seed: self.config.seed,
+            started_at,
+            planned_end_at,
+        }
+    }
+
     /// How long the load is planned to take: warmup, measurement (or the longest search) and
     /// cooldown.
     pub fn planned_duration(&self) -> Duration {
@@ -257,20 +280,11 @@ impl ReadyRun {
         }
         let started_at = chrono::Utc::now();
         let planned = chrono::Duration::from_std(p.planned_duration()).unwrap_or(chrono::Duration::MAX);
-        let record = RunRecord {
-            run_id: p.run_id,
-            worker_id: None,
-            template_id: template_id(&p.template),
+        let record = p.record(
             template_version,
-            template: p.template.clone(),
-            target: p.target.clone(),
-            target_kind: p.target_kind.clone(),
-            table: p.profile.table.to_string(),
-            table_type: p.profile.table_type,
-            seed: p.config.seed,
             started_at,
-            planned_end_at: started_at.checked_add_signed(planned).unwrap_or(started_at),
-        };
+            started_at.checked_add_signed(planned).unwrap_or(started_at),
+        );
         if let Some(sink) = &sink {
             if let Err(e) = sink.begin_run(&record).await {
                 warnings.push(format!("could not write the run's row: {e}"));
@@ -594,20 +608,7 @@ fn context(p: &PreparedRun, status: RunStatus) -> SummaryContext {
 
 /// The summary of a run whose measurements were lost (the engine itself failed).
 fn failed_summary(p: &PreparedRun, since: chrono::DateTime<chrono::Utc>, reason: String) -> RunSummary {
-    let record = RunRecord {
-        run_id: p.run_id,
-        worker_id: None,
-        template_id: template_id(&p.template),
-        template_version: None,
-        template: p.template.clone(),
-        target: p.target.clone(),
-        target_kind: p.target_kind.clone(),
-        table: p.profile.table.to_string(),
-        table_type: p.profile.table_type,
-        seed: p.config.seed,
-        started_at: since,
-        planned_end_at: since,
-    };
+    let record = p.record(None, since, since);
     RunSummary {
         status: RunStatus::Failed,
         reason: Some(reason),

@@ -12,38 +12,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use common::{profile, ToyTarget};
+use common::{ToyTables, ToyTarget};
 use parking_lot::Mutex;
 use unistore_core::metrics::{MetricSnapshot, QueryExecution};
 use unistore_core::runner::PreparedRun;
 use unistore_core::spool::{DurableSink, Spool};
-use unistore_core::sql::SqlDialect;
-use unistore_core::table::RenderRequest;
 use unistore_core::template::KeySource;
 use unistore_core::testkit::sample_summary;
 use unistore_core::{
-    Error, ErrorKind, QueryKind, Result, ResultsSink, RunId, RunRecord, RunStatus, RunSummary, StatementSpec,
-    StoredTemplate, TableManager, TableProfile, TableRef, TableType, Template, Value, Verdict,
-    WorkerIdentity,
+    Error, ErrorKind, QueryKind, Result, ResultsSink, RunId, RunRecord, RunStatus, RunSummary,
+    StoredTemplate, Template, Verdict, WorkerIdentity,
 };
-
-struct ToyTables;
-
-#[async_trait]
-impl TableManager for ToyTables {
-    fn table_type(&self) -> TableType {
-        TableType::Sqlite
-    }
-    async fn profile(&self, _table: &TableRef) -> Result<TableProfile> {
-        Ok(profile())
-    }
-    async fn sample_values(&self, _p: &TableProfile, _c: &str, limit: usize) -> Result<Vec<Value>> {
-        Ok((1..=limit.min(1000) as i64).map(Value::Int).collect())
-    }
-    fn render(&self, profile: &TableProfile, request: &RenderRequest<'_>) -> Result<StatementSpec> {
-        SqlDialect::SQLITE.render(profile, request)
-    }
-}
 
 fn toy_template(seconds: u64) -> Template {
     let mut t = Template::new("toy", BTreeMap::from([(QueryKind::PointLookup, 100)]));

@@ -10,34 +10,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use common::{profile, ToyTarget};
+use common::{ToyTables, ToyTarget};
 use unistore_core::runner::PreparedRun;
-use unistore_core::sql::SqlDialect;
-use unistore_core::table::RenderRequest;
 use unistore_core::template::{KeySource, LoadMode};
-use unistore_core::{
-    QueryKind, Result, RunId, RunStatus, StatementSpec, TableManager, TableProfile, TableRef, TableType,
-    Template, Value, WorkerIdentity,
-};
-
-struct ToyTables;
-
-#[async_trait]
-impl TableManager for ToyTables {
-    fn table_type(&self) -> TableType {
-        TableType::Sqlite
-    }
-    async fn profile(&self, _table: &TableRef) -> Result<TableProfile> {
-        Ok(profile())
-    }
-    async fn sample_values(&self, _p: &TableProfile, _c: &str, limit: usize) -> Result<Vec<Value>> {
-        Ok((1..=limit.min(1000) as i64).map(Value::Int).collect())
-    }
-    fn render(&self, profile: &TableProfile, request: &RenderRequest<'_>) -> Result<StatementSpec> {
-        SqlDialect::SQLITE.render(profile, request)
-    }
-}
+use unistore_core::{QueryKind, RunId, RunStatus, Template, WorkerIdentity};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_search_stops_when_throughput_falls_and_reports_the_best_step() {

@@ -180,3 +180,27 @@ pub fn point_lookup_plan() -> Arc<WorkloadPlan> {
             .expect("plan builds"),
     )
 }
+
+/// A table manager for [`profile`]'s table, rendering SQLite's dialect: what the runner needs
+/// around the toy target.
+pub struct ToyTables;
+
+#[async_trait]
+impl unistore_core::TableManager for ToyTables {
+    fn table_type(&self) -> TableType {
+        TableType::Sqlite
+    }
+    async fn profile(&self, _table: &TableRef) -> Result<TableProfile> {
+        Ok(profile())
+    }
+    async fn sample_values(&self, _p: &TableProfile, _c: &str, limit: usize) -> Result<Vec<Value>> {
+        Ok((1..=limit.min(1000) as i64).map(Value::Int).collect())
+    }
+    fn render(
+        &self,
+        profile: &TableProfile,
+        request: &unistore_core::table::RenderRequest<'_>,
+    ) -> Result<StatementSpec> {
+        unistore_core::sql::SqlDialect::SQLITE.render(profile, request)
+    }
+}
