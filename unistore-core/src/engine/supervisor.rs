@@ -72,6 +72,20 @@ pub(super) struct Supervisor {
     pub(super) unissued_at_window_end: Option<u64>,
 }
 
+impl FinishedTotals {
+    /// Adds what one task counted.
+    fn add(&mut self, rec: &TaskRecorder) {
+        self.warmup_ops += rec.warmup_ops;
+        self.cooldown_ops += rec.cooldown_ops;
+        self.completed_ops += rec.completed_ops;
+        self.measured_late_starts += rec.measured_late_starts;
+        self.max_lag_ns = self.max_lag_ns.max(rec.max_lag_ns);
+        for (k, m) in &rec.error_examples {
+            self.error_examples.entry(*k).or_insert_with(|| m.clone());
+        }
+    }
+}
+
 impl Supervisor {
     pub(super) async fn run(
         mut self,
@@ -313,15 +327,7 @@ impl Supervisor {
                 for (a, b) in self.retired_interval.iter_mut().zip(&rec.interval) {
                     a.merge(b);
                 }
-                let f = &mut self.finished_totals;
-                f.warmup_ops += rec.warmup_ops;
-                f.cooldown_ops += rec.cooldown_ops;
-                f.completed_ops += rec.completed_ops;
-                f.measured_late_starts += rec.measured_late_starts;
-                f.max_lag_ns = f.max_lag_ns.max(rec.max_lag_ns);
-                for (k, m) in &rec.error_examples {
-                    f.error_examples.entry(*k).or_insert_with(|| m.clone());
-                }
+                self.finished_totals.add(&rec);
             } else {
                 i += 1;
             }
@@ -398,14 +404,7 @@ impl Supervisor {
             for (a, r) in by_statement.iter_mut().zip(&rec.measured) {
                 a.merge(r);
             }
-            totals.warmup_ops += rec.warmup_ops;
-            totals.cooldown_ops += rec.cooldown_ops;
-            totals.completed_ops += rec.completed_ops;
-            totals.measured_late_starts += rec.measured_late_starts;
-            totals.max_lag_ns = totals.max_lag_ns.max(rec.max_lag_ns);
-            for (k, m) in &rec.error_examples {
-                totals.error_examples.entry(*k).or_insert_with(|| m.clone());
-            }
+            totals.add(&rec);
         }
         let mut measured: BTreeMap<QueryKind, KindRecorder> = BTreeMap::new();
         let mut measured_by_label: BTreeMap<String, KindRecorder> = BTreeMap::new();
