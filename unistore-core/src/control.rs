@@ -1,16 +1,93 @@
 //! Control plane store: run status, append-only control events, worker heartbeats.
 //!
-//! Correctness comes from the database (primary keys, transactions, row locks), not from
-//! in-process locks, so that workers on other hosts can share a run.
+//! The rules live here, the rows in the backends. A backend only reads and writes rows: it
+//! creates a run, replaces a run's row if its version is still the one read (compare-and-set),
+//! inserts an event under a primary key, and upserts heartbeats. Everything that decides what a
+//! row becomes (the lifecycle, what `SET_WORKER_TARGET` or `START` does, the next sequence
+//! number) is [`RunStatusRecord::transition`], [`RunStatusRecord::apply`] and the provided
+//! methods of [`ControlStore`], so the three backends cannot disagree.
+//!
+//! Correctness comes from the database (the version check of `replace_run`, the primary key of
+//! the events), not from in-process locks, so that workers on other hosts can share a run.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
     ControlEvent, ControlEventKind, EventScope, RunId, RunPhase, RunStatus, RunStatusRecord, WorkerHeartbeat,
 };
 
-/// The control-plane store.
+/// How often a compare-and-set that lost a race is retried before giving up with
+/// `ErrorKind::Conflict`.
+const CAS_ATTEMPTS: u32 = 200;
+
+impl RunStatusRecord {
+    /// Moves the run to `to` if the lifecycle allows it (see [`RunStatus::can_transition_to`]),
+    /// keeping `reason` when one is given. A disallowed transition is `ErrorKind::Conflict` and
+    /// changes nothing.
+    pub fn transition(&mut self, to: RunStatus, reason: Option<&str>) -> Result<()> {
+        if !self.status.can_transition_to(to) {
+            return Err(Error::backend(
+                ErrorKind::Conflict,
+                format!(
+                    "run {} is {} and cannot move to {to}: the run's lifecycle does not allow it",
+                    self.run_id, self.status
+                ),
+            ));
+        }
+        self.status = to;
+        if let Some(r) = reason {
+            self.reason = Some(r.to_string());
+        }
+        Ok(())
+    }
+
+    /// The sequence number the next event of this run gets.
+    pub fn next_event_seq(&self) -> u64 {
+        self.last_event_seq + 1
+    }
+
+    /// What an event does to the run's row: `START` sets the shared start instant, `SET_PHASE`
+    /// the phase, a run-scoped `SET_WORKER_TARGET` the run's total targets (so a worker that
+    /// missed events catches up from the row). `STOP` and events addressed to one worker or
+    /// group leave the row as it is; the event's number becomes the last issued.
+    pub fn apply(&mut self, event: &ControlEvent) {
+        match (&event.scope, &event.kind) {
+            (_, ControlEventKind::Start { load_start_at }) => {
+                if let Some(at) = load_start_at {
+                    self.load_start_at = Some(*at);
+                }
+            }
+            (_, ControlEventKind::SetPhase { phase }) => self.phase = *phase,
+            (EventScope::Run, ControlEventKind::SetWorkerTarget { connections, target_qps }) => {
+                self.target_connections = *connections;
+                self.target_qps = *target_qps;
+            }
+            _ => {}
+        }
+        self.last_event_seq = self.last_event_seq.max(event.seq);
+    }
+}
+
+/// Now, at microsecond precision (what every backend's timestamps keep), so that a value
+/// written equals the value read back.
+pub fn now_micros() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
+
+fn missing_run(run_id: RunId) -> Error {
+    Error::backend(
+        ErrorKind::NotFound,
+        format!("run {run_id} does not exist in the control store: check the run id"),
+    )
+}
+
+/// The control-plane store. Backends implement the row operations; the provided methods hold
+/// the rules and must not be overridden with other behaviour.
 #[async_trait]
 pub trait ControlStore: Send + Sync + 'static {
     /// Creates a run's status row. A run id that exists already is an error
@@ -20,24 +97,18 @@ pub trait ControlStore: Send + Sync + 'static {
     /// The run's current status row.
     async fn run(&self, run_id: RunId) -> Result<Option<RunStatusRecord>>;
 
-    /// Atomically moves the run to `to` if the lifecycle allows it from the current status
-    /// (see [`RunStatus::can_transition_to`]); returns the updated row. A disallowed transition
-    /// is `ErrorKind::Conflict` and changes nothing; a missing run is `ErrorKind::NotFound`.
-    async fn transition(&self, run_id: RunId, to: RunStatus, reason: Option<&str>)
-        -> Result<RunStatusRecord>;
+    /// Runs whose status is one of `statuses` (every run when empty), newest first, at most
+    /// `limit`.
+    async fn runs(&self, statuses: &[RunStatus], limit: usize) -> Result<Vec<RunStatusRecord>>;
 
-    /// Sets the run's phase.
-    async fn set_phase(&self, run_id: RunId, phase: RunPhase) -> Result<()>;
+    /// Compare-and-set: replaces every column of the run's row with `record` (its `version`
+    /// included) if the stored row's version is still `expected_version`. Returns whether the
+    /// row was replaced; `false` when another writer got there first or the run does not exist.
+    async fn replace_run(&self, record: &RunStatusRecord, expected_version: u64) -> Result<bool>;
 
-    /// Appends an event with the next per-run sequence number and returns it. For
-    /// `SET_WORKER_TARGET` on the run scope, the run's current targets are updated in the same
-    /// transaction. Concurrent appends never get the same number.
-    async fn append_event(
-        &self,
-        run_id: RunId,
-        scope: EventScope,
-        kind: ControlEventKind,
-    ) -> Result<ControlEvent>;
+    /// Inserts an event row. An event with the same run and sequence number is an error
+    /// (`ErrorKind::Constraint`).
+    async fn insert_event(&self, event: &ControlEvent) -> Result<()>;
 
     /// Events with a sequence number greater than `after_seq`, in order.
     async fn events_since(&self, run_id: RunId, after_seq: u64) -> Result<Vec<ControlEvent>>;
@@ -47,4 +118,87 @@ pub trait ControlStore: Send + Sync + 'static {
 
     /// Every worker's latest heartbeat for the run, by worker id.
     async fn heartbeats(&self, run_id: RunId) -> Result<Vec<WorkerHeartbeat>>;
+
+    /// Reads the run, lets `change` edit it, and writes it back with a compare-and-set,
+    /// retrying from a fresh read when another writer got there first. An error from `change`
+    /// changes nothing; a missing run is `ErrorKind::NotFound`.
+    async fn update_run(
+        &self,
+        run_id: RunId,
+        change: &(dyn for<'r> Fn(&'r mut RunStatusRecord) -> Result<()> + Send + Sync),
+    ) -> Result<RunStatusRecord> {
+        for attempt in 0..CAS_ATTEMPTS {
+            let current = self.run(run_id).await?.ok_or_else(|| missing_run(run_id))?;
+            let mut next = current.clone();
+            change(&mut next)?;
+            next.version = current.version + 1;
+            next.updated_at = now_micros();
+            if self.replace_run(&next, current.version).await? {
+                return Ok(next);
+            }
+            // Lost a race: back off a little, more after repeated losses.
+            tokio::time::sleep(Duration::from_millis(u64::from(attempt.min(20)))).await;
+        }
+        Err(Error::backend(
+            ErrorKind::Conflict,
+            format!("run {run_id} kept changing under {CAS_ATTEMPTS} attempts to update it: try again"),
+        ))
+    }
+
+    /// Moves the run to `to` if the lifecycle allows it; returns the updated row. A disallowed
+    /// transition is `ErrorKind::Conflict` and changes nothing; a missing run is
+    /// `ErrorKind::NotFound`.
+    async fn transition(
+        &self,
+        run_id: RunId,
+        to: RunStatus,
+        reason: Option<&str>,
+    ) -> Result<RunStatusRecord> {
+        let reason = reason.map(str::to_string);
+        self.update_run(run_id, &move |r| r.transition(to, reason.as_deref())).await
+    }
+
+    /// Sets the run's phase (without an event; [`ControlEventKind::SetPhase`] does both).
+    async fn set_phase(&self, run_id: RunId, phase: RunPhase) -> Result<()> {
+        self.update_run(run_id, &move |r| {
+            r.phase = phase;
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Records that the controller driving the run is alive at `at`.
+    async fn controller_beat(&self, run_id: RunId, at: DateTime<Utc>) -> Result<()> {
+        self.update_run(run_id, &move |r| {
+            r.controller_beat_at = Some(at);
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Appends an event with the run's next sequence number and applies it to the run's row
+    /// ([`RunStatusRecord::apply`]); returns it. The number is claimed by the compare-and-set
+    /// of the row, so concurrent appenders, in any process, never get the same one.
+    async fn append_event(
+        &self,
+        run_id: RunId,
+        scope: EventScope,
+        kind: ControlEventKind,
+    ) -> Result<ControlEvent> {
+        let created_at = now_micros();
+        let event =
+            |seq: u64| ControlEvent { run_id, seq, scope: scope.clone(), kind: kind.clone(), created_at };
+        let updated = self
+            .update_run(run_id, &|r| {
+                let e = event(r.next_event_seq());
+                r.apply(&e);
+                Ok(())
+            })
+            .await?;
+        let appended = event(updated.last_event_seq);
+        self.insert_event(&appended).await?;
+        Ok(appended)
+    }
 }

@@ -427,6 +427,26 @@ pub struct RunStatusRecord {
     pub created_at: DateTime<Utc>,
     /// When the record last changed.
     pub updated_at: DateTime<Utc>,
+    /// The effective template as JSON (flags and defaults applied): what every worker runs, so
+    /// that `unistore-worker join` needs only the control store and the run id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_json: Option<String>,
+    /// The results store the workers write their rows to (a URL without secrets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results_url: Option<String>,
+    /// The instant the load starts (warmup begins) on every worker, set by `START`. Every
+    /// worker derives its phase boundaries from it, so they share them; a worker that joins
+    /// late starts in the phase the run is in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_start_at: Option<DateTime<Utc>>,
+    /// When the controller driving the run last said it was alive. Workers stop on their own
+    /// when it is older than their controller timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller_beat_at: Option<DateTime<Utc>>,
+    /// Row version for compare-and-set, bumped by every write (see
+    /// [`crate::control::ControlStore::replace_run`]).
+    #[serde(default)]
+    pub version: u64,
 }
 
 impl RunStatusRecord {
@@ -445,6 +465,11 @@ impl RunStatusRecord {
             last_event_seq: 0,
             created_at: now,
             updated_at: now,
+            template_json: None,
+            results_url: None,
+            load_start_at: None,
+            controller_beat_at: None,
+            version: 0,
         }
     }
 }
@@ -476,8 +501,13 @@ impl EventScope {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ControlEventKind {
-    /// Start the load.
-    Start,
+    /// Start the load: every worker starts its clock at `load_start_at` (a late worker starts
+    /// in the phase the run is in by then).
+    Start {
+        /// The shared instant the warmup begins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        load_start_at: Option<DateTime<Utc>>,
+    },
     /// Stop the load.
     Stop {
         /// Why.
@@ -503,7 +533,7 @@ impl ControlEventKind {
     /// Stable upper-case name, as in the `EVENT_TYPE` column.
     pub fn as_str(&self) -> &'static str {
         match self {
-            ControlEventKind::Start => "START",
+            ControlEventKind::Start { .. } => "START",
             ControlEventKind::Stop { .. } => "STOP",
             ControlEventKind::SetPhase { .. } => "SET_PHASE",
             ControlEventKind::SetWorkerTarget { .. } => "SET_WORKER_TARGET",
@@ -526,6 +556,74 @@ pub struct ControlEvent {
     pub created_at: DateTime<Utc>,
 }
 
+/// What a worker of a run is doing, as its heartbeat says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum WorkerState {
+    /// Started; profiling the table and opening its connections.
+    Connecting,
+    /// Connections open and prepared; waiting for the run's start instant.
+    Ready,
+    /// Load is running.
+    Running,
+    /// Load stopped; writing its results.
+    Stopping,
+    /// Its summary is written; the process exits.
+    Finished,
+    /// It could not run (the target is unreachable, bad input); see `last_error`.
+    Failed,
+    /// The controller found it silent for longer than the heartbeat timeout.
+    Lost,
+}
+
+impl WorkerState {
+    /// Every state.
+    pub const ALL: [WorkerState; 7] = [
+        WorkerState::Connecting,
+        WorkerState::Ready,
+        WorkerState::Running,
+        WorkerState::Stopping,
+        WorkerState::Finished,
+        WorkerState::Failed,
+        WorkerState::Lost,
+    ];
+
+    /// Stable upper-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerState::Connecting => "CONNECTING",
+            WorkerState::Ready => "READY",
+            WorkerState::Running => "RUNNING",
+            WorkerState::Stopping => "STOPPING",
+            WorkerState::Finished => "FINISHED",
+            WorkerState::Failed => "FAILED",
+            WorkerState::Lost => "LOST",
+        }
+    }
+
+    /// Whether the worker is done (it will not beat again).
+    pub fn is_final(self) -> bool {
+        matches!(self, WorkerState::Finished | WorkerState::Failed | WorkerState::Lost)
+    }
+}
+
+impl fmt::Display for WorkerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for WorkerState {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let up = s.trim().to_ascii_uppercase();
+        WorkerState::ALL
+            .into_iter()
+            .find(|k| k.as_str() == up)
+            .ok_or_else(|| Error::invalid(format!("unknown worker state `{s}`")))
+    }
+}
+
 /// A row of `WORKER_HEARTBEATS`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerHeartbeat {
@@ -533,8 +631,8 @@ pub struct WorkerHeartbeat {
     pub run_id: RunId,
     /// The worker.
     pub worker_id: String,
-    /// Worker's view of the run status.
-    pub status: RunStatus,
+    /// What the worker is doing.
+    pub state: WorkerState,
     /// Worker's phase.
     pub phase: RunPhase,
     /// Open connections.
@@ -549,4 +647,10 @@ pub struct WorkerHeartbeat {
     pub last_event_seq: u64,
     /// When the beat was sent.
     pub beat_at: DateTime<Utc>,
+    /// Host the worker runs on.
+    #[serde(default)]
+    pub host: String,
+    /// Its process id on that host.
+    #[serde(default)]
+    pub pid: u32,
 }

@@ -384,15 +384,42 @@ impl ConnectedEngine {
 
     /// Starts the clock and the load now.
     pub fn start(self) -> EngineHandle {
+        self.start_behind(Duration::ZERO)
+    }
+
+    /// Starts the load at a run's shared start instant, so that the workers of a run share its
+    /// phase boundaries: waits until `load_start_at` if it is ahead; if it has passed (a worker
+    /// that joins late), starts now in the phase the run is in, with every boundary as far
+    /// ahead as it is for the others (a worker joining after the warmup starts measuring at
+    /// once; one joining after the measurement ends at once).
+    pub async fn start_at(self, load_start_at: DateTime<Utc>) -> EngineHandle {
+        let ahead = load_start_at - Utc::now();
+        match ahead.to_std() {
+            Ok(wait) => {
+                tokio::time::sleep(wait).await;
+                self.start()
+            }
+            Err(_) => self.start_behind((-ahead).to_std().unwrap_or(Duration::ZERO)),
+        }
+    }
+
+    /// Starts now, as if the load had started `behind` ago.
+    fn start_behind(self, behind: Duration) -> EngineHandle {
         let ConnectedEngine { pool, plan, config, sessions } = self;
         let clock = quanta::Clock::new();
         let clock_start = clock.raw();
         let start = Instant::now();
         // Saturating: validated templates keep these far below u64 nanoseconds (584 years).
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let behind = ns(behind);
         let warmup_end = ns(config.warmup);
         let measure_end = warmup_end.saturating_add(ns(config.measurement));
         let run_end = measure_end.saturating_add(ns(config.cooldown));
+        let (warmup_end, measure_end, run_end) = (
+            warmup_end.saturating_sub(behind),
+            measure_end.saturating_sub(behind),
+            run_end.saturating_sub(behind),
+        );
         let (sample_tx, sample_rx) = mpsc::channel(8192);
         let (snap_tx, snap_rx) = mpsc::channel(4096);
         let (op_tx, op_rx) = if config.log_operations {

@@ -12,7 +12,7 @@ use crate::metrics::Verdict;
 use crate::metrics::{KindRecorder, MetricSnapshot, QueryExecution, RunSummary, SloReport};
 use crate::model::{
     ControlEventKind, EventScope, QueryKind, RunId, RunPhase, RunStatus, RunStatusRecord, TableType,
-    WorkerHeartbeat,
+    WorkerHeartbeat, WorkerState,
 };
 use crate::sink::{ResultsReader, ResultsSink, RunRecord, StoredTemplate, STALE_RUN_REASON};
 use crate::template::{LoadMode, Template};
@@ -369,7 +369,7 @@ fn beat(run_id: RunId, worker: &str, ops: u64, at: DateTime<Utc>) -> WorkerHeart
     WorkerHeartbeat {
         run_id,
         worker_id: worker.to_string(),
-        status: RunStatus::Running,
+        state: WorkerState::Running,
         phase: RunPhase::Measurement,
         connections: 4,
         ops,
@@ -377,6 +377,8 @@ fn beat(run_id: RunId, worker: &str, ops: u64, at: DateTime<Utc>) -> WorkerHeart
         last_error: (ops > 10).then(|| "timeout".to_string()),
         last_event_seq: ops / 10,
         beat_at: at,
+        host: "bench-host".to_string(),
+        pid: 4242,
     }
 }
 
@@ -444,7 +446,10 @@ pub async fn check_control_store(store: Arc<dyn ControlStore>) {
                         EventScope::Worker(format!("worker-{t}")),
                         ControlEventKind::SetPhase { phase: RunPhase::Warmup },
                     ),
-                    1 => (EventScope::WorkerGroup("group-a".into()), ControlEventKind::Start),
+                    1 => (
+                        EventScope::WorkerGroup("group-a".into()),
+                        ControlEventKind::Start { load_start_at: None },
+                    ),
                     _ => (EventScope::Run, ControlEventKind::Stop { reason: Some(format!("t{t}-{i}")) }),
                 };
                 let event = store
@@ -507,7 +512,10 @@ pub async fn check_control_store(store: Arc<dyn ControlStore>) {
     );
     assert_eq!(status.last_event_seq, 202);
     assert!(store.events_since(erun, 202).await.expect("events_since").is_empty(), "events after the last");
-    match store.append_event(RunId::new(), EventScope::Run, ControlEventKind::Start).await {
+    match store
+        .append_event(RunId::new(), EventScope::Run, ControlEventKind::Start { load_start_at: None })
+        .await
+    {
         Ok(e) => panic!("appending to an unknown run succeeded: {e:?}"),
         Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "appending to an unknown run: {e}"),
     }
