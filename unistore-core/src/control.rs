@@ -56,11 +56,7 @@ impl RunStatusRecord {
     /// group leave the row as it is; the event's number becomes the last issued.
     pub fn apply(&mut self, event: &ControlEvent) {
         match (&event.scope, &event.kind) {
-            (_, ControlEventKind::Start { load_start_at }) => {
-                if let Some(at) = load_start_at {
-                    self.load_start_at = Some(*at);
-                }
-            }
+            (_, ControlEventKind::Start { load_start_at: Some(at) }) => self.load_start_at = Some(*at),
             (_, ControlEventKind::SetPhase { phase }) => self.phase = *phase,
             (EventScope::Run, ControlEventKind::SetWorkerTarget { connections, target_qps }) => {
                 self.target_connections = *connections;

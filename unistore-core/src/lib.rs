@@ -25,6 +25,7 @@ pub mod error;
 pub mod metrics;
 pub mod model;
 pub mod notes;
+pub mod orchestrator;
 pub mod runner;
 pub mod sink;
 pub mod spool;

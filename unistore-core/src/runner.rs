@@ -61,6 +61,10 @@ pub struct PreparedRun {
     pub target: String,
     /// What will run and what may mislead (printed in the header; warnings are stored).
     pub notes: RunNotes,
+    /// `Some(worker id)` for one worker of a multi-worker run: its run row and summary are the
+    /// worker's own (`worker_id` set), beside the run's row that the orchestrator writes.
+    /// `None` (the default): a single-process run, whose rows are the run's own.
+    pub worker_row: Option<String>,
     pool: Arc<dyn TargetPool>,
     step_search: Option<StepSearchParams>,
 }
@@ -203,6 +207,7 @@ impl PreparedRun {
             target_kind: pool.kind().to_string(),
             target: format!("{}://", pool.kind()),
             notes,
+            worker_row: None,
             pool,
             step_search,
         })
@@ -217,7 +222,7 @@ impl PreparedRun {
     ) -> RunRecord {
         RunRecord {
             run_id: self.run_id,
-            worker_id: None,
+            worker_id: self.worker_row.clone(),
             template_id: template_id(&self.template),
             template_version,
             template: self.template.clone(),
@@ -262,6 +267,17 @@ impl ReadyRun {
     /// (status `RUNNING`, template with that version, target, planned end) to `sink`, takes the
     /// server-side baseline, and starts the load.
     pub async fn start(self, sink: Option<Arc<dyn ResultsSink>>) -> ActiveRun {
+        self.start_at(sink, None).await
+    }
+
+    /// [`ReadyRun::start`] at a run's shared start instant (`None`: now): the load waits for
+    /// it, or, when it has passed, starts in the phase the run is in by now (see
+    /// [`ConnectedEngine::start_at`]). The row's start is that instant.
+    pub async fn start_at(
+        self,
+        sink: Option<Arc<dyn ResultsSink>>,
+        load_start_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> ActiveRun {
         let ReadyRun { prepared: p, engine } = self;
         let mut warnings = Vec::new();
         // Saved before the run's row, so that the row names the exact version it ran.
@@ -278,7 +294,7 @@ impl ReadyRun {
                 Err(e) => warnings.push(format!("could not save the template: {e}")),
             }
         }
-        let started_at = chrono::Utc::now();
+        let started_at = load_start_at.unwrap_or_else(chrono::Utc::now);
         let planned = chrono::Duration::from_std(p.planned_duration()).unwrap_or(chrono::Duration::MAX);
         let record = p.record(
             template_version,
@@ -296,7 +312,10 @@ impl ReadyRun {
             warnings.push(format!("no server-side statistics: {e}"));
         }
         let since = chrono::Utc::now();
-        let handle = engine.start();
+        let handle = match load_start_at {
+            Some(at) => engine.start_at(at).await,
+            None => engine.start(),
+        };
         ActiveRun { prepared: p, handle, since, warnings, sink }
     }
 }
@@ -451,13 +470,26 @@ fn judge(
             summary.connections = best.connections;
         }
     }
+    apply_verdict(&mut summary, &p.template, stages);
+    Ok(summary)
+}
+
+/// Judges a summary whose figures are final: the guardrails (too many errors fail a completed
+/// run), the open-loop target (per stage when `stages` has targets), the SLOs already in
+/// `summary.slo`, and from these the verdict. Shared by a single worker and by the run-level
+/// roll-up of several workers.
+pub fn apply_verdict(
+    summary: &mut RunSummary,
+    template: &Template,
+    stages: Vec<crate::metrics::StageResult>,
+) {
     if summary.status == RunStatus::Completed {
-        if let Some(failure) = guardrail_failure(&summary, p.template.guardrails.max_error_rate) {
+        if let Some(failure) = guardrail_failure(summary, template.guardrails.max_error_rate) {
             summary.status = RunStatus::Failed;
             summary.reason = Some(failure);
         }
     }
-    let g = &p.template.guardrails;
+    let g = &template.guardrails;
     // Open loop: the achieved rate against the target, stage by stage when there are stages
     // (a stage that did not run, cut short by a stop, is not held against the run).
     summary.target_reached = if stages.iter().any(|s| s.target_qps.is_some()) {
@@ -476,7 +508,6 @@ fn judge(
         _ if !summary.slo.passed => Verdict::SloFailed,
         _ => Verdict::Passed,
     });
-    Ok(summary)
 }
 
 /// Moves a staged run from stage to stage at the boundaries (measured from the load's start,
@@ -594,7 +625,7 @@ fn guardrail_failure(s: &RunSummary, max_error_rate: f64) -> Option<String> {
 fn context(p: &PreparedRun, status: RunStatus) -> SummaryContext {
     SummaryContext {
         run_id: p.run_id,
-        worker_id: None,
+        worker_id: p.worker_row.clone(),
         template: p.template.name.clone(),
         target_kind: p.target_kind.clone(),
         table: p.profile.table.to_string(),

@@ -41,13 +41,13 @@ pub fn summarize(report: &EngineReport, ctx: &SummaryContext) -> Result<RunSumma
     let mut by_kind = BTreeMap::new();
     for (kind, r) in &report.measured {
         total.merge(r);
-        by_kind.insert(*kind, r.stats(window_s, false)?);
+        by_kind.insert(*kind, r.stats(window_s, true)?);
     }
     let total = total.stats(window_s, true)?;
     let by_statement = report
         .measured_by_label
         .iter()
-        .map(|(label, r)| Ok((label.clone(), r.stats(window_s, false)?)))
+        .map(|(label, r)| Ok((label.clone(), r.stats(window_s, true)?)))
         .collect::<Result<BTreeMap<_, _>>>()?;
     let slo = evaluate_slo(&ctx.slo, &by_kind, &total);
     Ok(RunSummary {

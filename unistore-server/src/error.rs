@@ -42,6 +42,13 @@ pub enum ServerError {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ApiErrorKind {
+    /// The request is malformed or names something invalid (a bad template, a bad id).
+    BadRequest,
+    /// What the request names does not exist.
+    NotFound,
+    /// The request conflicts with the current state (starting a run twice, stopping a
+    /// finished run).
+    Conflict,
     /// The request was not answered within the request timeout.
     Timeout,
     /// A dependency (the results store) did not answer.
@@ -83,5 +90,21 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { error: ErrorDetail { kind: self.kind, message: &self.message } };
         (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<unistore_core::Error> for ApiError {
+    fn from(e: unistore_core::Error) -> Self {
+        use unistore_core::ErrorKind as K;
+        let (status, kind) = match e.kind() {
+            K::NotFound => (StatusCode::NOT_FOUND, ApiErrorKind::NotFound),
+            K::Conflict | K::Constraint => (StatusCode::CONFLICT, ApiErrorKind::Conflict),
+            K::InvalidInput | K::Unsupported => (StatusCode::BAD_REQUEST, ApiErrorKind::BadRequest),
+            K::Connect | K::Timeout | K::Throttled => {
+                (StatusCode::SERVICE_UNAVAILABLE, ApiErrorKind::Unavailable)
+            }
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, ApiErrorKind::Internal),
+        };
+        ApiError::new(status, kind, e.to_string())
     }
 }

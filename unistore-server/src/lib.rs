@@ -1,7 +1,8 @@
 //! # unistore-server
 //!
-//! The Unistore Bench controller. For now it opens the results store and serves
-//! `GET /healthz`; the HTTP API, live metrics over WebSocket and the UI come next, on the serving
+//! The Unistore Bench controller: `GET /healthz` and the runs API (prepare, start, stop and
+//! watch multi-worker runs through the core's orchestrator; see the `runs` routes); live
+//! metrics over WebSocket and the UI come next, on the serving
 //! layer here: [`serve`] runs any axum [`Router`] within [`ServerLimits`] (header-read timeout,
 //! request timeout, write timeout, body and header size limits, a bound on open connections) and
 //! shuts down gracefully.
@@ -12,7 +13,7 @@
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let results = unistore_adapters::open_results("sqlite:///tmp/results.db").await?;
-//! let state = AppState { results, results_kind: "sqlite".into() };
+//! let state = AppState { results, results_kind: "sqlite".into(), orchestrator: None };
 //! let limits = ServerLimits { header_timeout: Duration::from_secs(5), ..ServerLimits::default() };
 //! let listener = bind_listener("127.0.0.1:0", &limits).await?;
 //! let shutdown = async {
@@ -37,6 +38,7 @@ mod connection;
 mod error;
 mod eviction;
 mod limits;
+mod runs;
 mod serve;
 
 pub use error::{ApiError, ApiErrorKind, ServerError};
@@ -50,6 +52,8 @@ pub struct AppState {
     pub results: ResultsStore,
     /// Backend name of the results store (`sqlite`, `postgres`, `snowflake`).
     pub results_kind: String,
+    /// Runs multi-worker runs (`None`: the runs API answers 503).
+    pub orchestrator: Option<Arc<unistore_core::orchestrator::Orchestrator>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -79,5 +83,5 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Result<Json<Health>, Api
 
 /// The controller's routes. [`serve`] adds the limits.
 pub fn router(state: AppState) -> Router {
-    Router::new().route("/healthz", get(healthz)).with_state(Arc::new(state))
+    Router::new().route("/healthz", get(healthz)).merge(runs::routes()).with_state(Arc::new(state))
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser};
 use unistore_adapters::{open_results, redact_url};
+use unistore_core::orchestrator::{LocalLauncher, Orchestrator, OrchestratorSettings};
 use unistore_server::{
     bind_listener, parse_byte_size, parse_duration, router, serve, AppState, ServerLimits,
 };
@@ -25,7 +26,31 @@ struct Cli {
     #[arg(long, env = "UNISTORE_RESULTS", hide_env_values = true)]
     results: Option<String>,
     #[command(flatten)]
+    runs: RunArgs,
+    #[command(flatten)]
     limits: LimitArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Runs")]
+struct RunArgs {
+    /// Control store (default: the results store when it is SQLite, else the embedded SQLite
+    /// file). Workers open it with the same URL: give a URL they can reach.
+    #[arg(long, env = "UNISTORE_CONTROL", hide_env_values = true)]
+    control: Option<String>,
+    /// The unistore-worker program to start workers with (default: beside this program).
+    #[arg(long, env = "UNISTORE_WORKER_BIN")]
+    worker_bin: Option<std::path::PathBuf>,
+    /// What happens when a worker stops responding: fail, replace, or replace:N.
+    #[arg(long, default_value = "fail")]
+    on_worker_loss: unistore_core::orchestrator::LossPolicy,
+    /// A worker silent for this long is lost.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    heartbeat_timeout: Duration,
+    /// Workers' output goes to DIR/<run id>/<worker id>.log (default: the data directory's
+    /// worker-logs).
+    #[arg(long, value_name = "DIR")]
+    worker_logs: Option<std::path::PathBuf>,
 }
 
 /// The defaults here must equal `ServerLimits::default()`; a test checks it.
@@ -147,6 +172,27 @@ async fn main() -> ExitCode {
         }
     }
     tracing::info!(results = %redact_url(&url), ?limits, "unistore-server started");
+    let controller_url = listener.local_addr().ok().map(|a| format!("http://{a}"));
+    let orchestrator = match orchestrator(&cli.runs, &url, &results, controller_url).await {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match orchestrator.recover().await {
+        Ok(lines) => lines.iter().for_each(|l| tracing::info!("{l}")),
+        Err(e) => tracing::warn!("cannot recover the runs of the control store: {e}"),
+    }
+    let expiring = orchestrator.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            if let Err(e) = expiring.expire_prepared().await {
+                tracing::warn!("cannot expire prepared runs: {e}");
+            }
+        }
+    });
 
     let grace = limits.shutdown_grace;
     let shutdown = async move {
@@ -162,7 +208,14 @@ async fn main() -> ExitCode {
             std::process::exit(130);
         });
     };
-    match serve(listener, router(AppState { results, results_kind: kind }), limits, shutdown).await {
+    match serve(
+        listener,
+        router(AppState { results, results_kind: kind, orchestrator: Some(orchestrator) }),
+        limits,
+        shutdown,
+    )
+    .await
+    {
         Ok(report) => {
             tracing::info!(
                 connections_accepted = report.connections_accepted,
@@ -182,6 +235,48 @@ async fn main() -> ExitCode {
 }
 
 /// SIGINT and SIGTERM, registered once at start-up.
+/// The orchestrator over the control store, starting local `unistore-worker` processes.
+async fn orchestrator(
+    args: &RunArgs,
+    results_url: &str,
+    results: &unistore_adapters::ResultsStore,
+    controller_url: Option<String>,
+) -> Result<std::sync::Arc<Orchestrator>, String> {
+    let control_url = args.control.clone().unwrap_or_else(|| {
+        if results_url.starts_with("sqlite://") {
+            results_url.to_string()
+        } else {
+            unistore_adapters::sqlite::demo::default_results_url()
+        }
+    });
+    let control = unistore_adapters::open_control(&control_url)
+        .await
+        .map_err(|e| format!("cannot open the control store {}: {e}", redact_url(&control_url)))?;
+    let program = match &args.worker_bin {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()
+            .map_err(|e| format!("cannot find this program's directory: {e}"))?
+            .with_file_name("unistore-worker"),
+    };
+    let logs = args
+        .worker_logs
+        .clone()
+        .unwrap_or_else(|| unistore_adapters::sqlite::demo::default_data_dir().join("worker-logs"));
+    let launcher = LocalLauncher::new(program).with_log_dir(logs);
+    let mut settings = OrchestratorSettings::new(control_url);
+    settings.results_url = Some(results_url.to_string());
+    settings.controller_url = controller_url;
+    settings.on_worker_loss = args.on_worker_loss;
+    settings.heartbeat_timeout = args.heartbeat_timeout;
+    Ok(Orchestrator::new(
+        control,
+        results.sink.clone(),
+        results.reader.clone(),
+        std::sync::Arc::new(launcher),
+        settings,
+    ))
+}
+
 struct Signals {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,

@@ -100,6 +100,19 @@ pub struct BenchArgs {
     /// rows, ok, error kind. The load waits for the file rather than drop a line.
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
+    /// Spread the run over N worker processes on this host, coordinated through the control
+    /// store (the connections and the rate are split between them; the summary merges their
+    /// histograms). Default: the template's scaling, else 1 (this process runs the load).
+    #[arg(long, value_name = "N")]
+    workers: Option<u32>,
+    /// Control store for --workers (default: the results store when it is SQLite, else the
+    /// embedded SQLite file).
+    #[arg(long, env = "UNISTORE_CONTROL", hide_env_values = true)]
+    control: Option<String>,
+    /// With --workers: what happens when a worker stops responding: fail (the run FAILS),
+    /// replace (a new worker takes its share, up to 3 times) or replace:N.
+    #[arg(long, value_name = "POLICY")]
+    on_worker_loss: Option<unistore_core::orchestrator::LossPolicy>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -174,10 +187,31 @@ async fn run(args: BenchArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (template, target_url) = match build_template(&args) {
+    let (mut template, target_url) = match build_template(&args) {
         Ok(t) => t,
         Err(e) => return bad_input(e),
     };
+    if let Some(n) = args.workers {
+        template.scaling = unistore_core::template::Scaling::Fixed { workers: n };
+    }
+    let multi = !matches!(template.scaling, unistore_core::template::Scaling::Fixed { workers: 1 });
+    if multi {
+        if args.log.is_some() {
+            return bad_input(
+                "--log writes one process's operations: it cannot be used with several workers",
+            );
+        }
+        template.target = Some(target_url);
+        let headless = crate::headless::Headless {
+            template,
+            results: args.results.clone(),
+            control: args.control.clone(),
+            no_results: args.no_results,
+            on_worker_loss: args.on_worker_loss,
+            json: args.json.clone(),
+        };
+        return crate::headless::run(headless, &interrupts).await;
+    }
     for (flag, path) in [("--json", &args.json), ("--log", &args.log)] {
         if let Some(path) = path {
             if let Err(e) = check_writable(flag, path) {

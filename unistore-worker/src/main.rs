@@ -5,6 +5,8 @@
 #![allow(rustdoc::broken_intra_doc_links)]
 
 mod bench;
+mod headless;
+mod join;
 mod oplog;
 mod report;
 mod results;
@@ -26,6 +28,9 @@ enum Command {
     /// Run a workload against a table and print per-second progress and a summary.
     #[command(after_help = BENCH_HELP)]
     Bench(Box<bench::BenchArgs>),
+    /// Join a multi-worker run as one of its workers (the controller starts workers this way;
+    /// start one by hand on another host with the same arguments to add it to the run).
+    Join(Box<join::JoinArgs>),
     /// Create the results and control tables of a store (the files in sql/schema/BACKEND/). Idempotent.
     Setup {
         /// Store URL: postgres://...?schema=unistore, snowflake://..., sqlite:///path.db
@@ -82,6 +87,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Bench(args) => bench::main(*args),
+        Command::Join(args) => join::main(*args),
         Command::Setup { results } => setup(&results),
         Command::Flush { results } => flush(results.as_deref()),
     }

@@ -1,0 +1,253 @@
+//! Starting worker processes. The orchestrator asks a [`Launcher`] for workers and keeps what
+//! it returns to stop them; [`LocalLauncher`] starts `unistore-worker join` processes on this
+//! host. A cluster scheduler (Kubernetes Jobs) implements the same trait; a worker started by
+//! hand elsewhere with the same `join` arguments joins the same run.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use async_trait::async_trait;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::RunId;
+
+/// What a worker needs to join a run: the arguments of `unistore-worker join`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchSpec {
+    /// The run.
+    pub run_id: RunId,
+    /// The worker's id within the run.
+    pub worker_id: String,
+    /// Its index, for sharding keys and values.
+    pub index: u32,
+    /// Workers in the run.
+    pub count: u32,
+    /// The control store's URL (no secrets: they come from the environment).
+    pub control_url: String,
+    /// The results store's URL, when it is not the control store's default.
+    pub results_url: Option<String>,
+    /// The controller's base URL for live metrics (`POST /api/runs/{id}/metrics/live`).
+    pub controller_url: Option<String>,
+}
+
+/// Whether a store URL carries a secret (a password in its user part, or a password, token or
+/// key in its query). Such a URL never goes on a command line or into the control store:
+/// workers get it through their environment.
+pub fn url_has_secret(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let user_secret = authority.rsplit_once('@').is_some_and(|(user, _)| user.contains(':'));
+    let query = rest.split_once('?').map_or("", |(_, q)| q).to_ascii_lowercase();
+    let query_secret = query.split('&').any(|kv| {
+        let key = kv.split('=').next().unwrap_or("");
+        ["password", "token", "secret", "private_key", "passphrase"].iter().any(|s| key.contains(s))
+    });
+    user_secret || query_secret
+}
+
+impl LaunchSpec {
+    /// The `unistore-worker` arguments that join this run. Store URLs with secrets are left
+    /// out (the worker reads them from `UNISTORE_CONTROL` / `UNISTORE_RESULTS`).
+    pub fn join_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "join".to_string(),
+            "--run-id".into(),
+            self.run_id.to_string(),
+            "--worker-id".into(),
+            self.worker_id.clone(),
+            "--worker-index".into(),
+            self.index.to_string(),
+            "--worker-count".into(),
+            self.count.to_string(),
+        ];
+        if !url_has_secret(&self.control_url) {
+            args.extend(["--control".to_string(), self.control_url.clone()]);
+        }
+        if let Some(r) = self.results_url.as_ref().filter(|r| !url_has_secret(r)) {
+            args.extend(["--results".to_string(), r.clone()]);
+        }
+        if let Some(c) = &self.controller_url {
+            args.extend(["--controller".to_string(), c.clone()]);
+        }
+        args
+    }
+}
+
+/// How a worker process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerExit {
+    /// Exit code, if it exited (not killed by a signal).
+    pub code: Option<i32>,
+    /// What to print: "exit code 0", "killed by signal 9".
+    pub description: String,
+}
+
+impl WorkerExit {
+    /// Whether it exited with code 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+/// A started worker, as the orchestrator holds it.
+#[async_trait]
+pub trait WorkerProcess: Send + Sync {
+    /// A short description for messages ("pid 4242").
+    fn describe(&self) -> String;
+    /// How it ended, if it has (does not wait).
+    fn try_exit(&mut self) -> Result<Option<WorkerExit>>;
+    /// Asks it to stop (SIGTERM): it stops its load and writes its summary.
+    fn terminate(&mut self) -> Result<()>;
+    /// Ends it at once (SIGKILL).
+    async fn kill(&mut self) -> Result<()>;
+}
+
+/// Starts workers.
+#[async_trait]
+pub trait Launcher: Send + Sync + 'static {
+    /// Starts one worker that joins the run described by `spec`.
+    async fn launch(&self, spec: &LaunchSpec) -> Result<Box<dyn WorkerProcess>>;
+}
+
+/// Starts `unistore-worker join` processes on this host. Each worker's output goes to
+/// `<log_dir>/<run id>/<worker id>.log` when a log directory is set (otherwise it is discarded).
+#[derive(Debug, Clone)]
+pub struct LocalLauncher {
+    program: PathBuf,
+    log_dir: Option<PathBuf>,
+    env: Vec<(String, String)>,
+}
+
+impl LocalLauncher {
+    /// Launches `program` (the `unistore-worker` binary).
+    pub fn new(program: impl Into<PathBuf>) -> Self {
+        LocalLauncher { program: program.into(), log_dir: None, env: Vec::new() }
+    }
+
+    /// Keeps each worker's output in a log file under `dir`.
+    pub fn with_log_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.log_dir = Some(dir.into());
+        self
+    }
+
+    /// Sets an environment variable for the workers (beside the inherited environment).
+    pub fn with_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// The worker log of `worker_id` in run `run_id`, when logs are kept.
+    pub fn log_path(&self, run_id: RunId, worker_id: &str) -> Option<PathBuf> {
+        self.log_dir.as_ref().map(|d| d.join(run_id.to_string()).join(format!("{worker_id}.log")))
+    }
+}
+
+struct LocalWorker {
+    child: tokio::process::Child,
+    pid: Option<u32>,
+}
+
+fn io_error(what: &str, e: std::io::Error) -> Error {
+    Error::backend(ErrorKind::Other, format!("{what}: {e}"))
+}
+
+fn signal(pid: Option<u32>, sig: nix::sys::signal::Signal) -> Result<()> {
+    let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else {
+        return Ok(());
+    };
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+        Err(e) => Err(Error::backend(ErrorKind::Other, format!("cannot signal worker pid {pid}: {e}"))),
+    }
+}
+
+#[async_trait]
+impl WorkerProcess for LocalWorker {
+    fn describe(&self) -> String {
+        self.pid.map_or_else(|| "a local process".to_string(), |p| format!("pid {p}"))
+    }
+
+    fn try_exit(&mut self) -> Result<Option<WorkerExit>> {
+        let status = self.child.try_wait().map_err(|e| io_error("cannot check a worker process", e))?;
+        Ok(status.map(|s| {
+            use std::os::unix::process::ExitStatusExt;
+            WorkerExit {
+                code: s.code(),
+                description: match (s.code(), s.signal()) {
+                    (Some(c), _) => format!("exit code {c}"),
+                    (None, Some(sig)) => format!("killed by signal {sig}"),
+                    _ => "ended".to_string(),
+                },
+            }
+        }))
+    }
+
+    fn terminate(&mut self) -> Result<()> {
+        if self.child.try_wait().ok().flatten().is_some() {
+            return Ok(());
+        }
+        signal(self.pid, nix::sys::signal::Signal::SIGTERM)
+    }
+
+    async fn kill(&mut self) -> Result<()> {
+        self.child.kill().await.map_err(|e| io_error("cannot kill a worker process", e))
+    }
+}
+
+#[async_trait]
+impl Launcher for LocalLauncher {
+    async fn launch(&self, spec: &LaunchSpec) -> Result<Box<dyn WorkerProcess>> {
+        let mut cmd = tokio::process::Command::new(&self.program);
+        cmd.args(spec.join_args()).stdin(Stdio::null()).kill_on_drop(true);
+        // Through the environment, not the command line (which any user of the host can
+        // read): the store URLs may carry a password.
+        cmd.env("UNISTORE_CONTROL", &spec.control_url);
+        if let Some(r) = &spec.results_url {
+            cmd.env("UNISTORE_RESULTS", r);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        match self.log_path(spec.run_id, &spec.worker_id) {
+            Some(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        io_error(&format!("cannot create the worker log directory {}", dir.display()), e)
+                    })?;
+                }
+                let file = std::fs::File::create(&path)
+                    .map_err(|e| io_error(&format!("cannot create the worker log {}", path.display()), e))?;
+                let err = file.try_clone().map_err(|e| io_error("cannot open the worker log", e))?;
+                cmd.stdout(Stdio::from(file)).stderr(Stdio::from(err));
+            }
+            None => {
+                cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+        }
+        let child = cmd.spawn().map_err(|e| {
+            io_error(
+                &format!(
+                    "cannot start the worker program {} (set the path to unistore-worker)",
+                    self.program.display()
+                ),
+                e,
+            )
+        })?;
+        let pid = child.id();
+        Ok(Box::new(LocalWorker { child, pid }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_has_secret;
+
+    #[test]
+    fn secrets_in_urls_are_recognised() {
+        assert!(url_has_secret("postgres://bench:hunter2@db:5432/app"));
+        assert!(url_has_secret("snowflake://acct/db?user=u&password=p"));
+        assert!(url_has_secret("snowflake://acct/db?private_key_path=/k&private_key_passphrase=x"));
+        assert!(!url_has_secret("postgres://bench@db:5432/app?schema=unistore"));
+        assert!(!url_has_secret("sqlite:///tmp/x@y:z/results.db"));
+    }
+}

@@ -1,0 +1,186 @@
+//! `bench --workers N`: the controller's orchestrator in this process, with N local
+//! `unistore-worker join` processes and the control store embedded beside the results, so a
+//! multi-worker run needs no server. Prints merged progress from the workers' heartbeats and
+//! the run's summary, rolled up from the workers' histograms.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use unistore_adapters::{open_control, open_results, redact_url};
+use unistore_core::orchestrator::{
+    LocalLauncher, LossPolicy, Orchestrator, OrchestratorSettings, RunOptions,
+};
+use unistore_core::{RunStatus, Template, Verdict};
+
+use crate::report;
+use crate::results;
+use crate::signals::Interrupts;
+
+/// What `bench` hands over for an orchestrated run.
+#[derive(Debug)]
+pub struct Headless {
+    pub template: Template,
+    pub results: Option<String>,
+    pub control: Option<String>,
+    pub no_results: bool,
+    pub on_worker_loss: Option<LossPolicy>,
+    pub json: Option<std::path::PathBuf>,
+}
+
+fn bad_input(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
+}
+
+pub async fn run(h: Headless, interrupts: &Interrupts) -> ExitCode {
+    // --no-results: the workers still need a shared store to hand their rows to this process;
+    // a throwaway one in a temporary directory, removed at the end.
+    let scratch = if h.no_results {
+        match tempfile::Builder::new().prefix("unistore-run-").tempdir() {
+            Ok(d) => Some(d),
+            Err(e) => return bad_input(format!("cannot create a temporary store: {e}")),
+        }
+    } else {
+        None
+    };
+    let results_url = match &scratch {
+        Some(dir) => format!("sqlite://{}", dir.path().join("run.db").display()),
+        None => h.results.clone().unwrap_or_else(unistore_adapters::sqlite::demo::default_results_url),
+    };
+    let control_url = h.control.clone().unwrap_or_else(|| {
+        if results_url.starts_with("sqlite://") {
+            results_url.clone()
+        } else {
+            unistore_adapters::sqlite::demo::default_results_url()
+        }
+    });
+    let store = match results::open(Some(&results_url)).await {
+        Ok(s) => s,
+        Err(e) => return bad_input(e),
+    };
+    let reader = match open_results(&results_url).await {
+        Ok(r) => r.reader,
+        Err(e) => return bad_input(format!("results store {}: {e}", redact_url(&results_url))),
+    };
+    let control = match open_control(&control_url).await {
+        Ok(c) => c,
+        Err(e) => return bad_input(format!("control store {}: {e}", redact_url(&control_url))),
+    };
+    let program = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => return bad_input(format!("cannot find this program to start workers: {e}")),
+    };
+    let log_dir = unistore_adapters::sqlite::demo::default_data_dir().join("worker-logs");
+    let launcher = LocalLauncher::new(program).with_log_dir(&log_dir);
+    let mut settings = OrchestratorSettings::new(control_url.clone());
+    settings.results_url = Some(results_url.clone());
+    if let Some(p) = h.on_worker_loss {
+        settings.on_worker_loss = p;
+    }
+    let orchestrator = Orchestrator::new(control, store.sink(), reader, Arc::new(launcher.clone()), settings);
+    for line in orchestrator.expire_prepared().await.unwrap_or_default() {
+        eprintln!("{line}");
+    }
+    let record = match orchestrator.prepare(h.template.clone(), RunOptions::default()).await {
+        Ok(r) => r,
+        Err(e) => return bad_input(e),
+    };
+    let run_id = record.run_id;
+    eprintln!(
+        "run {run_id}: {} workers, {} connections{} against {} table {}",
+        record.worker_count,
+        record.target_connections,
+        record.target_qps.map(|q| format!(", {q} ops/s")).unwrap_or_default(),
+        h.template.target.as_deref().map(redact_url).unwrap_or_default(),
+        h.template.table
+    );
+    eprintln!(
+        "worker logs: {}",
+        launcher
+            .log_path(run_id, "worker-0")
+            .and_then(|p| p.parent().map(|d| d.display().to_string()))
+            .unwrap_or_default()
+    );
+    if let Err(e) = orchestrator.start(run_id).await {
+        return bad_input(e);
+    }
+    let mut last_ops = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    let mut elapsed = 0u64;
+    let outcome = loop {
+        tokio::select! {
+            o = orchestrator.wait(run_id) => break o,
+            sig = interrupts.wait() => {
+                eprintln!("{}: stopping the run's workers", sig.reason());
+                if let Err(e) = orchestrator.stop(run_id, Some(sig.reason())).await {
+                    eprintln!("warning: {e}");
+                }
+                break orchestrator.wait(run_id).await;
+            }
+            _ = tick.tick() => {
+                elapsed += 1;
+                if let Ok(view) = orchestrator.view(run_id).await {
+                    let ops: u64 = view.workers.iter().map(|w| w.heartbeat.ops).sum();
+                    let errors: u64 = view.workers.iter().map(|w| w.heartbeat.errors).sum();
+                    let conns: u32 = view.workers.iter().map(|w| w.heartbeat.connections).sum();
+                    let states: Vec<String> = view.workers.iter().map(|w| format!("{}={}", w.heartbeat.worker_id, w.heartbeat.state)).collect();
+                    eprintln!(
+                        "{elapsed:>5}s {:<11} {:>9.1} ops/s {:>7} errors {:>4} conns  {}",
+                        view.record.phase.as_str(),
+                        ops.saturating_sub(last_ops) as f64,
+                        errors,
+                        conns,
+                        states.join(" ")
+                    );
+                    last_ops = ops;
+                }
+            }
+        }
+    };
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for note in orchestrator.view(run_id).await.map(|v| v.notes).unwrap_or_default() {
+        eprintln!("note: {note}");
+    }
+    match &outcome.summary {
+        Some(s) => {
+            report::print_summary(s, !h.no_results);
+            if let Some(path) = &h.json {
+                let written = serde_json::to_string_pretty(s)
+                    .map_err(|e| e.to_string())
+                    .and_then(|text| std::fs::write(path, text + "\n").map_err(|e| e.to_string()));
+                if let Err(e) = written {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                }
+            }
+        }
+        None => println!(
+            "run {run_id} {}: {}",
+            outcome.record.status,
+            outcome.record.reason.as_deref().unwrap_or("no worker wrote a summary")
+        ),
+    }
+    if h.no_results {
+        eprintln!("results: not stored (--no-results)");
+    } else {
+        eprintln!("{}", store.final_line());
+    }
+    if let Some(sig) = interrupts.first() {
+        return ExitCode::from(sig.exit_code());
+    }
+    let verdict = outcome.summary.as_ref().map_or(Verdict::Failed, |s| s.verdict());
+    match (outcome.record.status, verdict) {
+        (RunStatus::Failed, _) | (_, Verdict::Failed | Verdict::SloFailed | Verdict::TargetNotReached) => {
+            ExitCode::from(1)
+        }
+        _ if store.incomplete() => ExitCode::from(3),
+        _ => ExitCode::SUCCESS,
+    }
+}

@@ -1,0 +1,269 @@
+//! The controller's runs API with real processes: `unistore-server` on the embedded SQLite
+//! store (no setup) starting `unistore-worker join` processes; bad requests; a worker joining
+//! after warmup; a controller killed and restarted mid-run.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::text;
+
+fn server_bin() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_unistore-worker")).with_file_name("unistore-server");
+    assert!(path.exists(), "{} is missing: build the workspace (cargo test --workspace)", path.display());
+    path
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data: &Path, env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(server_bin());
+        cmd.args(["--listen", "127.0.0.1:0", "--heartbeat-timeout", "5s"])
+            .arg("--worker-bin")
+            .arg(env!("CARGO_BIN_EXE_unistore-worker"))
+            .env("UNISTORE_DATA_DIR", data)
+            .env_remove("UNISTORE_RESULTS")
+            .env_remove("UNISTORE_CONTROL")
+            .env("UNISTORE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("no address: {line}"))
+            .to_string();
+        Server { child, base }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn call(method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let c = reqwest::Client::new();
+        let mut req = match method {
+            "GET" => c.get(url),
+            _ => c.post(url),
+        };
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.unwrap();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        (status, value)
+    })
+}
+
+/// A template on the demo database (created by a first bench in `data`).
+fn demo_template(data: &Path, workers: u32, connections: u32, warmup: &str, measurement: &str) -> Value {
+    let first = support::bench(data, &["--duration", "1s", "--warmup", "0s", "--no-results"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    json!({
+        "name": "api-run",
+        "target": format!("sqlite://{}", data.join("demo.db").display()),
+        "table": "demo_orders",
+        "mix": {"POINT_LOOKUP": 100},
+        "load": {"mode": "CONCURRENCY", "connections": connections},
+        "scaling": {"mode": "FIXED", "workers": workers},
+        "phases": {"warmup": warmup, "measurement": measurement},
+    })
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_api_starts_watches_and_finishes_a_multi_worker_run() {
+    let data = tempfile::tempdir().unwrap();
+    let template = demo_template(data.path(), 2, 4, "1s", "3s");
+    let server = Server::start(data.path(), &[]);
+    let runs = format!("{}/api/runs", server.base);
+    let (status, created) = call("POST", &runs, Some(json!({ "template": template })));
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["status"], "PREPARED");
+    let id = created["run_id"].as_str().unwrap().to_string();
+    let run = format!("{runs}/{id}");
+    let (status, started) = call("POST", &format!("{run}/start"), None);
+    assert_eq!(status, 200, "{started}");
+    let (status, again) = call("POST", &format!("{run}/start"), None);
+    assert_eq!(status, 409, "starting twice: {again}");
+    assert!(
+        again["error"]["message"].as_str().unwrap().contains("only a PREPARED run can be started"),
+        "{again}"
+    );
+    let mut saw_live = false;
+    wait_for("the run to finish", Duration::from_secs(60), || {
+        let (_, v) = call("GET", &run, None);
+        if v["live"]["total"]["ops"].as_u64().is_some_and(|n| n > 0) {
+            saw_live = true;
+            assert!(v["workers"].as_array().unwrap().len() == 2, "{v}");
+            assert!(v["elapsed_s"].as_f64().is_some());
+        }
+        v["status"] == "COMPLETED" || v["status"] == "FAILED" || v["status"] == "CANCELLED"
+    });
+    let (_, done) = call("GET", &run, None);
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert!(saw_live, "the live figures (merged pushes of the workers) were shown while it ran");
+    let (status, list) = call("GET", &runs, None);
+    assert_eq!(status, 200);
+    assert!(list.as_array().unwrap().iter().any(|r| r["run_id"] == id.as_str()));
+    let (status, stop) = call("POST", &format!("{run}/stop"), None);
+    assert_eq!(status, 409, "stopping a finished run: {stop}");
+}
+
+#[test]
+fn the_api_refuses_bad_requests_and_creates_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let template = demo_template(data.path(), 1, 2, "0s", "1s");
+    let server = Server::start(data.path(), &[]);
+    let runs = format!("{}/api/runs", server.base);
+    let mut bounded = template.clone();
+    bounded["scaling"] =
+        json!({"mode": "BOUNDED", "min_workers": 3, "max_workers": 2, "max_connections_per_worker": 4});
+    let (status, v) = call("POST", &runs, Some(json!({ "template": bounded })));
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("min_workers 3 is above max_workers 2"), "{v}");
+    let mut crowded = template.clone();
+    crowded["scaling"] = json!({"mode": "FIXED", "workers": 4});
+    let (status, v) = call("POST", &runs, Some(json!({ "template": crowded })));
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("4 workers for 2 connections"), "{v}");
+    let (status, v) = call("POST", &runs, Some(json!({ "template_id": "no-such-template" })));
+    assert_eq!(status, 404, "{v}");
+    let (status, v) = call("GET", &format!("{runs}/{}", unistore_core::RunId::new()), None);
+    assert_eq!(status, 404, "{v}");
+    let (status, v) = call("POST", &format!("{runs}/not-a-uuid/start"), None);
+    assert_eq!(status, 400, "{v}");
+    let (_, list) = call("GET", &runs, None);
+    assert_eq!(list.as_array().unwrap().len(), 0, "nothing was created: {list}");
+    // A prepared run stopped before it starts is cancelled with the reason.
+    let (_, created) = call("POST", &runs, Some(json!({ "template": template })));
+    let id = created["run_id"].as_str().unwrap();
+    let (status, v) = call("POST", &format!("{runs}/{id}/stop"), Some(json!({"reason": "changed my mind"})));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "CANCELLED");
+    assert!(v["reason"].as_str().unwrap().contains("changed my mind"));
+}
+
+#[test]
+fn a_worker_joining_after_warmup_starts_in_measurement() {
+    let data = tempfile::tempdir().unwrap();
+    let template = demo_template(data.path(), 1, 2, "2s", "5s");
+    let server = Server::start(data.path(), &[]);
+    let runs = format!("{}/api/runs", server.base);
+    let (_, created) = call("POST", &runs, Some(json!({ "template": template })));
+    let id = created["run_id"].as_str().unwrap().to_string();
+    let (status, _) = call("POST", &format!("{runs}/{id}/start"), None);
+    assert_eq!(status, 200);
+    wait_for("the measurement phase", Duration::from_secs(60), || {
+        call("GET", &format!("{runs}/{id}"), None).1["phase"] == "MEASUREMENT"
+    });
+    let out = support::worker(data.path())
+        .args([
+            "join",
+            "--run-id",
+            &id,
+            "--worker-id",
+            "worker-late",
+            "--worker-index",
+            "0",
+            "--worker-count",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_for("the run to finish", Duration::from_secs(60), || {
+        call("GET", &format!("{runs}/{id}"), None).1["status"] == "COMPLETED"
+    });
+    let late = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let store = unistore_adapters::open_results(&format!(
+            "sqlite://{}",
+            data.path().join("results.db").display()
+        ))
+        .await
+        .unwrap();
+        store
+            .reader
+            .summary(id.parse().unwrap(), Some("worker-late"))
+            .await
+            .unwrap()
+            .expect("the late worker's row")
+    });
+    assert_eq!(late.warmup_ops, 0, "a worker joining after warmup does not warm up");
+    assert!(late.total.ops > 0, "it measured");
+    assert!(late.duration_s < 4.9, "it measured only the rest of the window: {}", late.duration_s);
+}
+
+#[test]
+fn workers_stop_when_their_controller_dies_and_a_restarted_controller_fails_the_run() {
+    let data = tempfile::tempdir().unwrap();
+    let template = demo_template(data.path(), 2, 2, "0s", "60s");
+    let mut server = Server::start(data.path(), &[("UNISTORE_CONTROLLER_TIMEOUT", "3s")]);
+    let runs = format!("{}/api/runs", server.base);
+    let (_, created) = call("POST", &runs, Some(json!({ "template": template })));
+    let id = created["run_id"].as_str().unwrap().to_string();
+    call("POST", &format!("{runs}/{id}/start"), None);
+    let db = data.path().join("results.db");
+    let running = || {
+        support::sqlite_count(
+            &db,
+            &format!("SELECT count(*) FROM WORKER_HEARTBEATS WHERE RUN_ID = '{id}' AND STATE = 'RUNNING'"),
+        )
+    };
+    wait_for("both workers running", Duration::from_secs(60), || running() == 2);
+    server.kill();
+    let killed = Instant::now();
+    wait_for("the workers to stop by themselves", Duration::from_secs(30), || {
+        support::sqlite_count(
+            &db,
+            &format!("SELECT count(*) FROM WORKER_HEARTBEATS WHERE RUN_ID = '{id}' AND STATE = 'FINISHED'"),
+        ) == 2
+    });
+    assert!(
+        killed.elapsed() < Duration::from_secs(20),
+        "they stopped within their timeout: {:?}",
+        killed.elapsed()
+    );
+    // The run is still RUNNING in the store; a restarted controller notices nobody drives it.
+    let server = Server::start(data.path(), &[]);
+    let (_, v) = call("GET", &format!("{}/api/runs/{id}", server.base), None);
+    assert_eq!(v["status"], "FAILED", "{v}");
+    assert!(v["reason"].as_str().unwrap().contains("controller restarted"), "{v}");
+}
