@@ -9,6 +9,8 @@
 //! The [`registry`] picks a backend from a URL scheme (`sqlite://`, `postgres://`,
 //! `snowflake://`). There is no hidden global registration: the registry is a plain `match`.
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "snowflake"))]
+mod control_rows;
 pub mod registry;
 mod url_util;
 

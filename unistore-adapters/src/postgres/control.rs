@@ -1,28 +1,44 @@
 //! Control store on PostgreSQL: run status, append-only control events, worker heartbeats, in
 //! the tables of `sql/schema/postgres/control.sql`.
 //!
-//! Every read-modify-write runs in a transaction that first locks the run's `run_status` row
-//! (`SELECT ... FOR UPDATE`). Writers in this process use separate connections, so they meet
-//! in that lock exactly as workers on other hosts do: no update is lost and no sequence number
-//! is issued twice, whoever the writers are.
+//! Only rows here: the rules are `unistore_core::control`. `replace_run` is one `UPDATE ...
+//! WHERE run_id = $1 AND version = $2`: under READ COMMITTED a concurrent writer of the same row
+//! waits for the first one's commit and then finds the version changed, so exactly one of them
+//! replaces the row, on any connection or host.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, ToSql};
 use tokio_postgres::Row;
-use unistore_core::model::{ControlEvent, ControlEventKind, EventScope, RunStatusRecord, WorkerHeartbeat};
-use unistore_core::{ControlStore, Error, ErrorKind, Result, RunId, RunPhase, RunStatus};
+use unistore_core::model::{ControlEvent, ControlEventKind, RunStatusRecord, WorkerHeartbeat};
+use unistore_core::{ControlStore, Error, ErrorKind, Result, RunId, RunStatus};
 use uuid::Uuid;
 
 use super::config::PostgresConfig;
 use super::pool::StorePool;
 use super::{map_error, quote_ident, require_tables};
+use crate::control_rows::{parse_scope, scope_columns, stored_results_url};
 
 const TABLES: [&str; 3] = ["run_status", "run_control_events", "worker_heartbeats"];
 
-const STATUS_COLUMNS: &str =
-    "run_id, template_name, status, phase, reason, worker_count, target_connections, \
-                              target_qps, last_event_seq, created_at, updated_at";
+/// Every column the store reads or writes, as `table.column`: tables made by an older version
+/// lack some until `control.sql` is applied again.
+const REQUIRED_COLUMNS: [&str; 10] = [
+    "run_status.template_json",
+    "run_status.results_url",
+    "run_status.load_start_at",
+    "run_status.controller_beat_at",
+    "run_status.version",
+    "run_control_events.scope_id",
+    "run_control_events.event_json",
+    "worker_heartbeats.state",
+    "worker_heartbeats.host",
+    "worker_heartbeats.pid",
+];
+
+const STATUS_COLUMNS: &str = "run_id, template_name, status, phase, reason, worker_count, \
+     target_connections, target_qps, last_event_seq, created_at, updated_at, template_json, \
+     results_url, load_start_at, controller_beat_at, version";
 
 /// The control store on PostgreSQL.
 #[derive(Debug)]
@@ -35,13 +51,6 @@ fn decode<T>(r: std::result::Result<T, tokio_postgres::Error>, what: &str) -> Re
     r.map_err(|e| {
         Error::backend(ErrorKind::Other, format!("cannot decode {what} from the control store: {e}"))
     })
-}
-
-/// Now, at the microsecond precision of `timestamptz`, so what `append_event` returns equals
-/// what `events_since` reads back.
-fn now_micros() -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }
 
 fn u32_of(v: i32) -> u32 {
@@ -75,48 +84,95 @@ fn status_from_row(r: &Row) -> Result<RunStatusRecord> {
         last_event_seq: u64_of(decode(r.try_get(8), "last_event_seq")?),
         created_at: decode(r.try_get(9), "created_at")?,
         updated_at: decode(r.try_get(10), "updated_at")?,
+        template_json: decode(r.try_get(11), "template_json")?,
+        results_url: decode(r.try_get(12), "results_url")?,
+        load_start_at: decode(r.try_get(13), "load_start_at")?,
+        controller_beat_at: decode(r.try_get(14), "controller_beat_at")?,
+        version: u64_of(decode(r.try_get(15), "version")?),
     })
 }
 
-fn scope_parts(scope: &EventScope) -> (&'static str, Option<&str>) {
-    match scope {
-        EventScope::Run => ("RUN", None),
-        EventScope::WorkerGroup(g) => ("WORKER_GROUP", Some(g.as_str())),
-        EventScope::Worker(w) => ("WORKER", Some(w.as_str())),
+/// The columns of a run after `run_id`, in [`STATUS_COLUMNS`] order, typed as the table.
+struct StatusValues {
+    template_name: String,
+    status: &'static str,
+    phase: &'static str,
+    reason: Option<String>,
+    worker_count: i32,
+    target_connections: i32,
+    target_qps: Option<f64>,
+    last_event_seq: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    template_json: Option<String>,
+    results_url: Option<String>,
+    load_start_at: Option<DateTime<Utc>>,
+    controller_beat_at: Option<DateTime<Utc>>,
+    version: i64,
+}
+
+impl StatusValues {
+    fn of(r: &RunStatusRecord) -> Self {
+        StatusValues {
+            template_name: r.template_name.clone(),
+            status: r.status.as_str(),
+            phase: r.phase.as_str(),
+            reason: r.reason.clone(),
+            worker_count: i32_of(r.worker_count),
+            target_connections: i32_of(r.target_connections),
+            target_qps: r.target_qps,
+            last_event_seq: i64_of(r.last_event_seq),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            template_json: r.template_json.clone(),
+            results_url: stored_results_url(r.results_url.as_deref()),
+            load_start_at: r.load_start_at,
+            controller_beat_at: r.controller_beat_at,
+            version: i64_of(r.version),
+        }
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 15] {
+        [
+            &self.template_name,
+            &self.status,
+            &self.phase,
+            &self.reason,
+            &self.worker_count,
+            &self.target_connections,
+            &self.target_qps,
+            &self.last_event_seq,
+            &self.created_at,
+            &self.updated_at,
+            &self.template_json,
+            &self.results_url,
+            &self.load_start_at,
+            &self.controller_beat_at,
+            &self.version,
+        ]
     }
 }
 
 fn event_from_row(r: &Row) -> Result<ControlEvent> {
     let scope: String = decode(r.try_get(2), "scope")?;
     let scope_id: Option<String> = decode(r.try_get(3), "scope_id")?;
-    let scope = match (scope.as_str(), scope_id) {
-        ("RUN", _) => EventScope::Run,
-        ("WORKER_GROUP", Some(g)) => EventScope::WorkerGroup(g),
-        ("WORKER", Some(w)) => EventScope::Worker(w),
-        (other, _) => {
-            return Err(Error::backend(
-                ErrorKind::Other,
-                format!("invalid event scope `{other}` in the control store"),
-            ))
-        }
-    };
-    let kind: Json<ControlEventKind> = decode(r.try_get(4), "payload")?;
+    let kind: Json<ControlEventKind> = decode(r.try_get(4), "event_json")?;
     Ok(ControlEvent {
         run_id: RunId(decode::<Uuid>(r.try_get(0), "run_id")?),
         seq: u64_of(decode(r.try_get(1), "seq")?),
-        scope,
+        scope: parse_scope(&scope, scope_id)?,
         kind: kind.0,
         created_at: decode(r.try_get(5), "created_at")?,
     })
 }
 
 fn heartbeat_from_row(r: &Row) -> Result<WorkerHeartbeat> {
-    let status: String = decode(r.try_get(2), "status")?;
+    let state: String = decode(r.try_get(2), "state")?;
     let phase: String = decode(r.try_get(3), "phase")?;
     Ok(WorkerHeartbeat {
         run_id: RunId(decode::<Uuid>(r.try_get(0), "run_id")?),
         worker_id: decode(r.try_get(1), "worker_id")?,
-        status: status.parse()?,
+        state: state.parse()?,
         phase: phase.parse()?,
         connections: u32_of(decode(r.try_get(4), "connections")?),
         ops: u64_of(decode(r.try_get(5), "ops")?),
@@ -124,16 +180,48 @@ fn heartbeat_from_row(r: &Row) -> Result<WorkerHeartbeat> {
         last_error: decode(r.try_get(7), "last_error")?,
         last_event_seq: u64_of(decode(r.try_get(8), "last_event_seq")?),
         beat_at: decode(r.try_get(9), "beat_at")?,
+        host: decode(r.try_get(10), "host")?,
+        pid: u32::try_from(decode::<i64>(r.try_get(11), "pid")?).unwrap_or(0),
     })
 }
 
+/// Tables made by an older version lack columns: say which, and how to add them.
+async fn require_columns(client: &tokio_postgres::Client, config: &PostgresConfig) -> Result<()> {
+    let rows = client
+        .query(
+            "SELECT table_name::text || '.' || column_name::text FROM information_schema.columns \
+             WHERE table_schema = $1 AND table_name IN ('run_status', 'run_control_events', \
+             'worker_heartbeats')",
+            &[&config.store_schema()],
+        )
+        .await
+        .map_err(|e| map_error(&e, "checking the control store's columns"))?;
+    let found: Vec<String> = rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect();
+    let missing: Vec<&str> = REQUIRED_COLUMNS.into_iter().filter(|c| !found.iter().any(|f| f == c)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::backend(
+        ErrorKind::NotFound,
+        format!(
+            "the control tables in schema `{}` of {} were made by an older version and lack {}: \
+             run `unistore-worker setup --results URL` (or sql/schema/postgres/control.sql again; \
+             it only adds what is missing)",
+            config.store_schema(),
+            config.redacted_url(),
+            missing.join(", ")
+        ),
+    ))
+}
+
 impl PostgresControlStore {
-    /// Opens the store at `url` (tables in `?schema=`, default `unistore`). Missing tables are
-    /// an error naming `sql/schema/postgres/control.sql`.
+    /// Opens the store at `url` (tables in `?schema=`, default `unistore`). Missing tables or
+    /// columns are an error naming `sql/schema/postgres/control.sql` and the setup command.
     pub async fn open(url: &str) -> Result<Self> {
         let config = PostgresConfig::parse(url)?;
         let (pool, first) = StorePool::open(config, "unistore-control", 8).await?;
         require_tables(&first, pool.config(), &TABLES, "control.sql").await?;
+        require_columns(&first, pool.config()).await?;
         let prefix = format!("{}.", quote_ident(pool.config().store_schema()));
         Ok(PostgresControlStore { pool, prefix })
     }
@@ -145,35 +233,23 @@ impl PostgresControlStore {
     fn ctx(&self, what: &str) -> String {
         format!("{what} in the control store {}", self.pool.config().redacted_url())
     }
-
-    fn missing(run_id: RunId) -> Error {
-        Error::backend(ErrorKind::NotFound, format!("run {run_id} does not exist in the control store"))
-    }
 }
 
 #[async_trait]
 impl ControlStore for PostgresControlStore {
     async fn create_run(&self, record: &RunStatusRecord) -> Result<()> {
         let client = self.pool.get().await?;
+        let values = StatusValues::of(record);
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&record.run_id.0];
+        params.extend(values.params());
+        let placeholders = (1..=params.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
         let r = client
             .execute(
                 &format!(
-                    "INSERT INTO {} ({STATUS_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    "INSERT INTO {} ({STATUS_COLUMNS}) VALUES ({placeholders})",
                     self.table("run_status")
                 ),
-                &[
-                    &record.run_id.0,
-                    &record.template_name,
-                    &record.status.as_str(),
-                    &record.phase.as_str(),
-                    &record.reason,
-                    &i32_of(record.worker_count),
-                    &i32_of(record.target_connections),
-                    &record.target_qps,
-                    &i64_of(record.last_event_seq),
-                    &record.created_at,
-                    &record.updated_at,
-                ],
+                &params,
             )
             .await;
         match r {
@@ -203,122 +279,88 @@ impl ControlStore for PostgresControlStore {
         row.as_ref().map(status_from_row).transpose()
     }
 
-    async fn transition(
-        &self,
-        run_id: RunId,
-        to: RunStatus,
-        reason: Option<&str>,
-    ) -> Result<RunStatusRecord> {
-        let mut client = self.pool.get().await?;
-        let ctx = self.ctx("changing a run's status");
-        let tx = client.transaction().await.map_err(|e| map_error(&e, &ctx))?;
-        let row = tx
-            .query_opt(
-                &format!("SELECT status FROM {} WHERE run_id = $1 FOR UPDATE", self.table("run_status")),
-                &[&run_id.0],
-            )
-            .await
-            .map_err(|e| map_error(&e, &ctx))?
-            .ok_or_else(|| Self::missing(run_id))?;
-        let from: RunStatus = decode::<String>(row.try_get(0), "status")?.parse()?;
-        if !from.can_transition_to(to) {
-            // Dropping the transaction rolls it back and releases the lock.
-            return Err(Error::backend(
-                ErrorKind::Conflict,
-                format!("run {run_id} cannot go from {from} to {to}"),
-            ));
-        }
-        let updated = tx
-            .query_one(
+    async fn runs(&self, statuses: &[RunStatus], limit: usize) -> Result<Vec<RunStatusRecord>> {
+        let client = self.pool.get().await?;
+        let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
                 &format!(
-                    "UPDATE {} SET status = $2, reason = COALESCE($3, reason), updated_at = $4 WHERE run_id = $1 \
-                     RETURNING {STATUS_COLUMNS}",
+                    "SELECT {STATUS_COLUMNS} FROM {} WHERE cardinality($1::text[]) = 0 OR status = ANY($1) \
+                     ORDER BY created_at DESC, run_id DESC LIMIT $2",
                     self.table("run_status")
                 ),
-                &[&run_id.0, &to.as_str(), &reason, &now_micros()],
+                &[&names, &limit],
             )
             .await
-            .map_err(|e| map_error(&e, &ctx))?;
-        let record = status_from_row(&updated)?;
-        tx.commit().await.map_err(|e| map_error(&e, &ctx))?;
-        Ok(record)
+            .map_err(|e| map_error(&e, &self.ctx("listing runs")))?;
+        rows.iter().map(status_from_row).collect()
     }
 
-    async fn set_phase(&self, run_id: RunId, phase: RunPhase) -> Result<()> {
+    async fn replace_run(&self, record: &RunStatusRecord, expected_version: u64) -> Result<bool> {
         let client = self.pool.get().await?;
-        let n = client
+        let values = StatusValues::of(record);
+        let mut params: Vec<&(dyn ToSql + Sync)> = values.params().to_vec();
+        let expected = i64_of(expected_version);
+        params.push(&record.run_id.0);
+        params.push(&expected);
+        let assignments = STATUS_COLUMNS
+            .split(',')
+            .map(str::trim)
+            .skip(1)
+            .enumerate()
+            .map(|(i, c)| format!("{c} = ${}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let n = params.len();
+        let changed = client
             .execute(
                 &format!(
-                    "UPDATE {} SET phase = $2, updated_at = $3 WHERE run_id = $1",
-                    self.table("run_status")
+                    "UPDATE {} SET {assignments} WHERE run_id = ${} AND version = ${n}",
+                    self.table("run_status"),
+                    n - 1
                 ),
-                &[&run_id.0, &phase.as_str(), &now_micros()],
+                &params,
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("setting a run's phase")))?;
-        if n == 0 {
-            return Err(Self::missing(run_id));
-        }
-        Ok(())
+            .map_err(|e| map_error(&e, &self.ctx("replacing a run's row")))?;
+        Ok(changed > 0)
     }
 
-    async fn append_event(
-        &self,
-        run_id: RunId,
-        scope: EventScope,
-        kind: ControlEventKind,
-    ) -> Result<ControlEvent> {
-        let mut client = self.pool.get().await?;
-        let ctx = self.ctx("appending a control event");
-        let tx = client.transaction().await.map_err(|e| map_error(&e, &ctx))?;
-        // The row lock serializes appends of one run across every connection and host.
-        let row = tx
-            .query_opt(
+    async fn insert_event(&self, event: &ControlEvent) -> Result<()> {
+        let client = self.pool.get().await?;
+        let (scope, scope_id) = scope_columns(&event.scope);
+        let r = client
+            .execute(
                 &format!(
-                    "SELECT last_event_seq FROM {} WHERE run_id = $1 FOR UPDATE",
-                    self.table("run_status")
+                    "INSERT INTO {} (run_id, seq, scope, scope_id, event_type, event_json, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    self.table("run_control_events")
                 ),
-                &[&run_id.0],
+                &[
+                    &event.run_id.0,
+                    &i64_of(event.seq),
+                    &scope,
+                    &scope_id,
+                    &event.kind.as_str(),
+                    &Json(&event.kind),
+                    &event.created_at,
+                ],
             )
-            .await
-            .map_err(|e| map_error(&e, &ctx))?
-            .ok_or_else(|| Self::missing(run_id))?;
-        let seq = decode::<i64>(row.try_get(0), "last_event_seq")? + 1;
-        let created_at = now_micros();
-        let (scope_name, scope_id) = scope_parts(&scope);
-        tx.execute(
-            &format!(
-                "INSERT INTO {} (run_id, seq, scope, scope_id, event_type, payload, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                self.table("run_control_events")
-            ),
-            &[&run_id.0, &seq, &scope_name, &scope_id, &kind.as_str(), &Json(&kind), &created_at],
-        )
-        .await
-        .map_err(|e| map_error(&e, &ctx))?;
-        match (&scope, &kind) {
-            (EventScope::Run, ControlEventKind::SetWorkerTarget { connections, target_qps }) => {
-                tx.execute(
-                    &format!(
-                        "UPDATE {} SET last_event_seq = $2, target_connections = $3, target_qps = $4, updated_at = $5 \
-                         WHERE run_id = $1",
-                        self.table("run_status")
-                    ),
-                    &[&run_id.0, &seq, &i32_of(*connections), target_qps, &created_at],
-                )
-                .await
-            }
-            _ => {
-                tx.execute(
-                    &format!("UPDATE {} SET last_event_seq = $2, updated_at = $3 WHERE run_id = $1", self.table("run_status")),
-                    &[&run_id.0, &seq, &created_at],
-                )
-                .await
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = map_error(&e, &self.ctx("inserting a control event"));
+                if err.kind() == ErrorKind::Constraint {
+                    return Err(Error::backend(
+                        ErrorKind::Constraint,
+                        format!("run {} has an event {} already: {err}", event.run_id, event.seq),
+                    ));
+                }
+                Err(err)
             }
         }
-        .map_err(|e| map_error(&e, &ctx))?;
-        tx.commit().await.map_err(|e| map_error(&e, &ctx))?;
-        Ok(ControlEvent { run_id, seq: u64_of(seq), scope, kind, created_at })
     }
 
     async fn events_since(&self, run_id: RunId, after_seq: u64) -> Result<Vec<ControlEvent>> {
@@ -326,7 +368,7 @@ impl ControlStore for PostgresControlStore {
         let rows = client
             .query(
                 &format!(
-                    "SELECT run_id, seq, scope, scope_id, payload, created_at FROM {} \
+                    "SELECT run_id, seq, scope, scope_id, event_json, created_at FROM {} \
                      WHERE run_id = $1 AND seq > $2 ORDER BY seq",
                     self.table("run_control_events")
                 ),
@@ -342,18 +384,18 @@ impl ControlStore for PostgresControlStore {
         client
             .execute(
                 &format!(
-                    "INSERT INTO {} (run_id, worker_id, status, phase, connections, ops, errors, last_error, \
-                     last_event_seq, beat_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                     ON CONFLICT (run_id, worker_id) DO UPDATE SET status = EXCLUDED.status, phase = EXCLUDED.phase, \
+                    "INSERT INTO {} (run_id, worker_id, state, phase, connections, ops, errors, last_error, \
+                     last_event_seq, beat_at, host, pid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                     ON CONFLICT (run_id, worker_id) DO UPDATE SET state = EXCLUDED.state, phase = EXCLUDED.phase, \
                      connections = EXCLUDED.connections, ops = EXCLUDED.ops, errors = EXCLUDED.errors, \
                      last_error = EXCLUDED.last_error, last_event_seq = EXCLUDED.last_event_seq, \
-                     beat_at = EXCLUDED.beat_at",
+                     beat_at = EXCLUDED.beat_at, host = EXCLUDED.host, pid = EXCLUDED.pid",
                     self.table("worker_heartbeats")
                 ),
                 &[
                     &beat.run_id.0,
                     &beat.worker_id,
-                    &beat.status.as_str(),
+                    &beat.state.as_str(),
                     &beat.phase.as_str(),
                     &i32_of(beat.connections),
                     &i64_of(beat.ops),
@@ -361,6 +403,8 @@ impl ControlStore for PostgresControlStore {
                     &beat.last_error,
                     &i64_of(beat.last_event_seq),
                     &beat.beat_at,
+                    &beat.host,
+                    &i64::from(beat.pid),
                 ],
             )
             .await
@@ -373,8 +417,8 @@ impl ControlStore for PostgresControlStore {
         let rows = client
             .query(
                 &format!(
-                    "SELECT run_id, worker_id, status, phase, connections, ops, errors, last_error, last_event_seq, \
-                     beat_at FROM {} WHERE run_id = $1 ORDER BY worker_id",
+                    "SELECT run_id, worker_id, state, phase, connections, ops, errors, last_error, last_event_seq, \
+                     beat_at, host, pid FROM {} WHERE run_id = $1 ORDER BY worker_id",
                     self.table("worker_heartbeats")
                 ),
                 &[&run_id.0],

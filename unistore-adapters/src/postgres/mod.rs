@@ -133,9 +133,9 @@ pub(crate) async fn require_tables(
     Err(Error::backend(
         ErrorKind::NotFound,
         format!(
-            "table(s) {} missing in schema `{}` of {}: apply sql/schema/postgres/{file} first \
-             (the setup command does it, or: PGOPTIONS='-c search_path={}' psql URL -f \
-             sql/schema/postgres/{file}, after CREATE SCHEMA {})",
+            "table(s) {} missing in schema `{}` of {}: apply sql/schema/postgres/{file} first: \
+             run `unistore-worker setup --results URL` (or: PGOPTIONS='-c search_path={}' psql URL \
+             -f sql/schema/postgres/{file}, after CREATE SCHEMA {})",
             missing.join(", "),
             config.store_schema(),
             config.redacted_url(),

@@ -119,7 +119,7 @@ pub async fn open_results(url: &str) -> Result<ResultsStore> {
 
 /// Opens the hybrid-table control store in the URL's database and schema.
 pub async fn open_control(url: &str) -> Result<Arc<dyn ControlStore>> {
-    Ok(Arc::new(SnowflakeHybridControlStore::open(url)?))
+    Ok(Arc::new(SnowflakeHybridControlStore::open(url).await?))
 }
 
 /// Creates the results and control tables (`sql/schema/snowflake/`) in the URL's database and
@@ -278,7 +278,21 @@ mod tests {
             "{results:?}"
         );
         let control = sql_statements(CONTROL_SCHEMA_SQL);
-        assert_eq!(control.len(), 3, "{control:?}");
-        assert!(control.iter().all(|s| s.starts_with("CREATE HYBRID TABLE IF NOT EXISTS")), "{control:?}");
+        let creates = control.iter().filter(|s| s.starts_with("CREATE HYBRID TABLE IF NOT EXISTS")).count();
+        assert_eq!(creates, 3, "{control:?}");
+        // The rest bring older stores up to date, idempotently.
+        assert!(
+            control.iter().all(|s| ["CREATE HYBRID TABLE IF NOT EXISTS", "ALTER TABLE", "UPDATE "]
+                .iter()
+                .any(|p| s.starts_with(p))),
+            "{control:?}"
+        );
+        assert!(
+            control
+                .iter()
+                .filter(|s| s.starts_with("ALTER TABLE"))
+                .all(|s| s.contains(" IF NOT EXISTS ") || s.contains(" IF EXISTS ")),
+            "every ALTER can run again: {control:?}"
+        );
     }
 }

@@ -1,16 +1,16 @@
 //! The control store (run status, control events, heartbeats) in an SQLite file the tool owns.
 //!
-//! Correctness comes from the database, not from the mutex around the connection: every
-//! read-check-write runs in a `BEGIN IMMEDIATE` transaction, which takes the file's write lock
-//! before reading, so several processes sharing the file serialize on it and never lose an
-//! update or hand out a sequence number twice.
+//! Only rows here: the rules are `unistore_core::control`. Correctness comes from the database,
+//! not from the mutex around the connection: `replace_run` is one `UPDATE ... WHERE RUN_ID = ?
+//! AND VERSION = ?`, which SQLite runs under the file's write lock, and (RUN_ID, SEQ) is the
+//! events' primary key, so several processes sharing the file never lose an update or insert a
+//! sequence number twice.
 
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use chrono::Utc;
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
-use unistore_core::model::{ControlEvent, ControlEventKind, EventScope, RunStatusRecord, WorkerHeartbeat};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, TransactionBehavior};
+use unistore_core::model::{ControlEvent, RunStatusRecord, WorkerHeartbeat, WorkerState};
 use unistore_core::{ControlStore, Error, ErrorKind, Result, RunId, RunPhase, RunStatus};
 
 use super::config::SqliteConfig;
@@ -18,6 +18,7 @@ use super::{
     format_stored_time, from_json, from_sql_int, map_error, parse_stored_time, to_json, to_sql_int,
     StoreConnection,
 };
+use crate::control_rows::{parse_scope, scope_columns, stored_results_url};
 
 /// DDL of the control tables, applied when the store is opened.
 pub const CONTROL_SCHEMA: &str = include_str!("../../../sql/schema/sqlite/control.sql");
@@ -30,9 +31,11 @@ pub struct SqliteControlStore {
 
 impl SqliteControlStore {
     /// Opens the store with a connection of its own, creating the file, its directory and the
-    /// tables if needed.
+    /// tables if needed, and bringing tables made by an older version up to date.
     pub async fn open(config: &SqliteConfig) -> Result<Self> {
-        Ok(SqliteControlStore { store: StoreConnection::open(config, CONTROL_SCHEMA, "control").await? })
+        let store = StoreConnection::open(config, CONTROL_SCHEMA, "control").await?;
+        store.with_conn("migrate control tables", migrate).await?;
+        Ok(SqliteControlStore { store })
     }
 
     /// The store's file.
@@ -41,99 +44,178 @@ impl SqliteControlStore {
     }
 }
 
-const RUN_COLUMNS: &str = "RUN_ID, TEMPLATE_NAME, STATUS, PHASE, REASON, WORKER_COUNT, \
-     TARGET_CONNECTIONS, TARGET_QPS, LAST_EVENT_SEQ, CREATED_AT, UPDATED_AT";
+/// Columns RUN_STATUS gained after its first version, with their definitions.
+const ADDED_RUN_COLUMNS: [(&str, &str); 5] = [
+    ("TEMPLATE_JSON", "TEXT"),
+    ("RESULTS_URL", "TEXT"),
+    ("LOAD_START_AT", "TEXT"),
+    ("CONTROLLER_BEAT_AT", "TEXT"),
+    ("VERSION", "INTEGER NOT NULL DEFAULT 0"),
+];
 
-type RawRun = (String, String, String, String, Option<String>, u32, u32, Option<f64>, i64, String, String);
+fn columns(tx: &Connection, table: &str) -> Result<Vec<String>> {
+    let context = format!("reading the columns of {table}");
+    let mut stmt = tx.prepare(&format!("PRAGMA table_info({table})")).map_err(|e| map_error(&e, &context))?;
+    let names = stmt
+        .query_map([], |r| r.get::<_, String>(1))
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(|e| map_error(&e, &context))?;
+    Ok(names.into_iter().map(|n| n.to_ascii_uppercase()).collect())
+}
+
+/// Brings a file made by an older version up to date, in one `BEGIN IMMEDIATE` transaction so
+/// that processes opening the file together migrate it once. RUN_STATUS keeps its rows and
+/// gains the columns it lacks. The old RUN_CONTROL_EVENTS (a SCOPE_JSON column) and
+/// WORKER_HEARTBEATS (a run STATUS instead of a worker STATE) are recreated empty: nothing read
+/// them while a run was going before the control plane used them, so no run depends on them.
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let context = "bringing the control tables up to date";
+    let tx =
+        conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| map_error(&e, context))?;
+    let run_columns = columns(&tx, "RUN_STATUS")?;
+    for (name, definition) in ADDED_RUN_COLUMNS {
+        if !run_columns.iter().any(|c| c == name) {
+            tx.execute_batch(&format!("ALTER TABLE RUN_STATUS ADD COLUMN {name} {definition}"))
+                .map_err(|e| map_error(&e, context))?;
+        }
+    }
+    let recreate = [
+        ("RUN_CONTROL_EVENTS", ["SCOPE", "SCOPE_ID", "EVENT_JSON"]),
+        ("WORKER_HEARTBEATS", ["STATE", "HOST", "PID"]),
+    ];
+    let mut recreated = false;
+    for (table, required) in recreate {
+        let have = columns(&tx, table)?;
+        if required.iter().any(|c| !have.iter().any(|h| h == c)) {
+            tracing::info!(table, "recreating an old-shaped control table (it held no run state)");
+            tx.execute_batch(&format!("DROP TABLE {table}")).map_err(|e| map_error(&e, context))?;
+            recreated = true;
+        }
+    }
+    if recreated {
+        tx.execute_batch(CONTROL_SCHEMA).map_err(|e| map_error(&e, context))?;
+    }
+    tx.commit().map_err(|e| map_error(&e, context))
+}
+
+const RUN_COLUMNS: &str = "RUN_ID, TEMPLATE_NAME, STATUS, PHASE, REASON, WORKER_COUNT, \
+     TARGET_CONNECTIONS, TARGET_QPS, LAST_EVENT_SEQ, CREATED_AT, UPDATED_AT, TEMPLATE_JSON, \
+     RESULTS_URL, LOAD_START_AT, CONTROLLER_BEAT_AT, VERSION";
+
+/// A RUN_STATUS row as SQLite returns it, in [`RUN_COLUMNS`] order.
+struct RawRun {
+    run_id: String,
+    template_name: String,
+    status: String,
+    phase: String,
+    reason: Option<String>,
+    worker_count: u32,
+    target_connections: u32,
+    target_qps: Option<f64>,
+    last_event_seq: i64,
+    created_at: String,
+    updated_at: String,
+    template_json: Option<String>,
+    results_url: Option<String>,
+    load_start_at: Option<String>,
+    controller_beat_at: Option<String>,
+    version: i64,
+}
 
 fn raw_run(r: &Row<'_>) -> rusqlite::Result<RawRun> {
-    TryFrom::try_from(r)
+    Ok(RawRun {
+        run_id: r.get(0)?,
+        template_name: r.get(1)?,
+        status: r.get(2)?,
+        phase: r.get(3)?,
+        reason: r.get(4)?,
+        worker_count: r.get(5)?,
+        target_connections: r.get(6)?,
+        target_qps: r.get(7)?,
+        last_event_seq: r.get(8)?,
+        created_at: r.get(9)?,
+        updated_at: r.get(10)?,
+        template_json: r.get(11)?,
+        results_url: r.get(12)?,
+        load_start_at: r.get(13)?,
+        controller_beat_at: r.get(14)?,
+        version: r.get(15)?,
+    })
 }
 
 fn corrupt(column: &str, e: Error) -> Error {
     Error::backend(ErrorKind::Other, format!("stored {column} cannot be read: {e}"))
 }
 
+fn optional_time(value: Option<String>, column: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+    value.map(|v| parse_stored_time(&v, column)).transpose()
+}
+
 fn run_record(raw: RawRun) -> Result<RunStatusRecord> {
-    let (run, template, status, phase, reason, workers, conns, qps, seq, created, updated) = raw;
     Ok(RunStatusRecord {
-        run_id: RunId::from_str(&run).map_err(|e| corrupt("RUN_ID", e))?,
-        template_name: template,
-        status: RunStatus::from_str(&status).map_err(|e| corrupt("STATUS", e))?,
-        phase: RunPhase::from_str(&phase).map_err(|e| corrupt("PHASE", e))?,
-        reason,
-        worker_count: workers,
-        target_connections: conns,
-        target_qps: qps,
-        last_event_seq: from_sql_int(seq),
-        created_at: parse_stored_time(&created, "CREATED_AT")?,
-        updated_at: parse_stored_time(&updated, "UPDATED_AT")?,
+        run_id: RunId::from_str(&raw.run_id).map_err(|e| corrupt("RUN_ID", e))?,
+        template_name: raw.template_name,
+        status: RunStatus::from_str(&raw.status).map_err(|e| corrupt("STATUS", e))?,
+        phase: RunPhase::from_str(&raw.phase).map_err(|e| corrupt("PHASE", e))?,
+        reason: raw.reason,
+        worker_count: raw.worker_count,
+        target_connections: raw.target_connections,
+        target_qps: raw.target_qps,
+        last_event_seq: from_sql_int(raw.last_event_seq),
+        created_at: parse_stored_time(&raw.created_at, "CREATED_AT")?,
+        updated_at: parse_stored_time(&raw.updated_at, "UPDATED_AT")?,
+        template_json: raw.template_json,
+        results_url: raw.results_url,
+        load_start_at: optional_time(raw.load_start_at, "LOAD_START_AT")?,
+        controller_beat_at: optional_time(raw.controller_beat_at, "CONTROLLER_BEAT_AT")?,
+        version: from_sql_int(raw.version),
     })
 }
 
-fn read_run(conn: &Connection, run_id: RunId) -> Result<Option<RunStatusRecord>> {
-    let raw = conn
-        .query_row(
-            &format!("SELECT {RUN_COLUMNS} FROM RUN_STATUS WHERE RUN_ID = ?1"),
-            [run_id.to_string()],
-            raw_run,
-        )
-        .optional()
-        .map_err(|e| map_error(&e, "reading a run status"))?;
-    raw.map(run_record).transpose()
-}
-
-fn missing_run(run_id: RunId) -> Error {
-    Error::backend(
-        ErrorKind::NotFound,
-        format!("run {run_id} does not exist in the control store: check the run id"),
-    )
-}
-
-/// Runs `f` in a `BEGIN IMMEDIATE` transaction and commits if it succeeds (dropping the
-/// transaction rolls back otherwise).
-fn immediate<T, F>(conn: &mut Connection, what: &str, f: F) -> Result<T>
-where
-    F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
-{
-    let tx =
-        conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| map_error(&e, what))?;
-    let out = f(&tx)?;
-    tx.commit().map_err(|e| map_error(&e, what))?;
-    Ok(out)
+/// The columns of a run after RUN_ID, in [`RUN_COLUMNS`] order, as SQLite values.
+fn run_values(r: &RunStatusRecord) -> Vec<rusqlite::types::Value> {
+    use rusqlite::types::Value as V;
+    let text = |s: &str| V::Text(s.to_string());
+    let opt_text = |s: Option<String>| s.map(V::Text).unwrap_or(V::Null);
+    let opt_time = |t: &Option<chrono::DateTime<chrono::Utc>>| opt_text(t.as_ref().map(format_stored_time));
+    vec![
+        text(&r.template_name),
+        text(r.status.as_str()),
+        text(r.phase.as_str()),
+        opt_text(r.reason.clone()),
+        V::Integer(i64::from(r.worker_count)),
+        V::Integer(i64::from(r.target_connections)),
+        r.target_qps.map(V::Real).unwrap_or(V::Null),
+        V::Integer(to_sql_int(r.last_event_seq)),
+        V::Text(format_stored_time(&r.created_at)),
+        V::Text(format_stored_time(&r.updated_at)),
+        opt_text(r.template_json.clone()),
+        opt_text(stored_results_url(r.results_url.as_deref())),
+        opt_time(&r.load_start_at),
+        opt_time(&r.controller_beat_at),
+        V::Integer(to_sql_int(r.version)),
+    ]
 }
 
 #[async_trait]
 impl ControlStore for SqliteControlStore {
     async fn create_run(&self, record: &RunStatusRecord) -> Result<()> {
-        let r = record.clone();
+        let run_id = record.run_id;
+        let mut values = vec![rusqlite::types::Value::Text(run_id.to_string())];
+        values.extend(run_values(record));
         self.store
             .with_conn("create_run", move |conn| {
+                let placeholders = (1..=values.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
                 let inserted = conn.execute(
-                    &format!(
-                        "INSERT INTO RUN_STATUS ({RUN_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-                    ),
-                    params![
-                        r.run_id.to_string(),
-                        r.template_name,
-                        r.status.as_str(),
-                        r.phase.as_str(),
-                        r.reason,
-                        r.worker_count,
-                        r.target_connections,
-                        r.target_qps,
-                        to_sql_int(r.last_event_seq),
-                        format_stored_time(&r.created_at),
-                        format_stored_time(&r.updated_at),
-                    ],
+                    &format!("INSERT INTO RUN_STATUS ({RUN_COLUMNS}) VALUES ({placeholders})"),
+                    params_from_iter(values),
                 );
                 match inserted {
                     Ok(_) => Ok(()),
                     Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
                         Err(Error::backend(
                             ErrorKind::Constraint,
-                            format!("run {} exists already: use a new run id", r.run_id),
+                            format!("run {run_id} exists already: use a new run id"),
                         ))
                     }
                     Err(e) => Err(map_error(&e, "creating a run")),
@@ -143,114 +225,108 @@ impl ControlStore for SqliteControlStore {
     }
 
     async fn run(&self, run_id: RunId) -> Result<Option<RunStatusRecord>> {
-        self.store.with_conn("run", move |conn| read_run(conn, run_id)).await
-    }
-
-    async fn transition(
-        &self,
-        run_id: RunId,
-        to: RunStatus,
-        reason: Option<&str>,
-    ) -> Result<RunStatusRecord> {
-        let reason = reason.map(str::to_string);
         self.store
-            .with_conn("transition", move |conn| {
-                immediate(conn, "changing a run status", |tx| {
-                    let current = read_run(tx, run_id)?.ok_or_else(|| missing_run(run_id))?;
-                    if !current.status.can_transition_to(to) {
-                        return Err(Error::backend(
-                            ErrorKind::Conflict,
-                            format!(
-                                "run {run_id} is {} and cannot move to {to}: the run's lifecycle \
-                             does not allow it",
-                                current.status
-                            ),
-                        ));
-                    }
-                    tx.execute(
-                        "UPDATE RUN_STATUS SET STATUS = ?2, REASON = coalesce(?3, REASON), \
-                     UPDATED_AT = ?4 WHERE RUN_ID = ?1",
-                        params![run_id.to_string(), to.as_str(), reason, format_stored_time(&Utc::now())],
+            .with_conn("run", move |conn| {
+                let raw = conn
+                    .query_row(
+                        &format!("SELECT {RUN_COLUMNS} FROM RUN_STATUS WHERE RUN_ID = ?1"),
+                        [run_id.to_string()],
+                        raw_run,
                     )
-                    .map_err(|e| map_error(&e, "changing a run status"))?;
-                    read_run(tx, run_id)?.ok_or_else(|| missing_run(run_id))
-                })
+                    .optional()
+                    .map_err(|e| map_error(&e, "reading a run status"))?;
+                raw.map(run_record).transpose()
             })
             .await
     }
 
-    async fn set_phase(&self, run_id: RunId, phase: RunPhase) -> Result<()> {
+    async fn runs(&self, statuses: &[RunStatus], limit: usize) -> Result<Vec<RunStatusRecord>> {
+        let statuses: Vec<String> = statuses.iter().map(|s| s.as_str().to_string()).collect();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.store
-            .with_conn("set_phase", move |conn| {
-                let n = conn
+            .with_conn("runs", move |conn| {
+                let context = "listing runs";
+                let filter = if statuses.is_empty() {
+                    String::new()
+                } else {
+                    let marks = (2..statuses.len() + 2).map(|i| format!("?{i}")).collect::<Vec<_>>();
+                    format!("WHERE STATUS IN ({})", marks.join(", "))
+                };
+                let mut stmt = conn
+                    .prepare(&format!(
+                        "SELECT {RUN_COLUMNS} FROM RUN_STATUS {filter} \
+                         ORDER BY CREATED_AT DESC, RUN_ID DESC LIMIT ?1"
+                    ))
+                    .map_err(|e| map_error(&e, context))?;
+                let mut values = vec![rusqlite::types::Value::Integer(limit)];
+                values.extend(statuses.into_iter().map(rusqlite::types::Value::Text));
+                let rows = stmt
+                    .query_map(params_from_iter(values), raw_run)
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(|e| map_error(&e, context))?;
+                rows.into_iter().map(run_record).collect()
+            })
+            .await
+    }
+
+    async fn replace_run(&self, record: &RunStatusRecord, expected_version: u64) -> Result<bool> {
+        let mut values = run_values(record);
+        values.push(rusqlite::types::Value::Text(record.run_id.to_string()));
+        values.push(rusqlite::types::Value::Integer(to_sql_int(expected_version)));
+        self.store
+            .with_conn("replace_run", move |conn| {
+                let assignments = RUN_COLUMNS
+                    .split(',')
+                    .map(str::trim)
+                    .skip(1)
+                    .enumerate()
+                    .map(|(i, c)| format!("{c} = ?{}", i + 1))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let n = values.len();
+                let changed = conn
                     .execute(
-                        "UPDATE RUN_STATUS SET PHASE = ?2, UPDATED_AT = ?3 WHERE RUN_ID = ?1",
-                        params![run_id.to_string(), phase.as_str(), format_stored_time(&Utc::now())],
+                        &format!(
+                            "UPDATE RUN_STATUS SET {assignments} WHERE RUN_ID = ?{} AND VERSION = ?{n}",
+                            n - 1
+                        ),
+                        params_from_iter(values),
                     )
-                    .map_err(|e| map_error(&e, "setting a run phase"))?;
-                if n == 0 {
-                    return Err(missing_run(run_id));
-                }
-                Ok(())
+                    .map_err(|e| map_error(&e, "replacing a run status"))?;
+                Ok(changed > 0)
             })
             .await
     }
 
-    async fn append_event(
-        &self,
-        run_id: RunId,
-        scope: EventScope,
-        kind: ControlEventKind,
-    ) -> Result<ControlEvent> {
-        let scope_json = to_json(&scope, "the event scope")?;
-        let event_json = to_json(&kind, "the control event")?;
+    async fn insert_event(&self, event: &ControlEvent) -> Result<()> {
+        let event_json = to_json(&event.kind, "the control event")?;
+        let e = event.clone();
         self.store
-            .with_conn("append_event", move |conn| {
-                immediate(conn, "appending a control event", |tx| {
-                    let last: i64 = tx
-                        .query_row(
-                            "SELECT LAST_EVENT_SEQ FROM RUN_STATUS WHERE RUN_ID = ?1",
-                            [run_id.to_string()],
-                            |r| r.get(0),
-                        )
-                        .optional()
-                        .map_err(|e| map_error(&e, "appending a control event"))?
-                        .ok_or_else(|| missing_run(run_id))?;
-                    // Events could in principle outlive a reset counter; the larger of both keeps
-                    // the sequence strictly increasing either way.
-                    let last_event: Option<i64> = tx
-                        .query_row(
-                            "SELECT max(SEQ) FROM RUN_CONTROL_EVENTS WHERE RUN_ID = ?1",
-                            [run_id.to_string()],
-                            |r| r.get(0),
-                        )
-                        .map_err(|e| map_error(&e, "appending a control event"))?;
-                    let seq = last.max(last_event.unwrap_or(0)) + 1;
-                    let now = Utc::now();
-                    let created = format_stored_time(&now);
-                    tx.execute(
-                        "INSERT INTO RUN_CONTROL_EVENTS (RUN_ID, SEQ, SCOPE_JSON, EVENT_JSON, \
-                     EVENT_TYPE, CREATED_AT) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![run_id.to_string(), seq, scope_json, event_json, kind.as_str(), created],
-                    )
-                    .map_err(|e| map_error(&e, "appending a control event"))?;
-                    match (&scope, &kind) {
-                        (EventScope::Run, ControlEventKind::SetWorkerTarget { connections, target_qps }) => {
-                            tx.execute(
-                                "UPDATE RUN_STATUS SET LAST_EVENT_SEQ = ?2, TARGET_CONNECTIONS = ?3, \
-                             TARGET_QPS = ?4, UPDATED_AT = ?5 WHERE RUN_ID = ?1",
-                                params![run_id.to_string(), seq, connections, target_qps, created],
-                            )
-                        }
-                        _ => tx.execute(
-                            "UPDATE RUN_STATUS SET LAST_EVENT_SEQ = ?2, UPDATED_AT = ?3 \
-                         WHERE RUN_ID = ?1",
-                            params![run_id.to_string(), seq, created],
-                        ),
+            .with_conn("insert_event", move |conn| {
+                let (scope, scope_id) = scope_columns(&e.scope);
+                let inserted = conn.execute(
+                    "INSERT INTO RUN_CONTROL_EVENTS (RUN_ID, SEQ, SCOPE, SCOPE_ID, EVENT_TYPE, \
+                     EVENT_JSON, CREATED_AT) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        e.run_id.to_string(),
+                        to_sql_int(e.seq),
+                        scope,
+                        scope_id,
+                        e.kind.as_str(),
+                        event_json,
+                        format_stored_time(&e.created_at),
+                    ],
+                );
+                match inserted {
+                    Ok(_) => Ok(()),
+                    Err(err) if err.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                        Err(Error::backend(
+                            ErrorKind::Constraint,
+                            format!("run {} has an event {} already", e.run_id, e.seq),
+                        ))
                     }
-                    .map_err(|e| map_error(&e, "appending a control event"))?;
-                    Ok(ControlEvent { run_id, seq: from_sql_int(seq), scope, kind, created_at: now })
-                })
+                    Err(err) => Err(map_error(&err, "inserting a control event")),
+                }
             })
             .await
     }
@@ -261,27 +337,21 @@ impl ControlStore for SqliteControlStore {
                 let context = "reading control events";
                 let mut stmt = conn
                     .prepare(
-                        "SELECT SEQ, SCOPE_JSON, EVENT_JSON, CREATED_AT FROM RUN_CONTROL_EVENTS \
-                     WHERE RUN_ID = ?1 AND SEQ > ?2 ORDER BY SEQ",
+                        "SELECT SEQ, SCOPE, SCOPE_ID, EVENT_JSON, CREATED_AT FROM RUN_CONTROL_EVENTS \
+                         WHERE RUN_ID = ?1 AND SEQ > ?2 ORDER BY SEQ",
                     )
                     .map_err(|e| map_error(&e, context))?;
-                let rows = stmt
-                    .query_map(params![run_id.to_string(), to_sql_int(after_seq)], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                        ))
-                    })
+                type RawEvent = (i64, String, Option<String>, String, String);
+                let rows: Vec<RawEvent> = stmt
+                    .query_map(params![run_id.to_string(), to_sql_int(after_seq)], |r| TryFrom::try_from(r))
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
                     .map_err(|e| map_error(&e, context))?;
                 rows.into_iter()
-                    .map(|(seq, scope, event, created)| {
+                    .map(|(seq, scope, scope_id, event, created)| {
                         Ok(ControlEvent {
                             run_id,
                             seq: from_sql_int(seq),
-                            scope: from_json(&scope, "SCOPE_JSON")?,
+                            scope: parse_scope(&scope, scope_id)?,
                             kind: from_json(&event, "EVENT_JSON")?,
                             created_at: parse_stored_time(&created, "CREATED_AT")?,
                         })
@@ -296,13 +366,13 @@ impl ControlStore for SqliteControlStore {
         self.store
             .with_conn("heartbeat", move |conn| {
                 conn.execute(
-                    "INSERT OR REPLACE INTO WORKER_HEARTBEATS (RUN_ID, WORKER_ID, STATUS, PHASE, \
-                 CONNECTIONS, OPS, ERRORS, LAST_ERROR, LAST_EVENT_SEQ, BEAT_AT) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    "INSERT OR REPLACE INTO WORKER_HEARTBEATS (RUN_ID, WORKER_ID, STATE, PHASE, \
+                     CONNECTIONS, OPS, ERRORS, LAST_ERROR, LAST_EVENT_SEQ, BEAT_AT, HOST, PID) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     params![
                         b.run_id.to_string(),
                         b.worker_id,
-                        b.status.as_str(),
+                        b.state.as_str(),
                         b.phase.as_str(),
                         b.connections,
                         to_sql_int(b.ops),
@@ -310,6 +380,8 @@ impl ControlStore for SqliteControlStore {
                         b.last_error,
                         to_sql_int(b.last_event_seq),
                         format_stored_time(&b.beat_at),
+                        b.host,
+                        b.pid,
                     ],
                 )
                 .map_err(|e| map_error(&e, "writing a heartbeat"))?;
@@ -324,22 +396,23 @@ impl ControlStore for SqliteControlStore {
                 let context = "reading heartbeats";
                 let mut stmt = conn
                     .prepare(
-                        "SELECT WORKER_ID, STATUS, PHASE, CONNECTIONS, OPS, ERRORS, LAST_ERROR, \
-                     LAST_EVENT_SEQ, BEAT_AT FROM WORKER_HEARTBEATS WHERE RUN_ID = ?1 \
-                     ORDER BY WORKER_ID",
+                        "SELECT WORKER_ID, STATE, PHASE, CONNECTIONS, OPS, ERRORS, LAST_ERROR, \
+                         LAST_EVENT_SEQ, BEAT_AT, HOST, PID FROM WORKER_HEARTBEATS WHERE RUN_ID = ?1 \
+                         ORDER BY WORKER_ID",
                     )
                     .map_err(|e| map_error(&e, context))?;
-                type RawBeat = (String, String, String, u32, i64, i64, Option<String>, i64, String);
+                type RawBeat =
+                    (String, String, String, u32, i64, i64, Option<String>, i64, String, String, u32);
                 let rows: Vec<RawBeat> = stmt
                     .query_map([run_id.to_string()], |r| TryFrom::try_from(r))
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
                     .map_err(|e| map_error(&e, context))?;
                 rows.into_iter()
-                    .map(|(worker, status, phase, conns, ops, errors, last_error, seq, at)| {
+                    .map(|(worker, state, phase, conns, ops, errors, last_error, seq, at, host, pid)| {
                         Ok(WorkerHeartbeat {
                             run_id,
                             worker_id: worker,
-                            status: RunStatus::from_str(&status).map_err(|e| corrupt("STATUS", e))?,
+                            state: WorkerState::from_str(&state).map_err(|e| corrupt("STATE", e))?,
                             phase: RunPhase::from_str(&phase).map_err(|e| corrupt("PHASE", e))?,
                             connections: conns,
                             ops: from_sql_int(ops),
@@ -347,6 +420,8 @@ impl ControlStore for SqliteControlStore {
                             last_error,
                             last_event_seq: from_sql_int(seq),
                             beat_at: parse_stored_time(&at, "BEAT_AT")?,
+                            host,
+                            pid,
                         })
                     })
                     .collect()

@@ -382,44 +382,151 @@ fn beat(run_id: RunId, worker: &str, ops: u64, at: DateTime<Utc>) -> WorkerHeart
     }
 }
 
-/// Checks the run lifecycle, event sequencing under concurrency, run targets and heartbeats.
-pub async fn check_control_store(store: Arc<dyn ControlStore>) {
-    let base = now_ms();
-    let mut record = RunStatusRecord::prepared(RunId::new(), "conformance", 2);
-    record.created_at = base;
-    record.updated_at = base;
-    record.target_connections = 4;
+/// A run with every field set to a value that tells them apart (created at `created_at`,
+/// microsecond timestamps, text that needs quoting).
+fn full_run(template_name: &str, status: RunStatus, created_at: DateTime<Utc>) -> RunStatusRecord {
+    let mut record = RunStatusRecord::prepared(RunId::new(), template_name, 3);
+    record.status = status;
+    record.phase = RunPhase::Warmup;
+    record.reason = Some("it's \"quoted\"".to_string());
+    record.target_connections = 24;
+    record.target_qps = Some(1250.5);
+    record.last_event_seq = 0;
+    record.created_at = created_at;
+    record.updated_at = created_at + ChronoDuration::microseconds(1_500_001);
+    record.template_json =
+        Some(r#"{"name":"bench-é","mix":{"POINT_LOOKUP":100},"note":"it's \"quoted\""}"#.to_string());
+    record.results_url = Some("postgres://bench@results.example:5432/bench?schema=unistore".to_string());
+    record.load_start_at = Some(created_at + ChronoDuration::microseconds(2_000_003));
+    record.controller_beat_at = Some(created_at + ChronoDuration::microseconds(1_000_007));
+    record.version = 0;
+    record
+}
+
+async fn read_run(store: &dyn ControlStore, run: RunId) -> RunStatusRecord {
+    store
+        .run(run)
+        .await
+        .unwrap_or_else(|e| panic!("reading run {run} failed: {e}"))
+        .unwrap_or_else(|| panic!("run {run} does not exist"))
+}
+
+/// Every column round-trips; `replace_run` is a compare-and-set on the version.
+async fn check_control_rows(store: &dyn ControlStore, base: DateTime<Utc>) -> RunStatusRecord {
+    let record = full_run("conformance", RunStatus::Prepared, base);
     let run = record.run_id;
     store.create_run(&record).await.unwrap_or_else(|e| panic!("creating a run failed: {e}"));
-    let read = store.run(run).await.unwrap_or_else(|e| panic!("reading a run failed: {e}"));
-    assert_eq!(read.as_ref(), Some(&record), "run status did not round-trip");
+    assert_eq!(read_run(store, run).await, record, "run status did not round-trip");
     match store.create_run(&record).await {
         Ok(()) => panic!("creating run {run} twice succeeded"),
         Err(e) => assert_eq!(e.kind(), ErrorKind::Constraint, "creating a run twice: {e}"),
     }
     assert_eq!(store.run(RunId::new()).await.expect("reading a run"), None, "an unknown run");
+    let mut bare = RunStatusRecord::prepared(RunId::new(), "conformance-bare", 1);
+    bare.created_at = base;
+    bare.updated_at = base;
+    store.create_run(&bare).await.expect("creating a run without optional fields");
+    assert_eq!(read_run(store, bare.run_id).await, bare, "a run without optional fields");
 
-    for to in [RunStatus::Running, RunStatus::Stopping, RunStatus::Completed] {
+    // Compare-and-set: every column is replaced when the version matches.
+    let mut next = record.clone();
+    next.status = RunStatus::Running;
+    next.phase = RunPhase::Measurement;
+    next.reason = None;
+    next.worker_count = 5;
+    next.target_connections = 7;
+    next.target_qps = None;
+    next.last_event_seq = 9;
+    next.updated_at = base + ChronoDuration::microseconds(3_000_011);
+    next.template_json = Some(r#"{"name":"changed"}"#.to_string());
+    next.results_url = None;
+    next.load_start_at = None;
+    next.controller_beat_at = Some(base + ChronoDuration::microseconds(4_000_013));
+    next.version = 1;
+    assert!(store.replace_run(&next, 0).await.expect("replace_run"), "replace_run with the current version");
+    assert_eq!(read_run(store, run).await, next, "replace_run did not write every column");
+    let mut stale = next.clone();
+    stale.phase = RunPhase::Cooldown;
+    stale.target_connections = 99;
+    stale.version = 2;
+    assert!(!store.replace_run(&stale, 0).await.expect("replace_run"), "replace_run with a stale version");
+    assert_eq!(read_run(store, run).await, next, "a stale replace_run changed the run");
+    let mut unknown = next.clone();
+    unknown.run_id = RunId::new();
+    assert!(!store.replace_run(&unknown, 0).await.expect("replace_run"), "replace_run of an unknown run");
+    assert_eq!(store.run(unknown.run_id).await.expect("reading"), None, "replace_run created a run");
+    next
+}
+
+/// `runs` filters by status and lists newest first, at most `limit`.
+async fn check_runs_listing(store: &dyn ControlStore, base: DateTime<Utc>) {
+    // Later than every other run of the suite, so that they are the newest of the store.
+    let later = base + ChronoDuration::days(1);
+    let oldest = full_run("listing-1", RunStatus::Prepared, later);
+    let middle = full_run("listing-2", RunStatus::Running, later + ChronoDuration::minutes(1));
+    let newest = full_run("listing-3", RunStatus::Failed, later + ChronoDuration::minutes(2));
+    // Created out of order: the listing sorts by creation time, not by insertion.
+    for r in [&middle, &newest, &oldest] {
+        store.create_run(r).await.unwrap_or_else(|e| panic!("creating a run failed: {e}"));
+    }
+    let all = store.runs(&[], 3).await.unwrap_or_else(|e| panic!("runs failed: {e}"));
+    assert_eq!(all, vec![newest.clone(), middle.clone(), oldest.clone()], "runs(&[], 3): newest first");
+    let two = store.runs(&[], 2).await.expect("runs");
+    assert_eq!(two, vec![newest.clone(), middle.clone()], "runs(&[], 2) keeps the limit");
+    let running = store.runs(&[RunStatus::Running], 100).await.expect("runs");
+    assert!(running.iter().all(|r| r.status == RunStatus::Running), "runs(RUNNING) returned {running:?}");
+    assert_eq!(running.first(), Some(&middle), "the newest RUNNING run first");
+    let ended = store.runs(&[RunStatus::Prepared, RunStatus::Failed], 100).await.expect("runs");
+    assert!(
+        ended.iter().all(|r| matches!(r.status, RunStatus::Prepared | RunStatus::Failed)),
+        "runs(PREPARED, FAILED) returned {ended:?}"
+    );
+    assert_eq!(ended.get(..2), Some(&[newest, oldest][..]), "filtered runs, newest first");
+    assert!(store.runs(&[RunStatus::Cancelled], 100).await.expect("runs").is_empty(), "no CANCELLED run");
+    assert!(store.runs(&[], 0).await.expect("runs").is_empty(), "runs(&[], 0)");
+}
+
+/// The lifecycle through `transition`, `set_phase` and `controller_beat`: each write bumps the
+/// version by one; a refusal changes nothing.
+async fn check_lifecycle(store: &dyn ControlStore, mut current: RunStatusRecord) {
+    let run = current.run_id;
+    for to in [RunStatus::Stopping, RunStatus::Completed] {
         let updated = store
             .transition(run, to, None)
             .await
             .unwrap_or_else(|e| panic!("transition of {run} to {to} failed: {e}"));
         assert_eq!(updated.status, to, "transition returned the wrong status");
-        assert_eq!(updated.template_name, record.template_name, "transition changed other fields");
+        assert_eq!(updated.version, current.version + 1, "a transition bumps the version");
+        assert_eq!(
+            (&updated.template_name, &updated.template_json, updated.target_connections),
+            (&current.template_name, &current.template_json, current.target_connections),
+            "transition changed other fields"
+        );
+        assert_eq!(read_run(store, run).await, updated, "transition returned another row than it wrote");
+        current = updated;
     }
     store.set_phase(run, RunPhase::Processing).await.unwrap_or_else(|e| panic!("set_phase failed: {e}"));
-    let before = store.run(run).await.expect("reading a run").expect("run exists");
+    let beat_at = current.updated_at + ChronoDuration::microseconds(5_000_017);
+    store.controller_beat(run, beat_at).await.unwrap_or_else(|e| panic!("controller_beat failed: {e}"));
+    let before = read_run(store, run).await;
     assert_eq!(before.status, RunStatus::Completed);
     assert_eq!(before.phase, RunPhase::Processing, "set_phase did not persist");
-    match store.transition(run, RunStatus::Running, Some("restart")).await {
-        Ok(r) => panic!("COMPLETED -> RUNNING was allowed: {r:?}"),
-        Err(e) => assert_eq!(e.kind(), ErrorKind::Conflict, "disallowed transition: {e}"),
+    assert_eq!(before.controller_beat_at, Some(beat_at), "controller_beat did not persist");
+    assert_eq!(before.version, current.version + 2, "set_phase and controller_beat bump the version");
+    for (to, reason) in [(RunStatus::Running, Some("restart")), (RunStatus::Cancelling, None)] {
+        match store.transition(run, to, reason).await {
+            Ok(r) => panic!("COMPLETED -> {to} was allowed: {r:?}"),
+            Err(e) => assert_eq!(e.kind(), ErrorKind::Conflict, "disallowed transition: {e}"),
+        }
+        assert_eq!(read_run(store, run).await, before, "a refused transition changed the run");
     }
-    let after = store.run(run).await.expect("reading a run").expect("run exists");
-    assert_eq!(after, before, "a refused transition changed the run");
     match store.transition(RunId::new(), RunStatus::Running, None).await {
         Ok(r) => panic!("transition of an unknown run succeeded: {r:?}"),
         Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "transition of an unknown run: {e}"),
+    }
+    match store.controller_beat(RunId::new(), beat_at).await {
+        Ok(()) => panic!("controller_beat of an unknown run succeeded"),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "controller_beat of an unknown run: {e}"),
     }
     let cancelled = RunStatusRecord::prepared(RunId::new(), "conformance", 1);
     store.create_run(&cancelled).await.expect("creating a run");
@@ -428,8 +535,88 @@ pub async fn check_control_store(store: Arc<dyn ControlStore>) {
         .await
         .expect("cancelling");
     assert_eq!(r.reason.as_deref(), Some("user request"), "the cancellation reason was not kept");
+    let r = store.transition(cancelled.run_id, RunStatus::Cancelled, None).await.expect("cancelled");
+    assert_eq!(r.reason.as_deref(), Some("user request"), "a transition without a reason keeps the reason");
+}
 
-    // Events: 8 concurrent appenders, 25 events each.
+/// What `append_event` does to the run's row, event by event, and that events read back equal.
+async fn check_event_application(store: &dyn ControlStore, base: DateTime<Utc>) {
+    let mut record = RunStatusRecord::prepared(RunId::new(), "conformance-apply", 2);
+    record.created_at = base;
+    record.updated_at = base;
+    record.target_connections = 4;
+    let run = record.run_id;
+    store.create_run(&record).await.expect("creating a run");
+    let start_at = base + ChronoDuration::microseconds(10_000_019);
+    let steps: Vec<(EventScope, ControlEventKind)> = vec![
+        (EventScope::Run, ControlEventKind::Start { load_start_at: Some(start_at) }),
+        (EventScope::Run, ControlEventKind::SetPhase { phase: RunPhase::Measurement }),
+        (EventScope::Run, ControlEventKind::SetWorkerTarget { connections: 12, target_qps: Some(500.0) }),
+        (
+            EventScope::Worker("worker-0".into()),
+            ControlEventKind::SetWorkerTarget { connections: 3, target_qps: None },
+        ),
+        (
+            EventScope::WorkerGroup("group-a".into()),
+            ControlEventKind::SetWorkerTarget { connections: 2, target_qps: Some(1.0) },
+        ),
+        (EventScope::Run, ControlEventKind::Start { load_start_at: None }),
+        (EventScope::Run, ControlEventKind::Stop { reason: Some("done".into()) }),
+        (EventScope::Run, ControlEventKind::SetWorkerTarget { connections: 6, target_qps: None }),
+    ];
+    let mut expected = read_run(store, run).await;
+    let mut appended = Vec::new();
+    for (i, (scope, kind)) in steps.into_iter().enumerate() {
+        let seq = i as u64 + 1;
+        let event = store
+            .append_event(run, scope.clone(), kind.clone())
+            .await
+            .unwrap_or_else(|e| panic!("appending {kind:?} failed: {e}"));
+        assert_eq!((event.run_id, event.seq, &event.scope, &event.kind), (run, seq, &scope, &kind));
+        match (&scope, &kind) {
+            (_, ControlEventKind::Start { load_start_at: Some(at) }) => expected.load_start_at = Some(*at),
+            (_, ControlEventKind::SetPhase { phase }) => expected.phase = *phase,
+            (EventScope::Run, ControlEventKind::SetWorkerTarget { connections, target_qps }) => {
+                expected.target_connections = *connections;
+                expected.target_qps = *target_qps;
+            }
+            _ => {}
+        }
+        expected.last_event_seq = seq;
+        expected.version += 1;
+        let actual = read_run(store, run).await;
+        expected.updated_at = actual.updated_at;
+        assert_eq!(actual, expected, "the run after appending {kind:?} to {scope:?}");
+        appended.push(event);
+    }
+    let read = store.events_since(run, 0).await.expect("events_since");
+    assert_eq!(read, appended, "events did not round-trip (scope, kind and created_at)");
+    let final_run = read_run(store, run).await;
+    assert_eq!(final_run.load_start_at, Some(start_at), "START without an instant keeps the run's");
+    assert_eq!((final_run.target_connections, final_run.target_qps), (6, None), "the last run-scoped target");
+    assert_eq!(final_run.phase, RunPhase::Measurement, "SET_PHASE");
+
+    // The primary key refuses a second event with the same number.
+    match store.insert_event(&appended[0]).await {
+        Ok(()) => panic!("inserting event 1 of run {run} twice succeeded"),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::Constraint, "a duplicate event: {e}"),
+    }
+    assert_eq!(
+        store.events_since(run, 0).await.expect("events_since"),
+        appended,
+        "a refused insert changed the events"
+    );
+    match store
+        .append_event(RunId::new(), EventScope::Run, ControlEventKind::Start { load_start_at: None })
+        .await
+    {
+        Ok(e) => panic!("appending to an unknown run succeeded: {e:?}"),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "appending to an unknown run: {e}"),
+    }
+}
+
+/// 8 concurrent appenders, 25 events each: every number 1..=200 once.
+async fn check_concurrent_appends(store: Arc<dyn ControlStore>, base: DateTime<Utc>) -> RunId {
     let mut events_run = RunStatusRecord::prepared(RunId::new(), "conformance-events", 2);
     events_run.created_at = base;
     events_run.updated_at = base;
@@ -488,47 +675,54 @@ pub async fn check_control_store(store: Arc<dyn ControlStore>) {
     }
     let all = store.events_since(erun, 0).await.expect("events_since");
     assert_eq!(all.len(), 200, "events_since(0)");
-    let status = store.run(erun).await.expect("reading a run").expect("run exists");
+    let status = read_run(store.as_ref(), erun).await;
     assert_eq!(status.last_event_seq, 200, "last_event_seq after 200 appends");
+    assert_eq!(status.version, 200, "one version per append");
+    assert!(store.events_since(erun, 200).await.expect("events_since").is_empty(), "events after the last");
+    erun
+}
 
-    // Targets: a run-scoped SET_WORKER_TARGET updates the run; a worker-scoped one does not.
-    let target = ControlEventKind::SetWorkerTarget { connections: 12, target_qps: Some(500.0) };
-    let e = store.append_event(erun, EventScope::Run, target).await.expect("appending SET_WORKER_TARGET");
-    assert_eq!(e.seq, 201, "the next sequence number after 200");
-    let status = store.run(erun).await.expect("reading a run").expect("run exists");
-    assert_eq!(
-        (status.target_connections, status.target_qps),
-        (12, Some(500.0)),
-        "run targets after SET_WORKER_TARGET"
-    );
-    assert_eq!(status.last_event_seq, 201);
-    let worker_target = ControlEventKind::SetWorkerTarget { connections: 3, target_qps: None };
-    store.append_event(erun, EventScope::Worker("worker-0".into()), worker_target).await.expect("appending");
-    let status = store.run(erun).await.expect("reading a run").expect("run exists");
-    assert_eq!(
-        (status.target_connections, status.target_qps),
-        (12, Some(500.0)),
-        "a worker-scoped target changed the run's"
-    );
-    assert_eq!(status.last_event_seq, 202);
-    assert!(store.events_since(erun, 202).await.expect("events_since").is_empty(), "events after the last");
-    match store
-        .append_event(RunId::new(), EventScope::Run, ControlEventKind::Start { load_start_at: None })
-        .await
-    {
-        Ok(e) => panic!("appending to an unknown run succeeded: {e:?}"),
-        Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "appending to an unknown run: {e}"),
-    }
-
-    // Heartbeats: upserted per worker, latest values kept.
-    let first = beat(erun, "worker-0", 5, base);
-    let latest = beat(erun, "worker-0", 50, base + ChronoDuration::seconds(1));
-    let other = beat(erun, "worker-1", 7, base + ChronoDuration::seconds(1));
+/// Heartbeats: upserted per worker, latest values kept, with the worker's state, host and pid.
+async fn check_heartbeats(store: &dyn ControlStore, run: RunId, other_run: RunId, base: DateTime<Utc>) {
+    let first = beat(run, "worker-0", 5, base);
+    let mut latest = beat(run, "worker-0", 50, base + ChronoDuration::microseconds(1_000_001));
+    latest.state = WorkerState::Failed;
+    latest.last_error = Some("target unreachable: it's \"down\"".to_string());
+    latest.host = "host-b.example".to_string();
+    latest.pid = u32::MAX;
+    let mut other = beat(run, "worker-1", 7, base + ChronoDuration::seconds(1));
+    other.state = WorkerState::Ready;
+    other.phase = RunPhase::Preparing;
+    other.host = String::new();
+    other.pid = 1;
     for b in [&first, &latest, &other] {
         store.heartbeat(b).await.unwrap_or_else(|e| panic!("heartbeat failed: {e}"));
     }
-    let mut beats = store.heartbeats(erun).await.unwrap_or_else(|e| panic!("reading heartbeats failed: {e}"));
+    let mut beats = store.heartbeats(run).await.unwrap_or_else(|e| panic!("reading heartbeats failed: {e}"));
     beats.sort_by(|a, b| a.worker_id.cmp(&b.worker_id));
     assert_eq!(beats, vec![latest, other], "heartbeats must be one row per worker with the latest values");
-    assert!(store.heartbeats(run).await.expect("reading heartbeats").is_empty(), "heartbeats of another run");
+    assert!(
+        store.heartbeats(other_run).await.expect("reading heartbeats").is_empty(),
+        "heartbeats of another run"
+    );
+    for state in WorkerState::ALL {
+        let mut b = beat(run, "worker-states", 1, base);
+        b.state = state;
+        store.heartbeat(&b).await.expect("heartbeat");
+        let read = store.heartbeats(run).await.expect("reading heartbeats");
+        assert_eq!(read.iter().find(|r| r.worker_id == "worker-states"), Some(&b), "state {state}");
+    }
+}
+
+/// Checks the run rows (every field, compare-and-set), the listing, the lifecycle, what events
+/// do to a run, event sequencing under concurrency, and heartbeats.
+pub async fn check_control_store(store: Arc<dyn ControlStore>) {
+    let base = now_ms();
+    let run = check_control_rows(store.as_ref(), base).await;
+    check_runs_listing(store.as_ref(), base).await;
+    let run_id = run.run_id;
+    check_lifecycle(store.as_ref(), run).await;
+    check_event_application(store.as_ref(), base).await;
+    let events_run = check_concurrent_appends(store.clone(), base).await;
+    check_heartbeats(store.as_ref(), events_run, run_id, base).await;
 }
