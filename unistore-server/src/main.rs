@@ -184,12 +184,17 @@ async fn main() -> ExitCode {
         Ok(lines) => lines.iter().for_each(|l| tracing::info!("{l}")),
         Err(e) => tracing::warn!("cannot recover the runs of the control store: {e}"),
     }
-    let expiring = orchestrator.clone();
+    // Runs whose controller went silent (this one before a restart, or another one sharing
+    // the store) are only recognisable once their last beat is older than the heartbeat
+    // timeout: look again every timeout.
+    let recovering = orchestrator.clone();
+    let every = cli.runs.heartbeat_timeout.max(Duration::from_secs(1));
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            if let Err(e) = expiring.expire_prepared().await {
-                tracing::warn!("cannot expire prepared runs: {e}");
+            tokio::time::sleep(every).await;
+            match recovering.recover().await {
+                Ok(lines) => lines.iter().for_each(|l| tracing::info!("{l}")),
+                Err(e) => tracing::warn!("cannot recover the runs of the control store: {e}"),
             }
         }
     });

@@ -263,7 +263,46 @@ fn workers_stop_when_their_controller_dies_and_a_restarted_controller_fails_the_
     );
     // The run is still RUNNING in the store; a restarted controller notices nobody drives it.
     let server = Server::start(data.path(), &[]);
-    let (_, v) = call("GET", &format!("{}/api/runs/{id}", server.base), None);
+    let url = format!("{}/api/runs/{id}", server.base);
+    // Once the old controller's last beat is older than the heartbeat timeout (5 s here).
+    wait_for("the restarted controller to fail the run", Duration::from_secs(30), || {
+        call("GET", &url, None).1["status"] != "RUNNING"
+    });
+    let (_, v) = call("GET", &url, None);
     assert_eq!(v["status"], "FAILED", "{v}");
     assert!(v["reason"].as_str().unwrap().contains("controller restarted"), "{v}");
+}
+
+#[test]
+fn a_restarted_controller_reattaches_workers_that_are_still_running() {
+    let data = tempfile::tempdir().unwrap();
+    let template = demo_template(data.path(), 2, 2, "0s", "12s");
+    let mut server = Server::start(data.path(), &[]);
+    let runs = format!("{}/api/runs", server.base);
+    let (_, created) = call("POST", &runs, Some(json!({ "template": template })));
+    let id = created["run_id"].as_str().unwrap().to_string();
+    call("POST", &format!("{runs}/{id}/start"), None);
+    let db = data.path().join("results.db");
+    wait_for("both workers running", Duration::from_secs(60), || {
+        support::sqlite_count(
+            &db,
+            &format!("SELECT count(*) FROM WORKER_HEARTBEATS WHERE RUN_ID = '{id}' AND STATE = 'RUNNING'"),
+        ) == 2
+    });
+    server.kill();
+    let server = Server::start(data.path(), &[]);
+    let url = format!("{}/api/runs/{id}", server.base);
+    wait_for("the re-attached run to finish", Duration::from_secs(60), || {
+        let status = call("GET", &url, None).1["status"].clone();
+        status != "RUNNING" && status != "STOPPING"
+    });
+    let (_, v) = call("GET", &url, None);
+    assert_eq!(v["status"], "COMPLETED", "{v}");
+    let parent = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let store = unistore_adapters::open_results(&format!("sqlite://{}", db.display())).await.unwrap();
+        store.reader.summary(id.parse().unwrap(), None).await.unwrap().expect("the run's row")
+    });
+    assert!(parent.warnings.iter().any(|w| w.contains("re-attached")), "{:?}", parent.warnings);
+    assert!(parent.total.ops > 0);
+    assert_eq!(parent.connections, 2, "both workers' rows are rolled up");
 }
