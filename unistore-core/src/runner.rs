@@ -501,6 +501,11 @@ pub fn apply_verdict(
         summary.target_qps.map(|target| summary.total.qps >= target * g.target_tolerance)
     };
     summary.stages = stages;
+    if summary.target_reached == Some(false) && summary.stages.is_empty() {
+        if let Some(why) = shortfall_reason(summary) {
+            summary.warnings.push(why);
+        }
+    }
     summary.verdict = Some(match summary.status {
         RunStatus::Failed => Verdict::Failed,
         RunStatus::Cancelled | RunStatus::Cancelling => Verdict::Cancelled,
@@ -508,6 +513,31 @@ pub fn apply_verdict(
         _ if !summary.slo.passed => Verdict::SloFailed,
         _ => Verdict::Passed,
     });
+}
+
+/// Why an open-loop run fell short of its target, from Little's law: the connections needed
+/// at the target rate are the rate times the mean service time. When the run's connections
+/// were fewer, they were the limit (each was busy all the time: more connections, or the
+/// database is at its limit); when there were enough, the client fell behind.
+fn shortfall_reason(s: &RunSummary) -> Option<String> {
+    let target = s.target_qps?;
+    let service_ms = s.total.service_time_ms.map_or(s.total.latency_ms.mean, |l| l.mean);
+    if service_ms <= 0.0 || s.connections == 0 {
+        return None;
+    }
+    let needed = target * service_ms / 1e3;
+    let busy = s.total.qps * service_ms / 1e3;
+    Some(if needed > f64::from(s.connections) * 0.9 {
+        format!(
+            "open loop short of its target: {:.1} of {target:.1} ops/s; at a mean service time of {service_ms:.3} ms              the target needs about {needed:.0} operations in flight, and the run had {} connections (busy {busy:.1}              on average): give it more connections (or workers), or the database is at its limit",
+            s.total.qps, s.connections
+        )
+    } else {
+        format!(
+            "open loop short of its target: {:.1} of {target:.1} ops/s although its {} connections were not all busy              ({busy:.1} on average): the client could not issue operations fast enough (add workers or threads)",
+            s.total.qps, s.connections
+        )
+    })
 }
 
 /// Moves a staged run from stage to stage at the boundaries (measured from the load's start,

@@ -317,3 +317,42 @@ fn three_workers_on_postgres_match_pg_stat_statements() {
     assert_eq!(calls, sum, "pg_stat_statements counted {calls} lookups; the workers {sum}");
     assert_eq!(parent.total.ops, parts.iter().map(|p| p.total.ops).sum::<u64>());
 }
+
+fn rate_run(args: &[&str]) -> (std::process::Output, RunSummary, Vec<RunSummary>) {
+    let data = tempfile::tempdir().unwrap();
+    let out = bench(data.path(), args);
+    let run_id = run_id_of(&text(&out.stderr));
+    let (parent, parts) = summaries(data.path(), run_id, &["worker-0", "worker-1", "worker-2"]);
+    (out, parent, parts)
+}
+
+/// QPS across workers: the rate is split, each worker holds its share, and the run holds the
+/// target; a target the connections cannot carry is reported with the reason.
+#[test]
+fn qps_across_three_workers_holds_a_reachable_target_and_explains_a_shortfall() {
+    let (out, parent, parts) =
+        rate_run(&["--workers", "3", "--qps", "600", "-c", "6", "--duration", "4s", "--warmup", "1s"]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(parts.iter().map(|p| p.target_qps).collect::<Vec<_>>(), vec![Some(200.0); 3], "the rate is split");
+    assert_eq!(parent.target_qps, Some(600.0));
+    assert!(
+        (parent.total.qps - 600.0).abs() <= 600.0 * 0.02,
+        "the run held 600 ops/s within 2 %: {}",
+        parent.total.qps
+    );
+    assert_eq!(parent.target_reached, Some(true));
+    assert_eq!(parent.verdict(), unistore_core::Verdict::Passed);
+
+    // One connection per worker cannot carry a million operations a second.
+    let (out, parent, _) =
+        rate_run(&["--workers", "3", "--qps", "1000000", "-c", "3", "--duration", "2s", "--warmup", "0s"]);
+    assert_eq!(out.status.code(), Some(1), "a missed target exits 1: {}", text(&out.stderr));
+    assert_eq!(parent.target_reached, Some(false));
+    assert_eq!(parent.verdict(), unistore_core::Verdict::TargetNotReached);
+    assert!(parent.unissued_ops > 0);
+    assert!(
+        parent.warnings.iter().any(|w| w.contains("short of its target") && w.contains("more connections")),
+        "the shortfall and its reason: {:?}",
+        parent.warnings
+    );
+}
