@@ -356,3 +356,26 @@ fn qps_across_three_workers_holds_a_reachable_target_and_explains_a_shortfall() 
         parent.warnings
     );
 }
+
+/// A worker that cannot reach the target says so in its heartbeat, and the run ends FAILED
+/// with that message before any load.
+#[test]
+fn an_unreachable_target_fails_the_run_with_the_workers_reason() {
+    let data = tempfile::tempdir().unwrap();
+    let out = bench(
+        data.path(),
+        &[
+            "--workers", "2", "-c", "2", "--duration", "2s", "--target", "postgres://bench@127.0.0.1:1/app", "--table",
+            "public.t", "--connect-timeout", "2s",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("FAILED") && stdout.contains("could not start"), "{stdout}");
+    let run_id = run_id_of(&text(&out.stderr));
+    let beats = heartbeats(data.path(), run_id);
+    let failed: Vec<_> = beats.iter().filter(|b| b.state == unistore_core::model::WorkerState::Failed).collect();
+    assert!(!failed.is_empty(), "{beats:?}");
+    assert!(failed[0].last_error.as_deref().unwrap_or("").contains("127.0.0.1:1"), "{:?}", failed[0].last_error);
+    assert_eq!(unistore_support_status(data.path(), run_id), "FAILED");
+}
