@@ -1,6 +1,7 @@
 //! The core conformance suites against a real PostgreSQL (`UNISTORE_TEST_PG_URL`).
 #![cfg(feature = "postgres")]
 
+mod control_processes;
 mod postgres_support;
 
 use std::sync::Arc;
@@ -108,4 +109,74 @@ async fn server_stats_and_the_verdict_have_their_own_columns() {
         serde_json::from_str(&row.get::<_, String>(3)).expect("violations as a JSON array");
     assert_eq!(violations, summary.slo.violations);
     assert_eq!(row.get::<_, Option<bool>>(4), summary.target_reached);
+}
+
+/// Three processes (three connection pools, as on three hosts) append to one run: the row's
+/// compare-and-set and the events' primary key keep the sequence numbers unique and gapless.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_appending_to_one_run_get_every_sequence_number_once() {
+    if control_processes::run_as_child().await {
+        return;
+    }
+    let schema = TestSchema::create(&pg_url()).await;
+    postgres::apply_schema(&schema.store_url()).await.expect("applying the schema");
+    control_processes::check_processes_share_one_sequence(
+        &schema.store_url(),
+        "three_processes_appending_to_one_run_get_every_sequence_number_once",
+    )
+    .await;
+}
+
+/// A control store without its tables fails to open, naming the DDL file and the setup
+/// command; tables of the first version are brought up to date by applying the file again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_control_schema_is_refused_then_migrated_by_setup() {
+    let schema = TestSchema::create(&pg_url()).await;
+    let e = unistore_adapters::open_control(&schema.store_url()).await.err().expect("no tables");
+    assert_eq!(e.kind(), unistore_core::ErrorKind::NotFound, "{e}");
+    let message = e.to_string();
+    assert!(message.contains("sql/schema/postgres/control.sql"), "{message}");
+    assert!(message.contains("unistore-worker setup --results URL"), "{message}");
+
+    let run = RunId::new();
+    let s = &schema.name;
+    postgres_support::connect(&schema.url)
+        .await
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.run_status (run_id UUID NOT NULL PRIMARY KEY, template_name TEXT NOT NULL, \
+             status TEXT NOT NULL, phase TEXT NOT NULL, reason TEXT, worker_count INTEGER NOT NULL, \
+             target_connections INTEGER NOT NULL, target_qps DOUBLE PRECISION, \
+             last_event_seq BIGINT NOT NULL DEFAULT 0, created_at TIMESTAMPTZ NOT NULL, \
+             updated_at TIMESTAMPTZ NOT NULL);
+             CREATE TABLE {s}.run_control_events (run_id UUID NOT NULL, seq BIGINT NOT NULL, scope TEXT NOT NULL, \
+             scope_id TEXT, event_type TEXT NOT NULL, payload JSONB NOT NULL, created_at TIMESTAMPTZ NOT NULL, \
+             PRIMARY KEY (run_id, seq));
+             CREATE TABLE {s}.worker_heartbeats (run_id UUID NOT NULL, worker_id TEXT NOT NULL, \
+             status TEXT NOT NULL, phase TEXT NOT NULL, connections INTEGER NOT NULL, ops BIGINT NOT NULL, \
+             errors BIGINT NOT NULL, last_error TEXT, last_event_seq BIGINT NOT NULL, \
+             beat_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (run_id, worker_id));
+             INSERT INTO {s}.run_status VALUES ('{run}', 'old', 'RUNNING', 'WARMUP', NULL, 2, 8, NULL, 1, \
+             '2025-03-01 10:00:00+00', '2025-03-01 10:00:01+00');
+             INSERT INTO {s}.run_control_events VALUES ('{run}', 1, 'RUN', NULL, 'STOP', '{{\"type\":\"STOP\"}}', \
+             '2025-03-01 10:00:01+00');
+             INSERT INTO {s}.worker_heartbeats VALUES ('{run}', 'w', 'COMPLETED', 'PROCESSING', 1, 2, 0, NULL, 1, \
+             '2025-03-01 10:00:01+00');"
+        ))
+        .await
+        .expect("creating first-version tables");
+    let e = unistore_adapters::open_control(&schema.store_url()).await.err().expect("old columns");
+    assert!(e.to_string().contains("unistore-worker setup --results URL"), "{e}");
+    postgres::apply_schema(&schema.store_url()).await.expect("applying the schema to an older store");
+    postgres::apply_schema(&schema.store_url()).await.expect("applying the schema again");
+    let store =
+        unistore_adapters::open_control(&schema.store_url()).await.expect("opening the migrated store");
+    let read = store.run(run).await.expect("reading").expect("the old run is kept");
+    assert_eq!((read.template_name.as_str(), read.last_event_seq, read.version), ("old", 1, 0));
+    let events = store.events_since(run, 0).await.expect("the old event reads back");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, unistore_core::model::ControlEventKind::Stop { reason: None });
+    let beats = store.heartbeats(run).await.expect("the old heartbeat reads back");
+    assert_eq!(beats[0].state, unistore_core::model::WorkerState::Finished, "COMPLETED becomes FINISHED");
+    assert_eq!((beats[0].host.as_str(), beats[0].pid), ("", 0));
+    testkit::check_control_store(store).await;
 }

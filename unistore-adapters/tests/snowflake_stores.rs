@@ -3,6 +3,7 @@
 
 #![cfg(feature = "snowflake")]
 
+mod control_processes;
 mod snowflake_support;
 
 use chrono::Utc;
@@ -115,3 +116,92 @@ async fn applying_the_schema_again_versions_an_older_stores_templates() {
         vec![(1, &old), (2, &next.template)]
     );
 }
+
+/// Three processes append to one run through the emulator: only the hybrid tables' compare-and-
+/// set and primary key keep the sequence numbers unique (no process shares a lock with another).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_appending_to_one_run_get_every_sequence_number_once() {
+    if control_processes::run_as_child().await {
+        return;
+    }
+    let url = store_schema("processes").await;
+    control_processes::check_processes_share_one_sequence(
+        &url,
+        "three_processes_appending_to_one_run_get_every_sequence_number_once",
+    )
+    .await;
+}
+
+/// A control store without its tables fails to open, naming the DDL file and the setup
+/// command; hybrid tables of the first version are brought up to date by applying the file again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_control_schema_is_refused_then_migrated_by_setup() {
+    let schema = fresh_schema("oldcontrol");
+    let url = url_with_schema(&schema);
+    execute_statements(&url, &[format!("CREATE SCHEMA IF NOT EXISTS UNISTORE_TEST.{schema}")])
+        .await
+        .expect("creating the schema");
+    let e = open_control(&url).await.err().expect("no tables");
+    assert_eq!(e.kind(), unistore_core::ErrorKind::NotFound, "{e}");
+    assert!(e.to_string().contains("sql/schema/snowflake/control.sql"), "{e}");
+    assert!(e.to_string().contains("unistore-worker setup --results URL"), "{e}");
+
+    let run = RunId::new();
+    let mut statements = vec![format!("USE SCHEMA UNISTORE_TEST.{schema}")];
+    statements.extend(unistore_adapters::snowflake::sql_statements(FIRST_CONTROL_SCHEMA));
+    statements.push(format!(
+        "INSERT INTO RUN_STATUS VALUES ('{run}', 'old', 'RUNNING', 'WARMUP', NULL, 2, 8, NULL, 1, \
+         '2025-03-01 10:00:00', '2025-03-01 10:00:01')"
+    ));
+    statements.push(format!(
+        "INSERT INTO RUN_CONTROL_EVENTS VALUES ('{run}', 1, 'RUN', NULL, 'STOP', '{{\"type\":\"STOP\"}}', \
+         '2025-03-01 10:00:01')"
+    ));
+    statements.push(format!(
+        "INSERT INTO WORKER_HEARTBEATS VALUES ('{run}', 'w', 'RUNNING', 'WARMUP', 1, 2, 0, NULL, 1, \
+         '2025-03-01 10:00:01')"
+    ));
+    execute_statements(&url, &statements)
+        .await
+        .unwrap_or_else(|e| panic!("making an older store failed: {e}"));
+    let e = open_control(&url).await.err().expect("old columns");
+    assert!(e.to_string().contains("unistore-worker setup --results URL"), "{e}");
+    apply_schema(&url).await.unwrap_or_else(|e| panic!("applying the schema to an older store failed: {e}"));
+    apply_schema(&url).await.unwrap_or_else(|e| panic!("applying the schema again failed: {e}"));
+    let store = open_control(&url).await.expect("opening the migrated store");
+    let read = store.run(run).await.expect("reading").expect("the old run is kept");
+    assert_eq!((read.template_name.as_str(), read.last_event_seq, read.version), ("old", 1, 0));
+    let events = store.events_since(run, 0).await.expect("the old event reads back");
+    assert_eq!(events.len(), 1);
+    let beats = store.heartbeats(run).await.expect("the old heartbeat reads back");
+    assert_eq!(beats[0].state, unistore_core::model::WorkerState::Lost, "an old beat reads as LOST");
+    let e = store
+        .append_event(
+            run,
+            unistore_core::model::EventScope::Run,
+            unistore_core::model::ControlEventKind::Stop { reason: None },
+        )
+        .await
+        .expect("appending to the old run");
+    assert_eq!(e.seq, 2);
+    testkit::check_control_store(store).await;
+}
+
+/// The control tables as the first version created them.
+const FIRST_CONTROL_SCHEMA: &str = "
+CREATE HYBRID TABLE IF NOT EXISTS RUN_STATUS (
+    RUN_ID VARCHAR(36) NOT NULL PRIMARY KEY, TEMPLATE_NAME VARCHAR(1024) NOT NULL,
+    STATUS VARCHAR(16) NOT NULL, PHASE VARCHAR(16) NOT NULL, REASON VARCHAR(4096),
+    WORKER_COUNT NUMBER(10, 0) NOT NULL, TARGET_CONNECTIONS NUMBER(10, 0) NOT NULL, TARGET_QPS FLOAT,
+    LAST_EVENT_SEQ NUMBER(20, 0) NOT NULL, CREATED_AT TIMESTAMP_NTZ(9) NOT NULL,
+    UPDATED_AT TIMESTAMP_NTZ(9) NOT NULL);
+CREATE HYBRID TABLE IF NOT EXISTS RUN_CONTROL_EVENTS (
+    RUN_ID VARCHAR(36) NOT NULL, SEQ NUMBER(20, 0) NOT NULL, SCOPE VARCHAR(16) NOT NULL,
+    SCOPE_ID VARCHAR(256), EVENT_TYPE VARCHAR(32) NOT NULL, EVENT_JSON VARCHAR(16384) NOT NULL,
+    CREATED_AT TIMESTAMP_NTZ(9) NOT NULL, PRIMARY KEY (RUN_ID, SEQ));
+CREATE HYBRID TABLE IF NOT EXISTS WORKER_HEARTBEATS (
+    RUN_ID VARCHAR(36) NOT NULL, WORKER_ID VARCHAR(256) NOT NULL, STATUS VARCHAR(16) NOT NULL,
+    PHASE VARCHAR(16) NOT NULL, CONNECTIONS NUMBER(10, 0) NOT NULL, OPS NUMBER(38, 0) NOT NULL,
+    ERRORS NUMBER(38, 0) NOT NULL, LAST_ERROR VARCHAR(4096), LAST_EVENT_SEQ NUMBER(20, 0) NOT NULL,
+    BEAT_AT TIMESTAMP_NTZ(9) NOT NULL, PRIMARY KEY (RUN_ID, WORKER_ID));
+";

@@ -4,6 +4,8 @@
 #![cfg(feature = "sqlite")]
 #![allow(clippy::unwrap_used)]
 
+mod control_processes;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -179,6 +181,77 @@ async fn two_control_stores_on_one_file_never_reuse_a_sequence_number() {
         panic!("unexpected event {:?}", events[0]);
     };
     assert_eq!(from_b.target_connections, connections);
+}
+
+/// Three processes share the file: SQLite's write lock, not a lock in one process, keeps the
+/// run's sequence numbers unique and without gaps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_appending_to_one_run_get_every_sequence_number_once() {
+    if control_processes::run_as_child().await {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    control_processes::check_processes_share_one_sequence(
+        &url(&dir.path().join("control.db")),
+        "three_processes_appending_to_one_run_get_every_sequence_number_once",
+    )
+    .await;
+}
+
+/// A control file made by the first version (other event and heartbeat columns, no VERSION)
+/// is brought up to date when the store opens: runs keep their rows, the suite passes on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_control_file_is_migrated_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("control.db");
+    let old = RunStatusRecord::prepared(RunId::new(), "old", 2);
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE RUN_STATUS (RUN_ID TEXT NOT NULL PRIMARY KEY, TEMPLATE_NAME TEXT NOT NULL, \
+             STATUS TEXT NOT NULL, PHASE TEXT NOT NULL, REASON TEXT, WORKER_COUNT INTEGER NOT NULL, \
+             TARGET_CONNECTIONS INTEGER NOT NULL, TARGET_QPS REAL, LAST_EVENT_SEQ INTEGER NOT NULL DEFAULT 0, \
+             CREATED_AT TEXT NOT NULL, UPDATED_AT TEXT NOT NULL);
+             CREATE TABLE RUN_CONTROL_EVENTS (RUN_ID TEXT NOT NULL, SEQ INTEGER NOT NULL, \
+             SCOPE_JSON TEXT NOT NULL, EVENT_JSON TEXT NOT NULL, EVENT_TYPE TEXT NOT NULL, \
+             CREATED_AT TEXT NOT NULL, PRIMARY KEY (RUN_ID, SEQ));
+             CREATE TABLE WORKER_HEARTBEATS (RUN_ID TEXT NOT NULL, WORKER_ID TEXT NOT NULL, \
+             STATUS TEXT NOT NULL, PHASE TEXT NOT NULL, CONNECTIONS INTEGER NOT NULL, OPS INTEGER NOT NULL, \
+             ERRORS INTEGER NOT NULL, LAST_ERROR TEXT, LAST_EVENT_SEQ INTEGER NOT NULL, BEAT_AT TEXT NOT NULL, \
+             PRIMARY KEY (RUN_ID, WORKER_ID));",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO RUN_STATUS VALUES (?1, 'old', 'RUNNING', 'WARMUP', NULL, 2, 8, NULL, 3, \
+             '2025-03-01T10:00:00.000000000Z', '2025-03-01T10:00:01.000000000Z')",
+            params![old.run_id.to_string()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO WORKER_HEARTBEATS VALUES (?1, 'w', 'RUNNING', 'WARMUP', 1, 2, 0, NULL, 3, \
+             '2025-03-01T10:00:01.000000000Z')",
+            params![old.run_id.to_string()],
+        )
+        .unwrap();
+    }
+    let store = open_control(&url(&path)).await.unwrap();
+    let read = store.run(old.run_id).await.unwrap().expect("the old run is kept");
+    assert_eq!(
+        (read.template_name.as_str(), read.target_connections, read.last_event_seq, read.version),
+        ("old", 8, 3, 0)
+    );
+    assert_eq!((read.template_json, read.load_start_at), (None, None));
+    // The old run goes on: its next event is number 4.
+    let e = store
+        .append_event(old.run_id, EventScope::Run, ControlEventKind::Stop { reason: None })
+        .await
+        .unwrap();
+    assert_eq!(e.seq, 4);
+    assert!(store.heartbeats(old.run_id).await.unwrap().is_empty(), "old heartbeats are dropped");
+    // Opening again (and from a second store) changes nothing more.
+    let again = open_control(&url(&path)).await.unwrap();
+    assert_eq!(again.run(old.run_id).await.unwrap().unwrap().last_event_seq, 4);
+    testkit::check_control_store(again).await;
 }
 
 #[tokio::test]
