@@ -132,8 +132,10 @@ pub trait ControlStore: Send + Sync + 'static {
             if self.replace_run(&next, current.version).await? {
                 return Ok(next);
             }
-            // Lost a race: back off a little, more after repeated losses.
-            tokio::time::sleep(Duration::from_millis(u64::from(attempt.min(20)))).await;
+            // Lost a race: back off a little, more after repeated losses, with jitter so that
+            // the losers do not retry in lockstep.
+            let jitter = rand::random::<u64>() % 1_000;
+            tokio::time::sleep(Duration::from_micros(u64::from(attempt.min(20)) * 1_000 + jitter)).await;
         }
         Err(Error::backend(
             ErrorKind::Conflict,
@@ -176,7 +178,12 @@ pub trait ControlStore: Send + Sync + 'static {
 
     /// Appends an event with the run's next sequence number and applies it to the run's row
     /// ([`RunStatusRecord::apply`]); returns it. The number is claimed by the compare-and-set
-    /// of the row, so concurrent appenders, in any process, never get the same one.
+    /// of the row, so concurrent appenders, in any process, never get the same one. The event
+    /// row is written just after: a reader may briefly see a later event before an earlier one
+    /// (or, if the appender died between the two writes, never see a number). Readers therefore
+    /// apply events only in unbroken sequence and, after a short wait at a gap, catch up from the
+    /// run's row, which already holds every event's effect (see
+    /// [`crate::orchestrator::join`]).
     async fn append_event(
         &self,
         run_id: RunId,

@@ -452,7 +452,8 @@ pub struct RunStatusRecord {
 impl RunStatusRecord {
     /// A new `PREPARED` record.
     pub fn prepared(run_id: RunId, template_name: impl Into<String>, worker_count: u32) -> Self {
-        let now = Utc::now();
+        // At the precision every store keeps, so the row reads back as written.
+        let now = crate::control::now_micros();
         RunStatusRecord {
             run_id,
             template_name: template_name.into(),

@@ -298,10 +298,11 @@ fn a_restarted_controller_reattaches_workers_that_are_still_running() {
     });
     let (_, v) = call("GET", &url, None);
     assert_eq!(v["status"], "COMPLETED", "{v}");
-    let parent = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-        let store = unistore_adapters::open_results(&format!("sqlite://{}", db.display())).await.unwrap();
-        store.reader.summary(id.parse().unwrap(), None).await.unwrap().expect("the run's row")
-    });
+    let parent =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            let store = unistore_adapters::open_results(&format!("sqlite://{}", db.display())).await.unwrap();
+            store.reader.summary(id.parse().unwrap(), None).await.unwrap().expect("the run's row")
+        });
     assert!(parent.warnings.iter().any(|w| w.contains("re-attached")), "{:?}", parent.warnings);
     assert!(parent.total.ops > 0);
     assert_eq!(parent.connections, 2, "both workers' rows are rolled up");

@@ -333,7 +333,11 @@ fn qps_across_three_workers_holds_a_reachable_target_and_explains_a_shortfall() 
     let (out, parent, parts) =
         rate_run(&["--workers", "3", "--qps", "600", "-c", "6", "--duration", "4s", "--warmup", "1s"]);
     assert!(out.status.success(), "{}\n{}", text(&out.stdout), text(&out.stderr));
-    assert_eq!(parts.iter().map(|p| p.target_qps).collect::<Vec<_>>(), vec![Some(200.0); 3], "the rate is split");
+    assert_eq!(
+        parts.iter().map(|p| p.target_qps).collect::<Vec<_>>(),
+        vec![Some(200.0); 3],
+        "the rate is split"
+    );
     assert_eq!(parent.target_qps, Some(600.0));
     assert!(
         (parent.total.qps - 600.0).abs() <= 600.0 * 0.02,
@@ -365,8 +369,18 @@ fn an_unreachable_target_fails_the_run_with_the_workers_reason() {
     let out = bench(
         data.path(),
         &[
-            "--workers", "2", "-c", "2", "--duration", "2s", "--target", "postgres://bench@127.0.0.1:1/app", "--table",
-            "public.t", "--connect-timeout", "2s",
+            "--workers",
+            "2",
+            "-c",
+            "2",
+            "--duration",
+            "2s",
+            "--target",
+            "postgres://bench@127.0.0.1:1/app",
+            "--table",
+            "public.t",
+            "--connect-timeout",
+            "2s",
         ],
     );
     let stdout = text(&out.stdout);
@@ -374,8 +388,13 @@ fn an_unreachable_target_fails_the_run_with_the_workers_reason() {
     assert!(stdout.contains("FAILED") && stdout.contains("could not start"), "{stdout}");
     let run_id = run_id_of(&text(&out.stderr));
     let beats = heartbeats(data.path(), run_id);
-    let failed: Vec<_> = beats.iter().filter(|b| b.state == unistore_core::model::WorkerState::Failed).collect();
+    let failed: Vec<_> =
+        beats.iter().filter(|b| b.state == unistore_core::model::WorkerState::Failed).collect();
     assert!(!failed.is_empty(), "{beats:?}");
-    assert!(failed[0].last_error.as_deref().unwrap_or("").contains("127.0.0.1:1"), "{:?}", failed[0].last_error);
+    assert!(
+        failed[0].last_error.as_deref().unwrap_or("").contains("127.0.0.1:1"),
+        "{:?}",
+        failed[0].last_error
+    );
     assert_eq!(unistore_support_status(data.path(), run_id), "FAILED");
 }
