@@ -246,3 +246,55 @@ async fn the_open_loop_rate_can_change_while_running() {
     assert!((ops - 600.0).abs() / 600.0 < 0.03, "ops {ops}");
     assert_eq!(summary.target_qps, Some(400.0));
 }
+
+/// Open loop measures the response time from the intended start, so whatever the tool adds
+/// before it starts an operation counts as the target's latency. Against a target that answers
+/// at once, the engine's response-minus-service gap is that lag alone: it must match the lag the
+/// target itself sees (arrivals against the timetable) and be small. tokio's 1 ms timer wheel
+/// started each operation ~1 ms late and charged it to the target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_loop_starts_operations_at_their_slots_and_does_not_charge_its_own_lag() {
+    const QPS: f64 = 1_000.0;
+    let mut target = ToyTarget::new(Duration::ZERO);
+    target.keep_completions = true;
+    let target = Arc::new(target);
+    let state = target.state.clone();
+    let mut c = config(4, 0, 3_000);
+    c.target_qps = Some(QPS);
+    let connected = Engine::connect(target, point_lookup_plan(), c).await.unwrap();
+    // The timetable's slot 0 is the load start, a few microseconds after this.
+    let before = Instant::now();
+    let report = connected.start().wait().await.unwrap();
+    let summary = summarize(&report, &ctx("QPS")).unwrap();
+
+    // Independent reference: when the operations reached the target, against their slots.
+    let mut arrivals = state.arrivals.lock().clone();
+    arrivals.sort();
+    assert!(arrivals.len() >= 2_900, "{} operations for ~3,000 slots", arrivals.len());
+    let mut target_lags_ms: Vec<f64> = arrivals
+        .iter()
+        .enumerate()
+        .map(|(slot, at)| (at.duration_since(before).as_secs_f64() - slot as f64 / QPS) * 1e3)
+        .collect();
+    target_lags_ms.sort_by(f64::total_cmp);
+    let target_lag_p50 = target_lags_ms[target_lags_ms.len() / 2];
+
+    // The engine's own figures: response p50 minus service p50 is the start lag it charged.
+    let response_p50 = summary.total.latency_ms.p50;
+    let service_p50 = summary.total.service_time_ms.unwrap().p50;
+    let charged_p50 = response_p50 - service_p50;
+    // Medians, not maxima: a loaded machine may delay a few starts, never most of them.
+    assert!(
+        target_lag_p50 < 0.3,
+        "the target saw operations start {target_lag_p50:.3} ms after their slots (median)"
+    );
+    assert!(
+        charged_p50 < 0.3,
+        "response p50 {response_p50:.3} ms against service p50 {service_p50:.3} ms: \
+         {charged_p50:.3} ms of the tool's own lag charged to the target"
+    );
+    assert!(
+        (charged_p50 - target_lag_p50).abs() < 0.1,
+        "the engine charged {charged_p50:.3} ms while the target saw {target_lag_p50:.3} ms of lag"
+    );
+}

@@ -11,8 +11,12 @@
 //! the intended start, not from when it managed to start: if the target stalls, the operations
 //! that should have been issued during the stall show the stall in their response time
 //! (no coordinated omission). The service time (from the actual start) is recorded too, and
-//! starts later than a threshold are counted.
+//! starts later than a threshold are counted. Because any lag of the tool's own is charged to
+//! the target this way, the sleep to a slot is not tokio's (a 1 ms wheel that wakes up to a
+//! millisecond late) but the engine's pacer: one thread that wakes each task at its slot to
+//! within microseconds (see `pacer.rs` for the design and its CPU cost).
 
+mod pacer;
 mod recorder;
 mod supervisor;
 mod task;
@@ -430,6 +434,7 @@ impl ConnectedEngine {
         };
         let shared = Arc::new(Shared {
             start,
+            pacer: config.target_qps.and_then(|_| pacer::Pacer::start(start)),
             clock,
             clock_start,
             warmup_end_ns: AtomicU64::new(warmup_end),

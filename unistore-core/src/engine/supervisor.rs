@@ -154,6 +154,11 @@ impl Supervisor {
                 abandoned += 1;
             }
         }
+        // Nothing waits for a slot any more; an `EngineControl` may keep `Shared` alive for
+        // long, so the pacer's thread ends here rather than when `Shared` is dropped.
+        if let Some(pacer) = &self.shared.pacer {
+            pacer.shutdown();
+        }
         self.emit_snapshot();
         Ok(self.report(abandoned))
     }

@@ -71,9 +71,7 @@ impl ConnectionTask {
                     if self.shared.should_stop(at) {
                         break;
                     }
-                    if at > self.shared.now_ns()
-                        && !self.sleep_until_or_stop(self.shared.start + Duration::from_nanos(at)).await
-                    {
+                    if at > self.shared.now_ns() && !self.sleep_until_slot_or_stop(at).await {
                         break;
                     }
                     Some(at)
@@ -171,6 +169,25 @@ impl ConnectionTask {
         }
         tokio::select! {
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => !self.shared.stopping.load(Ordering::Acquire),
+            _ = notified => false,
+        }
+    }
+
+    /// Open loop: sleeps until the slot at `at_ns` (an offset from the load start) unless the
+    /// load stops first; returns false when stopping. The pacer wakes the task at the slot
+    /// itself, where tokio's timer would add up to a millisecond that counts as response time.
+    async fn sleep_until_slot_or_stop(&self, at_ns: u64) -> bool {
+        let Some(pacer) = &self.shared.pacer else {
+            return self.sleep_until_or_stop(self.shared.start + Duration::from_nanos(at_ns)).await;
+        };
+        let notified = self.shared.stop_notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.shared.stopping.load(Ordering::Acquire) {
+            return false;
+        }
+        tokio::select! {
+            _ = pacer.sleep_until(at_ns) => !self.shared.stopping.load(Ordering::Acquire),
             _ = notified => false,
         }
     }

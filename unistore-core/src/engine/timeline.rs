@@ -10,6 +10,8 @@ use tokio::sync::Notify;
 
 use crate::model::{RunId, RunPhase};
 
+use super::pacer::Pacer;
+
 pub(super) const NEVER: u64 = u64::MAX;
 /// How long cancelling in-flight statements, and their return after the cancel, may take.
 pub(super) const CANCEL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -37,6 +39,9 @@ pub(super) struct Shared {
     pub(super) forced: AtomicBool,
     pub(super) forced_notify: Notify,
     pub(super) schedule: Option<Mutex<Schedule>>,
+    /// Open loop: wakes each connection task precisely at its slot (tokio's timer would wake
+    /// it up to a millisecond late, and that lag would count as response time).
+    pub(super) pacer: Option<Pacer>,
     pub(super) target_qps_bits: AtomicU64,
     pub(super) late_threshold_ns: u64,
     pub(super) sample_rate: f64,
@@ -80,7 +85,6 @@ impl Shared {
         self.stop_notify.notify_waiters();
     }
 
-    /// Open loop: the next slot of the timetable, as an offset from the load start.
     /// Open loop: operations due by `at_ns` (an offset from the load start) that no
     /// connection has started yet. 0 in closed loop.
     pub(super) fn backlog_at(&self, at_ns: u64) -> u64 {
@@ -95,6 +99,7 @@ impl Shared {
         ((at - s.next_ns) / s.interval_ns) as u64 + 1
     }
 
+    /// Open loop: the next slot of the timetable, as an offset from the load start.
     pub(super) fn claim_slot(&self) -> Option<u64> {
         let schedule = self.schedule.as_ref()?;
         let mut s = schedule.lock();

@@ -27,6 +27,9 @@ pub struct ToyState {
     pub max_in_flight: AtomicUsize,
     /// Completion instants of every operation, for checks against the engine's windows.
     pub completions: Mutex<Vec<Instant>>,
+    /// Arrival instants of every operation (when `keep_completions` is set): when the engine
+    /// really started it, as the target saw it.
+    pub arrivals: Mutex<Vec<Instant>>,
     pub stall: Mutex<Option<(Instant, Instant)>>,
     /// Phases the engine announced, in order.
     pub phases: Mutex<Vec<unistore_core::RunPhase>>,
@@ -98,6 +101,9 @@ impl TargetSession for ToySession {
     }
     async fn execute(&mut self, _statement: usize, params: &[Value]) -> Result<u64> {
         assert!(!params.is_empty(), "the engine must bind the key parameter");
+        if self.keep {
+            self.state.arrivals.lock().push(Instant::now());
+        }
         let panic_at = self.state.panic_at.load(Ordering::SeqCst);
         if panic_at > 0 && self.state.executed.load(Ordering::SeqCst) + 1 >= panic_at {
             panic!("boom: injected at operation {panic_at}");
