@@ -134,7 +134,7 @@ async fn stores_without_their_tables_name_the_file_to_apply() {
     let e = unistore_adapters::open_results(&schema.store_url()).await.expect_err("no tables");
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert!(e.to_string().contains("sql/schema/postgres/results.sql"), "{e}");
-    let e = unistore_adapters::open_control(&schema.store_url()).await.err().expect("no tables");
+    let e = unistore_adapters::open_control(&schema.store_url()).await.expect_err("no tables");
     assert!(e.to_string().contains("sql/schema/postgres/control.sql"), "{e}");
 }
 

@@ -132,7 +132,7 @@ async fn three_processes_appending_to_one_run_get_every_sequence_number_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_control_schema_is_refused_then_migrated_by_setup() {
     let schema = TestSchema::create(&pg_url()).await;
-    let e = unistore_adapters::open_control(&schema.store_url()).await.err().expect("no tables");
+    let e = unistore_adapters::open_control(&schema.store_url()).await.expect_err("no tables");
     assert_eq!(e.kind(), unistore_core::ErrorKind::NotFound, "{e}");
     let message = e.to_string();
     assert!(message.contains("sql/schema/postgres/control.sql"), "{message}");
@@ -164,7 +164,7 @@ async fn an_older_control_schema_is_refused_then_migrated_by_setup() {
         ))
         .await
         .expect("creating first-version tables");
-    let e = unistore_adapters::open_control(&schema.store_url()).await.err().expect("old columns");
+    let e = unistore_adapters::open_control(&schema.store_url()).await.expect_err("old columns");
     assert!(e.to_string().contains("unistore-worker setup --results URL"), "{e}");
     postgres::apply_schema(&schema.store_url()).await.expect("applying the schema to an older store");
     postgres::apply_schema(&schema.store_url()).await.expect("applying the schema again");

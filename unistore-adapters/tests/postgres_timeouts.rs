@@ -120,7 +120,7 @@ async fn opening_a_target_or_a_store_on_a_silent_server_does_not_hang() {
     let (result, _) = within(Duration::from_secs(8), unistore_adapters::open_results(&url)).await;
     assert_eq!(result.expect_err("a silent results store").kind(), ErrorKind::Timeout);
     let (result, _) = within(Duration::from_secs(8), unistore_adapters::open_control(&url)).await;
-    assert_eq!(result.err().expect("a silent control store").kind(), ErrorKind::Timeout);
+    assert_eq!(result.expect_err("a silent control store").kind(), ErrorKind::Timeout);
 }
 
 #[tokio::test]

@@ -141,7 +141,7 @@ async fn an_older_control_schema_is_refused_then_migrated_by_setup() {
     execute_statements(&url, &[format!("CREATE SCHEMA IF NOT EXISTS UNISTORE_TEST.{schema}")])
         .await
         .expect("creating the schema");
-    let e = open_control(&url).await.err().expect("no tables");
+    let e = open_control(&url).await.expect_err("no tables");
     assert_eq!(e.kind(), unistore_core::ErrorKind::NotFound, "{e}");
     assert!(e.to_string().contains("sql/schema/snowflake/control.sql"), "{e}");
     assert!(e.to_string().contains("unistore-worker setup --results URL"), "{e}");
@@ -164,7 +164,7 @@ async fn an_older_control_schema_is_refused_then_migrated_by_setup() {
     execute_statements(&url, &statements)
         .await
         .unwrap_or_else(|e| panic!("making an older store failed: {e}"));
-    let e = open_control(&url).await.err().expect("old columns");
+    let e = open_control(&url).await.expect_err("old columns");
     assert!(e.to_string().contains("unistore-worker setup --results URL"), "{e}");
     apply_schema(&url).await.unwrap_or_else(|e| panic!("applying the schema to an older store failed: {e}"));
     apply_schema(&url).await.unwrap_or_else(|e| panic!("applying the schema again failed: {e}"));
