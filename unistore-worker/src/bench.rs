@@ -102,7 +102,7 @@ pub struct BenchArgs {
     log: Option<PathBuf>,
     /// Spread the run over N worker processes on this host, coordinated through the control
     /// store (the connections and the rate are split between them; the summary merges their
-    /// histograms). Default: the template's scaling, else 1 (this process runs the load).
+    /// histograms). Default: the template's scaling; without one, this process runs the load.
     #[arg(long, value_name = "N")]
     workers: Option<u32>,
     /// Control store for --workers (default: the results store when it is SQLite, else the
@@ -194,7 +194,9 @@ async fn run(args: BenchArgs) -> ExitCode {
     if let Some(n) = args.workers {
         template.scaling = unistore_core::template::Scaling::Fixed { workers: n };
     }
-    let multi = !matches!(template.scaling, unistore_core::template::Scaling::Fixed { workers: 1 });
+    // `--workers N` (even 1) or a template that scales: the orchestrator runs worker processes.
+    let multi =
+        args.workers.is_some() || !matches!(template.scaling, unistore_core::template::Scaling::Fixed { workers: 1 });
     if multi {
         if args.log.is_some() {
             return bad_input(
