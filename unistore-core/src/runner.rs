@@ -320,6 +320,23 @@ impl ReadyRun {
     }
 }
 
+/// Receives each interval snapshot of a run as it is taken.
+#[async_trait::async_trait]
+pub trait SnapshotObserver: Send {
+    /// One snapshot.
+    async fn observe(&mut self, snapshot: &MetricSnapshot);
+}
+
+/// A plain closure as an observer.
+struct FnObserver<F>(F);
+
+#[async_trait::async_trait]
+impl<F: FnMut(&MetricSnapshot) + Send> SnapshotObserver for FnObserver<F> {
+    async fn observe(&mut self, snapshot: &MetricSnapshot) {
+        (self.0)(snapshot);
+    }
+}
+
 /// A run whose load is going.
 #[derive(Debug)]
 pub struct ActiveRun {
@@ -361,7 +378,14 @@ impl ActiveRun {
     /// results store; then judges the run and writes its summary. A run that
     /// broke (a panicking connection task, an engine failure) ends `FAILED` with the reason;
     /// it is never reported as a success.
-    pub async fn finish(mut self, mut on_snapshot: impl FnMut(&MetricSnapshot) + Send) -> FinishedRun {
+    pub async fn finish(self, on_snapshot: impl FnMut(&MetricSnapshot) + Send) -> FinishedRun {
+        self.finish_observed(&mut FnObserver(on_snapshot)).await
+    }
+
+    /// [`ActiveRun::finish`] with an observer that may await for each snapshot (a heartbeat
+    /// write, an HTTP push, a broadcast). The run's own handling of snapshots (the step
+    /// search, the store) waits for it, so an observer bounds its work with a timeout.
+    pub async fn finish_observed(mut self, observer: &mut (dyn SnapshotObserver + '_)) -> FinishedRun {
         let mut warnings = std::mem::take(&mut self.warnings);
         let sink = self.sink.clone();
         let mut search = self.prepared.step_search.clone().map(StepSearch::new);
@@ -381,7 +405,7 @@ impl ActiveRun {
                 ))
             });
             while let Some(s) = snapshots.recv().await {
-                on_snapshot(&s);
+                observer.observe(&s).await;
                 stages.observe(&s);
                 if s.phase == crate::model::RunPhase::Measurement && target_unreachable(&s) {
                     unreachable_s += s.interval_s;

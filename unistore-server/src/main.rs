@@ -180,7 +180,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match orchestrator.recover().await {
+    match orchestrator.recover(true).await {
         Ok(lines) => lines.iter().for_each(|l| tracing::info!("{l}")),
         Err(e) => tracing::warn!("cannot recover the runs of the control store: {e}"),
     }
@@ -192,7 +192,7 @@ async fn main() -> ExitCode {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(every).await;
-            match recovering.recover().await {
+            match recovering.recover(true).await {
                 Ok(lines) => lines.iter().for_each(|l| tracing::info!("{l}")),
                 Err(e) => tracing::warn!("cannot recover the runs of the control store: {e}"),
             }

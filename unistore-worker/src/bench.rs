@@ -191,12 +191,19 @@ async fn run(args: BenchArgs) -> ExitCode {
         Ok(t) => t,
         Err(e) => return bad_input(e),
     };
+    for (flag, path) in [("--json", &args.json), ("--log", &args.log)] {
+        if let Some(path) = path {
+            if let Err(e) = check_writable(flag, path) {
+                return bad_input(e);
+            }
+        }
+    }
     if let Some(n) = args.workers {
         template.scaling = unistore_core::template::Scaling::Fixed { workers: n };
     }
     // `--workers N` (even 1) or a template that scales: the orchestrator runs worker processes.
-    let multi =
-        args.workers.is_some() || !matches!(template.scaling, unistore_core::template::Scaling::Fixed { workers: 1 });
+    let multi = args.workers.is_some()
+        || !matches!(template.scaling, unistore_core::template::Scaling::Fixed { workers: 1 });
     if multi {
         if args.log.is_some() {
             return bad_input(
@@ -213,13 +220,6 @@ async fn run(args: BenchArgs) -> ExitCode {
             json: args.json.clone(),
         };
         return crate::headless::run(headless, &interrupts).await;
-    }
-    for (flag, path) in [("--json", &args.json), ("--log", &args.log)] {
-        if let Some(path) = path {
-            if let Err(e) = check_writable(flag, path) {
-                return bad_input(e);
-            }
-        }
     }
     let run_id = RunId::new();
     let table = match template.table_ref() {
@@ -297,16 +297,7 @@ async fn run(args: BenchArgs) -> ExitCode {
     }
     let summary = &finished.summary;
     report::print_summary(summary, store.is_some());
-    let mut json_failed = false;
-    if let Some(path) = &args.json {
-        let written = serde_json::to_string_pretty(summary)
-            .map_err(|e| e.to_string())
-            .and_then(|text| std::fs::write(path, text + "\n").map_err(|e| e.to_string()));
-        if let Err(e) = written {
-            eprintln!("error: cannot write {}: {e}", path.display());
-            json_failed = true;
-        }
-    }
+    let json_failed = args.json.as_deref().is_some_and(|path| !report::write_json(path, summary));
     let incomplete = match &store {
         Some(s) => {
             eprintln!("{}", s.final_line());

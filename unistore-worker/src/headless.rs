@@ -79,8 +79,11 @@ pub async fn run(h: Headless, interrupts: &Interrupts) -> ExitCode {
         settings.on_worker_loss = p;
     }
     let orchestrator = Orchestrator::new(control, store.sink(), reader, Arc::new(launcher.clone()), settings);
-    for line in orchestrator.expire_prepared().await.unwrap_or_default() {
-        eprintln!("{line}");
+    // Runs that an earlier `bench --workers` or controller left behind (killed with their
+    // workers) end FAILED with the reason instead of staying RUNNING.
+    match orchestrator.recover(false).await {
+        Ok(lines) => lines.iter().for_each(|l| eprintln!("{l}")),
+        Err(e) => eprintln!("warning: cannot check the control store for abandoned runs: {e}"),
     }
     let record = match orchestrator.prepare(h.template.clone(), RunOptions::default()).await {
         Ok(r) => r,
@@ -149,17 +152,11 @@ pub async fn run(h: Headless, interrupts: &Interrupts) -> ExitCode {
     for note in orchestrator.view(run_id).await.map(|v| v.notes).unwrap_or_default() {
         eprintln!("note: {note}");
     }
+    let mut json_failed = false;
     match &outcome.summary {
         Some(s) => {
             report::print_summary(s, !h.no_results);
-            if let Some(path) = &h.json {
-                let written = serde_json::to_string_pretty(s)
-                    .map_err(|e| e.to_string())
-                    .and_then(|text| std::fs::write(path, text + "\n").map_err(|e| e.to_string()));
-                if let Err(e) = written {
-                    eprintln!("error: cannot write {}: {e}", path.display());
-                }
-            }
+            json_failed = h.json.as_deref().is_some_and(|path| !report::write_json(path, s));
         }
         None => println!(
             "run {run_id} {}: {}",
@@ -180,7 +177,7 @@ pub async fn run(h: Headless, interrupts: &Interrupts) -> ExitCode {
         (RunStatus::Failed, _) | (_, Verdict::Failed | Verdict::SloFailed | Verdict::TargetNotReached) => {
             ExitCode::from(1)
         }
-        _ if store.incomplete() => ExitCode::from(3),
+        _ if store.incomplete() || json_failed => ExitCode::from(3),
         _ => ExitCode::SUCCESS,
     }
 }

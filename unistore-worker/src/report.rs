@@ -285,3 +285,17 @@ pub fn print_summary(s: &RunSummary, stored: bool) {
         (verdict, _) => println!("verdict: {verdict}"),
     }
 }
+
+/// Writes the summary as JSON to `path` (`--json`); says so and returns false when it cannot.
+pub fn write_json(path: &std::path::Path, summary: &RunSummary) -> bool {
+    let written = serde_json::to_string_pretty(summary)
+        .map_err(|e| e.to_string())
+        .and_then(|text| std::fs::write(path, text + "\n").map_err(|e| e.to_string()));
+    match written {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            false
+        }
+    }
+}

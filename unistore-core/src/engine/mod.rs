@@ -410,8 +410,6 @@ impl ConnectedEngine {
     /// Starts now, as if the load had started `behind` ago.
     fn start_behind(self, behind: Duration) -> EngineHandle {
         let ConnectedEngine { pool, plan, config, sessions } = self;
-        let clock = quanta::Clock::new();
-        let clock_start = clock.raw();
         let start = Instant::now();
         // Saturating: validated templates keep these far below u64 nanoseconds (584 years).
         let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
@@ -435,8 +433,6 @@ impl ConnectedEngine {
         let shared = Arc::new(Shared {
             start,
             pacer: config.target_qps.and_then(|_| pacer::Pacer::start(start)),
-            clock,
-            clock_start,
             warmup_end_ns: AtomicU64::new(warmup_end),
             measure_end_ns: AtomicU64::new(measure_end),
             run_end_ns: AtomicU64::new(run_end),

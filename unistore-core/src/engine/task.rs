@@ -161,6 +161,11 @@ impl ConnectionTask {
 
     /// Sleeps until `at` unless the load stops first; returns false when stopping.
     pub(super) async fn sleep_until_or_stop(&self, at: Instant) -> bool {
+        self.wait_or_stop(tokio::time::sleep_until(tokio::time::Instant::from_std(at))).await
+    }
+
+    /// Waits for `wake` unless the load stops first; returns false when stopping.
+    async fn wait_or_stop(&self, wake: impl std::future::Future<Output = ()>) -> bool {
         let notified = self.shared.stop_notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
@@ -168,7 +173,7 @@ impl ConnectionTask {
             return false;
         }
         tokio::select! {
-            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => !self.shared.stopping.load(Ordering::Acquire),
+            _ = wake => !self.shared.stopping.load(Ordering::Acquire),
             _ = notified => false,
         }
     }
@@ -180,16 +185,7 @@ impl ConnectionTask {
         let Some(pacer) = &self.shared.pacer else {
             return self.sleep_until_or_stop(self.shared.start + Duration::from_nanos(at_ns)).await;
         };
-        let notified = self.shared.stop_notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if self.shared.stopping.load(Ordering::Acquire) {
-            return false;
-        }
-        tokio::select! {
-            _ = pacer.sleep_until(at_ns) => !self.shared.stopping.load(Ordering::Acquire),
-            _ = notified => false,
-        }
+        self.wait_or_stop(pacer.sleep_until(at_ns)).await
     }
 
     pub(super) async fn sleep_or_stop(&self, d: Duration) {

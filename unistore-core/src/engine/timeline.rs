@@ -24,12 +24,12 @@ pub(super) struct Schedule {
 /// State shared by the supervisor and the connection tasks. Hot-path reads are relaxed atomic
 /// loads.
 pub(super) struct Shared {
+    /// The load start on the OS's monotonic clock, the one clock of the whole timeline: the
+    /// pacer wakes tasks by it and the tasks time their operations by it. (A calibrated
+    /// time-stamp counter was tried for the hot path: it drifts from the OS clock by a few
+    /// parts in ten thousand, so after seconds the pacer's slots and the tasks' clock disagreed
+    /// by more than the lag being measured, and operations seemed to start before their slot.)
     pub(super) start: Instant,
-    /// The hot path's clock: the CPU's invariant time-stamp counter, calibrated against the
-    /// OS clock (about 10 ns a read instead of ~30 ns for `clock_gettime` here). Offsets from
-    /// `clock_start` and from `start` describe the same timeline.
-    pub(super) clock: quanta::Clock,
-    pub(super) clock_start: u64,
     pub(super) warmup_end_ns: AtomicU64,
     pub(super) measure_end_ns: AtomicU64,
     pub(super) run_end_ns: AtomicU64,
@@ -53,10 +53,10 @@ pub(super) struct Shared {
 }
 
 impl Shared {
-    /// Nanoseconds since the load started, on the hot path's clock.
+    /// Nanoseconds since the load started.
     #[inline]
     pub(super) fn now_ns(&self) -> u64 {
-        self.clock.delta_as_nanos(self.clock_start, self.clock.raw())
+        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
     #[inline]

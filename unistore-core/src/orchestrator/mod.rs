@@ -394,9 +394,10 @@ impl Orchestrator {
 
     /// After a controller (re)start: runs left `PREPARED` longer than the TTL are cancelled
     /// with a reason; running runs whose controller went silent are re-attached when their
-    /// workers are still beating (this controller finishes them), or marked `FAILED` with the
-    /// reason. Returns one line per run it touched.
-    pub async fn recover(self: &Arc<Self>) -> Result<Vec<String>> {
+    /// workers are still beating and `reattach` is set (this controller finishes them; a
+    /// short-lived `bench --workers` leaves them alone), or marked `FAILED` with the reason
+    /// when no worker is left. Returns one line per run it touched.
+    pub async fn recover(self: &Arc<Self>, reattach: bool) -> Result<Vec<String>> {
         let mut lines = self.expire_prepared().await?;
         let active = self
             .control
@@ -418,6 +419,9 @@ impl Orchestrator {
                 beats.iter().filter(|b| !b.state.is_final() && now - b.beat_at <= silent_after).count();
             let template = stored_template(&record);
             match (record.load_start_at, alive, template) {
+                (Some(_), n, Ok(_)) if n > 0 && !reattach => {
+                    lines.push(format!("run {run_id}: its controller is silent but {n} worker(s) still run"));
+                }
                 (Some(_), n, Ok(template)) if n > 0 => {
                     let (tx, rx) = watch::channel(None);
                     self.runs.lock().insert(
@@ -632,14 +636,7 @@ impl Driver {
                     Some(EndCause::Stopped(record.reason.unwrap_or_else(|| "stopped by request".into())));
                 return Ok(false);
             }
-            let beats: HashMap<String, WorkerHeartbeat> = self
-                .o
-                .control
-                .heartbeats(self.run_id())
-                .await?
-                .into_iter()
-                .map(|b| (b.worker_id.clone(), b))
-                .collect();
+            let beats = self.beats().await?;
             let mut ready = 0;
             for slot in &mut self.slots {
                 let beat = beats.get(&slot.worker_id);
@@ -680,6 +677,12 @@ impl Driver {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// The latest heartbeat of each worker, by worker id.
+    async fn beats(&self) -> Result<HashMap<String, WorkerHeartbeat>> {
+        let beats = self.o.control.heartbeats(self.run_id()).await?;
+        Ok(beats.into_iter().map(|b| (b.worker_id.clone(), b)).collect())
     }
 
     /// The run's phase at `now`, from its start instant and the template's phases.
@@ -737,14 +740,7 @@ impl Driver {
                 self.stop_all("the run's workers did not finish by their planned end").await?;
                 stop_sent = Some(Instant::now());
             }
-            let beats: HashMap<String, WorkerHeartbeat> = self
-                .o
-                .control
-                .heartbeats(self.run_id())
-                .await?
-                .into_iter()
-                .map(|b| (b.worker_id.clone(), b))
-                .collect();
+            let beats = self.beats().await?;
             let mut lost_now = Vec::new();
             for (i, slot) in self.slots.iter_mut().enumerate() {
                 if slot.done {
