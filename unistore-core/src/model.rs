@@ -515,6 +515,12 @@ pub enum ControlEventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// End the load now because the run has its answer (a search across workers found its
+    /// best step): the workers' rows are completed, not cancelled.
+    Finish {
+        /// Why.
+        reason: String,
+    },
     /// Move to a phase.
     SetPhase {
         /// The new phase.
@@ -536,6 +542,7 @@ impl ControlEventKind {
         match self {
             ControlEventKind::Start { .. } => "START",
             ControlEventKind::Stop { .. } => "STOP",
+            ControlEventKind::Finish { .. } => "FINISH",
             ControlEventKind::SetPhase { .. } => "SET_PHASE",
             ControlEventKind::SetWorkerTarget { .. } => "SET_WORKER_TARGET",
         }

@@ -28,7 +28,7 @@ use crate::summary::{summarize, SummaryContext};
 use crate::table::{RenderRequest, TableManager, TableProfile};
 use crate::target::TargetPool;
 use crate::template::limits::MAX_CONNECTIONS_PER_WORKER;
-use crate::template::{KeySource, LoadMode, Template};
+use crate::template::{KeySource, Template};
 use crate::workload::WorkloadPlan;
 
 /// How many snapshots are buffered before they are written in one batch.
@@ -142,31 +142,8 @@ impl PreparedRun {
         };
         let notes = run_notes(&template, &profile, &statements, key_pool.as_ref().map(Vec::len));
         let plan = WorkloadPlan::build(&template, &profile, statements, key_pool, run_id, &worker)?;
-        let (connections, target_qps, step_search) = match &template.load {
-            LoadMode::Concurrency { connections } => (*connections, None, None),
-            LoadMode::Qps { target_qps, connections } => (*connections, Some(*target_qps), None),
-            LoadMode::FindMaxConcurrency {
-                start_connections,
-                step_connections,
-                step_duration,
-                max_connections,
-                qps_drop_pct,
-                p95_growth_pct,
-                max_error_rate,
-            } => (
-                *start_connections,
-                None,
-                Some(StepSearchParams {
-                    start_connections: *start_connections,
-                    step_connections: *step_connections,
-                    step_duration: *step_duration,
-                    max_connections: *max_connections,
-                    qps_drop_pct: *qps_drop_pct,
-                    p95_growth_pct: *p95_growth_pct,
-                    max_error_rate: *max_error_rate,
-                }),
-            ),
-        };
+        let step_search = StepSearchParams::from_load(&template.load);
+        let (connections, target_qps) = (template.load.initial_connections(), template.load.target_qps());
         // A staged run starts (and warms up) at its first stage's load.
         let (connections, target_qps) = match template.stages.first() {
             Some(first) => (first.connections.unwrap_or(connections), first.target_qps.or(target_qps)),

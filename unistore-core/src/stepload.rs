@@ -34,6 +34,30 @@ pub struct StepSearchParams {
 }
 
 impl StepSearchParams {
+    /// The search a `FIND_MAX_CONCURRENCY` load asks for (`None` for other modes).
+    pub fn from_load(load: &crate::template::LoadMode) -> Option<Self> {
+        match load {
+            crate::template::LoadMode::FindMaxConcurrency {
+                start_connections,
+                step_connections,
+                step_duration,
+                max_connections,
+                qps_drop_pct,
+                p95_growth_pct,
+                max_error_rate,
+            } => Some(StepSearchParams {
+                start_connections: *start_connections,
+                step_connections: *step_connections,
+                step_duration: *step_duration,
+                max_connections: *max_connections,
+                qps_drop_pct: *qps_drop_pct,
+                p95_growth_pct: *p95_growth_pct,
+                max_error_rate: *max_error_rate,
+            }),
+            _ => None,
+        }
+    }
+
     /// Upper bound on the search's length (every step up to `max_connections`).
     pub fn max_duration(&self) -> Duration {
         let steps =

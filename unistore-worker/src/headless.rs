@@ -28,6 +28,37 @@ pub struct Headless {
     pub json: Option<std::path::PathBuf>,
 }
 
+type LiveSlot = Arc<parking_lot::Mutex<Option<Arc<Orchestrator>>>>;
+
+/// A loopback HTTP endpoint for the workers' snapshots (`POST /api/runs/{id}/metrics/live`),
+/// answered by the orchestrator once it is in the slot. Returns its base URL.
+async fn live_receiver() -> std::io::Result<(String, LiveSlot)> {
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    let slot: LiveSlot = Arc::new(parking_lot::Mutex::new(None));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    async fn push(State(slot): State<LiveSlot>, body: axum::body::Bytes) -> StatusCode {
+        let Ok(snapshot) = serde_json::from_slice::<unistore_core::MetricSnapshot>(&body) else {
+            return StatusCode::BAD_REQUEST;
+        };
+        let orchestrator = slot.lock().clone();
+        match orchestrator.map(|o| o.observe_live(snapshot)) {
+            Some(Ok(())) => StatusCode::NO_CONTENT,
+            _ => StatusCode::NOT_FOUND,
+        }
+    }
+    let app = axum::Router::new()
+        .route("/api/runs/{id}/metrics/live", axum::routing::post(push))
+        .with_state(slot.clone());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!("the snapshot endpoint stopped: {e}");
+        }
+    });
+    Ok((url, slot))
+}
+
 fn bad_input(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::from(2)
@@ -73,12 +104,20 @@ pub async fn run(h: Headless, interrupts: &Interrupts) -> ExitCode {
     };
     let log_dir = unistore_adapters::sqlite::demo::default_data_dir().join("worker-logs");
     let launcher = LocalLauncher::new(program).with_log_dir(&log_dir);
+    // The workers push their one-second snapshots here, as they would to the controller: the
+    // live merge (and a search across workers) needs them.
+    let (live_url, live_slot) = match live_receiver().await {
+        Ok(r) => r,
+        Err(e) => return bad_input(format!("cannot listen for the workers' snapshots on 127.0.0.1: {e}")),
+    };
     let mut settings = OrchestratorSettings::new(control_url.clone());
     settings.results_url = Some(results_url.clone());
+    settings.controller_url = Some(live_url);
     if let Some(p) = h.on_worker_loss {
         settings.on_worker_loss = p;
     }
     let orchestrator = Orchestrator::new(control, store.sink(), reader, Arc::new(launcher.clone()), settings);
+    *live_slot.lock() = Some(orchestrator.clone());
     // Runs that an earlier `bench --workers` or controller left behind (killed with their
     // workers) end FAILED with the reason instead of staying RUNNING.
     match orchestrator.recover(false).await {
@@ -129,10 +168,18 @@ pub async fn run(h: Headless, interrupts: &Interrupts) -> ExitCode {
                     let errors: u64 = view.workers.iter().map(|w| w.heartbeat.errors).sum();
                     let conns: u32 = view.workers.iter().map(|w| w.heartbeat.connections).sum();
                     let states: Vec<String> = view.workers.iter().map(|w| format!("{}={}", w.heartbeat.worker_id, w.heartbeat.state)).collect();
+                    // The merged one-second figures when the workers' pushes are in, else the
+                    // heartbeats' counts.
+                    let figures = match &view.live {
+                        Some(l) => format!(
+                            "{:>9.1} ops/s p50 {:.3} ms p99 {:.3} ms",
+                            l.total.qps, l.total.latency_ms.p50, l.total.latency_ms.p99
+                        ),
+                        None => format!("{:>9.1} ops/s", ops.saturating_sub(last_ops) as f64),
+                    };
                     eprintln!(
-                        "{elapsed:>5}s {:<11} {:>9.1} ops/s {:>7} errors {:>4} conns  {}",
+                        "{elapsed:>5}s {:<11} {figures} {:>7} errors {:>4} conns  {}",
                         view.record.phase.as_str(),
-                        ops.saturating_sub(last_ops) as f64,
                         errors,
                         conns,
                         states.join(" ")

@@ -398,3 +398,73 @@ fn an_unreachable_target_fails_the_run_with_the_workers_reason() {
     );
     assert_eq!(unistore_support_status(data.path(), run_id), "FAILED");
 }
+
+/// FIND_MAX_CONCURRENCY across 2 workers: the controller searches on the merged figures and
+/// steps the run's connections. The target has a known knee: a statement that needs one of 4
+/// slots (advisory locks) for 20 ms, so throughput grows up to 4 connections and then only
+/// the waiting grows.
+#[test]
+fn a_search_across_two_workers_finds_the_knee_within_one_step() {
+    let cluster = Cluster::start();
+    psql(&cluster.url, "DROP TABLE IF EXISTS knee; CREATE TABLE knee (id integer PRIMARY KEY); INSERT INTO knee SELECT generate_series(1, 100)");
+    psql(
+        &cluster.url,
+        "CREATE OR REPLACE FUNCTION knee_slot() RETURNS integer LANGUAGE plpgsql AS $$ \
+         BEGIN LOOP FOR i IN 0..3 LOOP \
+           IF pg_try_advisory_xact_lock(4242, i) THEN PERFORM pg_sleep(0.02); RETURN i; END IF; \
+         END LOOP; PERFORM pg_sleep(0.001); END LOOP; END $$",
+    );
+    let data = tempfile::tempdir().unwrap();
+    let template = support::template(
+        data.path(),
+        "knee.toml",
+        &format!(
+            r#"name = "knee"
+target = "{}"
+table = "public.knee"
+[mix]
+CUSTOM_SQL = 100
+[custom_sql]
+sql = "SELECT knee_slot()"
+params = []
+[load]
+mode = "FIND_MAX_CONCURRENCY"
+start_connections = 2
+step_connections = 2
+step_duration = "3s"
+max_connections = 10
+qps_drop_pct = 10.0
+p95_growth_pct = 50.0
+[scaling]
+mode = "FIXED"
+workers = 2
+[phases]
+warmup = "1s"
+"#,
+            cluster.url
+        ),
+    );
+    let out = bench(data.path(), &["--template", template.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{}\n{stderr}", text(&out.stdout));
+    let run_id = run_id_of(&stderr);
+    let (parent, parts) = summaries(data.path(), run_id, &["worker-0", "worker-1"]);
+    let steps: Vec<(u32, f64, f64)> = parent.steps.iter().map(|s| (s.connections, s.qps, s.p95_ms)).collect();
+    eprintln!("search steps (connections, ops/s, p95 ms): {steps:?}");
+    let best = parent.best_step.as_ref().unwrap_or_else(|| panic!("no best step: {steps:?}"));
+    assert!(
+        (2..=6).contains(&best.connections) && best.connections.abs_diff(4) <= 2,
+        "the knee is at 4 connections; the search chose {} (steps {steps:?})",
+        best.connections
+    );
+    assert!(steps.len() >= 2, "it stepped: {steps:?}");
+    assert!(steps.windows(2).all(|w| w[1].0 == w[0].0 + 2), "steps of 2 connections: {steps:?}");
+    assert!(steps.iter().all(|s| s.0 <= 8), "it stopped after the knee, not at max_connections: {steps:?}");
+    assert_eq!(parent.status, unistore_core::RunStatus::Completed, "{:?}", parent.reason);
+    assert!(parent.reason.as_deref().unwrap_or("").starts_with("search finished"), "{:?}", parent.reason);
+    assert!(
+        parts.iter().all(|p| p.status == unistore_core::RunStatus::Completed),
+        "the workers' rows are completed"
+    );
+    assert_eq!(parent.connections, best.connections);
+}

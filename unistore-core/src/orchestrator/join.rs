@@ -170,7 +170,7 @@ impl WorkerAgent {
         };
         let WorkerIdentity { index, count, .. } = self.identity;
         let rate = record.target_qps.or(template.load.target_qps()).map(|q| rate_share(q, count));
-        worker_template(template, share(total, index, count), rate)
+        worker_template(template, share(total, index, count), rate, count > 1)
     }
 
     async fn beat(&self, state: WorkerState, p: &Progress) -> Result<()> {
@@ -395,6 +395,7 @@ impl WorkerAgent {
             ControlEventKind::Stop { reason } => control.stop(StopReason::Requested(
                 reason.clone().unwrap_or_else(|| "stopped by the controller".to_string()),
             )),
+            ControlEventKind::Finish { reason } => control.stop(StopReason::SearchFinished(reason.clone())),
             ControlEventKind::SetWorkerTarget { connections, target_qps } => {
                 let WorkerIdentity { index, count, .. } = self.identity;
                 let (c, q) = match event.scope {

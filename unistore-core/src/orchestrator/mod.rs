@@ -162,6 +162,55 @@ struct Entry {
     done: Option<watch::Receiver<Option<RunOutcome>>>,
     live: LiveRun,
     live_cache: Option<(Instant, Option<LiveFigures>)>,
+    /// A search across workers: each second's snapshots of every worker, merged once all
+    /// have arrived and handed to the driver's step search.
+    rounds: Option<SearchRounds>,
+}
+
+/// Collects the workers' snapshots of each second into one run-level snapshot.
+struct SearchRounds {
+    workers: usize,
+    pending: BTreeMap<u64, Vec<MetricSnapshot>>,
+    tx: tokio::sync::mpsc::UnboundedSender<MetricSnapshot>,
+}
+
+impl SearchRounds {
+    fn observe(&mut self, snapshot: MetricSnapshot) -> Result<()> {
+        let seq = snapshot.seq;
+        let round = self.pending.entry(seq).or_default();
+        if round.iter().any(|s| s.worker_id == snapshot.worker_id) {
+            return Ok(());
+        }
+        round.push(snapshot);
+        if round.len() < self.workers {
+            return Ok(());
+        }
+        let round = self.pending.remove(&seq).unwrap_or_default();
+        // A round that never completed (a worker lost meanwhile) is dropped, not merged late.
+        self.pending.retain(|s, _| *s > seq);
+        let window = round.iter().map(|s| s.interval_s).fold(0.0, f64::max);
+        let totals: Vec<&crate::metrics::KindStats> = round.iter().map(|s| &s.total).collect();
+        let total = crate::metrics::KindStats::merge_exact(&totals, window)?;
+        let first = &round[0];
+        let merged = MetricSnapshot {
+            run_id: first.run_id,
+            worker_id: "run".to_string(),
+            seq,
+            taken_at: round.iter().map(|s| s.taken_at).max().unwrap_or(first.taken_at),
+            elapsed_s: round.iter().map(|s| s.elapsed_s).fold(0.0, f64::max),
+            interval_s: window,
+            phase: round.iter().map(|s| s.phase).min().unwrap_or(first.phase),
+            active_connections: round.iter().map(|s| s.active_connections).sum(),
+            target_connections: round.iter().map(|s| s.target_connections).sum(),
+            target_qps: None,
+            late_starts: round.iter().map(|s| s.late_starts).sum(),
+            backlog: round.iter().map(|s| s.backlog).sum(),
+            total,
+            by_kind: BTreeMap::new(),
+        };
+        let _ = self.tx.send(merged);
+        Ok(())
+    }
 }
 
 /// Runs multi-worker runs.
@@ -242,6 +291,7 @@ impl Orchestrator {
                 done: None,
                 live: LiveRun::default(),
                 live_cache: None,
+                rounds: None,
             },
         );
         Ok(record)
@@ -268,6 +318,7 @@ impl Orchestrator {
             }
         })?;
         let (tx, rx) = watch::channel(None);
+        let mut search_rx = None;
         {
             let mut runs = self.runs.lock();
             let entry = runs.entry(run_id).or_insert_with(|| Entry {
@@ -276,13 +327,30 @@ impl Orchestrator {
                 done: None,
                 live: LiveRun::default(),
                 live_cache: None,
+                rounds: None,
             });
             entry.done = Some(rx);
+            if crate::stepload::StepSearchParams::from_load(&template.load).is_some()
+                && record.worker_count > 1
+            {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                entry.rounds = Some(SearchRounds {
+                    workers: record.worker_count as usize,
+                    pending: BTreeMap::new(),
+                    tx,
+                });
+                search_rx = Some(rx);
+            }
         }
         let me = self.clone();
         let driven = record.clone();
         tokio::spawn(async move {
-            let outcome = Driver::new(me.clone(), driven, template).run(true).await;
+            let mut driver = Driver::new(me.clone(), driven, template);
+            if let Some(rx) = search_rx {
+                driver.search = crate::stepload::StepSearchParams::from_load(&driver.template.load)
+                    .map(|p| (crate::stepload::StepSearch::new(p), rx));
+            }
+            let outcome = driver.run(true).await;
             let _ = tx.send(Some(outcome));
         });
         Ok(record)
@@ -337,6 +405,9 @@ impl Orchestrator {
     pub fn observe_live(&self, snapshot: MetricSnapshot) -> Result<()> {
         let mut runs = self.runs.lock();
         let entry = runs.get_mut(&snapshot.run_id).ok_or_else(|| not_found(snapshot.run_id))?;
+        if let Some(rounds) = entry.rounds.as_mut() {
+            rounds.observe(snapshot.clone())?;
+        }
         entry.live.observe(snapshot);
         Ok(())
     }
@@ -432,6 +503,7 @@ impl Orchestrator {
                             done: Some(rx),
                             live: LiveRun::default(),
                             live_cache: None,
+                            rounds: None,
                         },
                     );
                     let me = self.clone();
@@ -527,6 +599,10 @@ struct Driver {
     cause: Option<EndCause>,
     lost: Vec<String>,
     phase: RunPhase,
+    /// A search across workers, fed one merged snapshot per second.
+    search: Option<(crate::stepload::StepSearch, tokio::sync::mpsc::UnboundedReceiver<MetricSnapshot>)>,
+    /// Why the search ended the load.
+    search_finished: Option<String>,
 }
 
 impl Driver {
@@ -539,6 +615,8 @@ impl Driver {
             cause: None,
             lost: Vec::new(),
             phase: RunPhase::Preparing,
+            search: None,
+            search_finished: None,
         }
     }
 
@@ -691,7 +769,7 @@ impl Driver {
             return RunPhase::Preparing;
         };
         let warm = at + to_chrono(self.template.phases.warmup);
-        let measure = warm + to_chrono(self.template.measurement());
+        let measure = warm + to_chrono(plan::measurement_of(&self.template));
         let cool = measure + to_chrono(self.template.phases.cooldown);
         match now {
             n if n < at => RunPhase::Preparing,
@@ -705,7 +783,7 @@ impl Driver {
     fn planned_end(&self) -> DateTime<Utc> {
         let at = self.record.load_start_at.unwrap_or_else(Utc::now);
         at + to_chrono(self.template.phases.warmup)
-            + to_chrono(self.template.measurement())
+            + to_chrono(plan::measurement_of(&self.template))
             + to_chrono(self.template.phases.cooldown)
     }
 
@@ -740,6 +818,7 @@ impl Driver {
                 self.stop_all("the run's workers did not finish by their planned end").await?;
                 stop_sent = Some(Instant::now());
             }
+            self.step_search().await?;
             let beats = self.beats().await?;
             let mut lost_now = Vec::new();
             for (i, slot) in self.slots.iter_mut().enumerate() {
@@ -785,6 +864,35 @@ impl Driver {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// Feeds the search the merged snapshots that arrived, and moves the run's connections (or
+    /// ends the load) as it decides.
+    async fn step_search(&mut self) -> Result<()> {
+        let Some((search, rx)) = self.search.as_mut() else {
+            return Ok(());
+        };
+        let mut decisions = Vec::new();
+        while let Ok(snapshot) = rx.try_recv() {
+            if self.search_finished.is_some() {
+                break;
+            }
+            match search.observe(&snapshot)? {
+                crate::stepload::StepDecision::Continue => {}
+                crate::stepload::StepDecision::SetConnections(n) => {
+                    decisions.push(ControlEventKind::SetWorkerTarget { connections: n, target_qps: None })
+                }
+                crate::stepload::StepDecision::Stop(reason) => {
+                    let reason = format!("search finished: {reason}");
+                    self.search_finished = Some(reason.clone());
+                    decisions.push(ControlEventKind::Finish { reason });
+                }
+            }
+        }
+        for kind in decisions {
+            self.o.control.append_event(self.run_id(), EventScope::Run, kind).await?;
+        }
+        Ok(())
     }
 
     async fn stop_all(&mut self, reason: &str) -> Result<()> {
@@ -968,6 +1076,21 @@ impl Driver {
                 notes.push(format!("lost: {l}"));
             }
         }
+        if let (Some(s), Some((search, _))) = (summary.as_mut(), self.search.as_ref()) {
+            s.steps = search.steps().to_vec();
+            s.best_step = search.best().cloned();
+            if let Some(best) = &s.best_step {
+                s.connections = best.connections;
+            }
+        }
+        let reason = match (&self.search, status) {
+            (Some(_), RunStatus::Completed) => Some(
+                self.search_finished
+                    .clone()
+                    .unwrap_or_else(|| "search finished: every step up to max_connections ran".to_string()),
+            ),
+            _ => reason,
+        };
         if let Some(s) = summary.as_mut() {
             s.status = status;
             s.reason = reason.clone();

@@ -112,12 +112,6 @@ pub fn plan_workers(template: &Template, host: HostCapacity) -> Result<WorkerPla
             workers
         }
     };
-    if workers > 1 && matches!(template.load, LoadMode::FindMaxConcurrency { .. }) {
-        return Err(Error::invalid(format!(
-            "FIND_MAX_CONCURRENCY runs in one worker process in this version, and the scaling asks for \
-             {workers}: use scaling FIXED with workers = 1 (up to {MAX_CONNECTIONS_PER_WORKER} connections)"
-        )));
-    }
     if workers > 1 && !template.stages.is_empty() {
         return Err(Error::invalid(format!(
             "staged runs ([[stages]]) run in one worker process in this version, and the scaling asks for \
@@ -140,10 +134,29 @@ pub fn plan_workers(template: &Template, host: HostCapacity) -> Result<WorkerPla
     Ok(WorkerPlan { workers, connections, target_qps, bound_note })
 }
 
+/// How long the run's measurement lasts: the template's, or for a search the longest it may
+/// take (every step up to `max_connections`).
+pub fn measurement_of(template: &Template) -> std::time::Duration {
+    crate::stepload::StepSearchParams::from_load(&template.load)
+        .map_or_else(|| template.measurement(), |p| p.max_duration())
+}
+
 /// The template one worker runs: its share of the connections and of the rate, and its part of
-/// the scaling (one worker).
-pub fn worker_template(template: &Template, connections: u32, target_qps: Option<f64>) -> Template {
+/// the scaling (one worker). With `controller_searches` (a `FIND_MAX_CONCURRENCY` run over
+/// several workers), the controller runs the search on the merged figures and moves the
+/// run's connections step by step, so a worker runs a plain closed loop at its share, for as
+/// long as the search may last.
+pub fn worker_template(
+    template: &Template,
+    connections: u32,
+    target_qps: Option<f64>,
+    controller_searches: bool,
+) -> Template {
     let mut t = template.clone();
+    if controller_searches && matches!(t.load, LoadMode::FindMaxConcurrency { .. }) {
+        t.phases.measurement = measurement_of(template);
+        t.load = LoadMode::Concurrency { connections: connections.max(1) };
+    }
     match &mut t.load {
         LoadMode::Concurrency { connections: c } => *c = connections.max(1),
         LoadMode::Qps { target_qps: q, connections: c } => {
