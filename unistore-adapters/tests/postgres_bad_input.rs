@@ -184,14 +184,17 @@ async fn errors_are_classified_by_sqlstate() {
     let mut session = pool(&url).connect().await.expect("session");
     let e = session.prepare(&[custom(QueryKind::CustomSql, "SELEC 1", &[])]).await.expect_err("syntax error");
     assert_eq!(e.kind(), ErrorKind::Syntax, "{e}");
+    assert_eq!(e.code(), Some("42601"), "the SQLSTATE is kept: {e}");
     let e = session
         .prepare(&[custom(QueryKind::CustomSql, &format!("SELECT nope FROM {s}.{FIXTURE_TABLE}"), &[])])
         .await
         .expect_err("unknown column");
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert_eq!(e.code(), Some("42703"), "the SQLSTATE is kept: {e}");
     session.prepare(&[custom(QueryKind::CustomSql, "SELECT pg_sleep(2)", &[])]).await.expect("prepare");
     let e = session.execute(0, &[]).await.expect_err("statement timeout");
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert_eq!(e.code(), Some("57014"), "the SQLSTATE is kept: {e}");
 
     let base = url::Url::parse(&pg_url()).expect("valid URL");
     let mut as_reader = base.clone();

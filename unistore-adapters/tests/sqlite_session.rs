@@ -115,6 +115,7 @@ async fn errors_are_classified() {
     let mut s = session(&target, &[spec("INSERT INTO kinds (id) VALUES (?)", 1)]).await;
     let e = s.execute(0, &[Value::Int(1)]).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Constraint, "{e}");
+    assert_eq!(e.code(), Some("1555"), "SQLite's extended code (SQLITE_CONSTRAINT_PRIMARYKEY) is kept: {e}");
     let e = s.execute(0, &[]).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "wrong parameter count: {e}");
     let e = s.execute(1, &[Value::Int(1)]).await.unwrap_err();

@@ -122,6 +122,10 @@ pub enum Error {
         kind: ErrorKind,
         /// Human-readable message, free of secrets.
         message: String,
+        /// The driver's own code, kept as the driver gave it (a PostgreSQL SQLSTATE such as
+        /// `42P01`, a Snowflake error code such as `002003`, an SQLite extended result code such
+        /// as `1555`), so that callers can map it without reading the message.
+        code: Option<String>,
     },
 }
 
@@ -133,7 +137,25 @@ impl Error {
 
     /// A backend error of the given kind.
     pub fn backend(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error::Backend { kind, message: message.into() }
+        Error::Backend { kind, message: message.into(), code: None }
+    }
+
+    /// The same error with the driver's own code attached (see [`Error::code`]).
+    pub fn with_code(self, driver_code: impl Into<String>) -> Self {
+        match self {
+            Error::Backend { kind, message, .. } => {
+                Error::Backend { kind, message, code: Some(driver_code.into()) }
+            }
+            other => other,
+        }
+    }
+
+    /// The driver's own code, when the error came from a database driver that gave one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Backend { code, .. } => code.as_deref(),
+            _ => None,
+        }
     }
 
     /// Classifies the error.

@@ -66,12 +66,15 @@ pub struct ApiError {
     pub kind: ApiErrorKind,
     /// What went wrong, for a person. Never holds a secret.
     pub message: String,
+    /// The database driver's own code when the error came from one (a SQLSTATE, a Snowflake
+    /// error code), sent as `error.code`.
+    pub code: Option<String>,
 }
 
 impl ApiError {
     /// A new error.
     pub fn new(status: StatusCode, kind: ApiErrorKind, message: impl Into<String>) -> Self {
-        Self { status, kind, message: message.into() }
+        Self { status, kind, message: message.into(), code: None }
     }
 }
 
@@ -84,11 +87,15 @@ struct ErrorBody<'a> {
 struct ErrorDetail<'a> {
     kind: ApiErrorKind,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'a str>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { kind: self.kind, message: &self.message } };
+        let body = ErrorBody {
+            error: ErrorDetail { kind: self.kind, message: &self.message, code: self.code.as_deref() },
+        };
         (self.status, Json(body)).into_response()
     }
 }
@@ -105,6 +112,7 @@ impl From<unistore_core::Error> for ApiError {
             }
             _ => (StatusCode::INTERNAL_SERVER_ERROR, ApiErrorKind::Internal),
         };
-        ApiError::new(status, kind, e.to_string())
+        let code = e.code().map(str::to_string);
+        ApiError { code, ..ApiError::new(status, kind, e.to_string()) }
     }
 }

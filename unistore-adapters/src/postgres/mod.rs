@@ -181,7 +181,7 @@ pub(crate) fn map_error(e: &tokio_postgres::Error, context: &str) -> Error {
         if let Some(hint) = db.hint() {
             message.push_str(&format!("; hint: {hint}"));
         }
-        return Error::backend(sqlstate_kind(code), message);
+        return Error::backend(sqlstate_kind(code), message).with_code(code);
     }
     let text = e.to_string();
     if e.is_closed() || text.contains("connection closed") || text.contains("error communicating") {

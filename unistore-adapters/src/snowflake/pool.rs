@@ -337,7 +337,12 @@ pub(crate) fn map_error(e: &snowflake_connector_rs::Error, context: &str) -> Err
         _ => classify(code, &lower),
     };
     let code_part = if code.is_empty() { String::new() } else { format!(" [{code}]") };
-    Error::backend(kind, format!("Snowflake {context}{code_part}: {message}"))
+    let error = Error::backend(kind, format!("Snowflake {context}{code_part}: {message}"));
+    if code.is_empty() {
+        error
+    } else {
+        error.with_code(code)
+    }
 }
 
 /// Classifies a Snowflake error code (and, where codes are shared, the message).

@@ -125,12 +125,14 @@ pub(crate) fn open_store_database(
 /// Maps a rusqlite error into the core error, classified by SQLite's result code, with a message
 /// that names the problem and, where there is one, the fix. `context` says what was being done.
 pub(crate) fn map_error(e: &rusqlite::Error, context: &str) -> Error {
-    let (code, detail) = match e {
+    let (code, extended, detail) = match e {
         rusqlite::Error::SqliteFailure(err, msg) => {
-            (Some(err.code), msg.clone().unwrap_or_else(|| err.to_string()))
+            (Some(err.code), Some(err.extended_code), msg.clone().unwrap_or_else(|| err.to_string()))
         }
-        rusqlite::Error::SqlInputError { error, msg, .. } => (Some(error.code), msg.clone()),
-        other => (None, other.to_string()),
+        rusqlite::Error::SqlInputError { error, msg, .. } => {
+            (Some(error.code), Some(error.extended_code), msg.clone())
+        }
+        other => (None, None, other.to_string()),
     };
     let lower = detail.to_ascii_lowercase();
     let (kind, hint) = match code {
@@ -176,7 +178,10 @@ pub(crate) fn map_error(e: &rusqlite::Error, context: &str) -> Error {
     } else {
         format!("SQLite error while {context}: {detail} ({hint})")
     };
-    Error::backend(kind, message)
+    match extended {
+        Some(code) => Error::backend(kind, message).with_code(code.to_string()),
+        None => Error::backend(kind, message),
+    }
 }
 
 /// Timestamps in the tool's own tables: RFC 3339 UTC with nanoseconds, fixed width, so that text
