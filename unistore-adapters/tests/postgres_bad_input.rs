@@ -18,12 +18,12 @@ use unistore_core::{
 };
 
 async fn manager(url: &str) -> PostgresTableManager {
-    let config = PostgresConfig::parse(url).expect("valid URL");
+    let config = PostgresConfig::from_url(url).expect("valid URL");
     PostgresTableManager::connect(&config, None).await.expect("table manager")
 }
 
 fn pool(url: &str) -> PostgresTargetPool {
-    PostgresTargetPool::new(PostgresConfig::parse(url).expect("valid URL"), RunId::new())
+    PostgresTargetPool::new(PostgresConfig::from_url(url).expect("valid URL"), RunId::new())
 }
 
 #[tokio::test]
@@ -88,7 +88,7 @@ async fn a_table_without_primary_key_profiles_and_names_the_fix() {
 async fn a_declared_non_postgres_table_type_is_refused() {
     let schema = TestSchema::create(&pg_url()).await;
     schema.load_fixture().await;
-    let config = PostgresConfig::parse(&schema.url).expect("valid URL");
+    let config = PostgresConfig::from_url(&schema.url).expect("valid URL");
     let m = PostgresTableManager::connect(&config, Some(TableType::Hybrid)).await.expect("table manager");
     let e = m.profile(&schema.table(FIXTURE_TABLE)).await.expect_err("hybrid on postgres");
     assert_eq!(e.kind(), ErrorKind::InvalidInput);

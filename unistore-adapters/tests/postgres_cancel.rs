@@ -21,7 +21,7 @@ use unistore_core::{
 async fn statements_running_at_the_stop_deadline_are_cancelled_server_side() {
     let url = pg_url();
     let run_id = RunId::new();
-    let pool = Arc::new(PostgresTargetPool::new(PostgresConfig::parse(&url).expect("url"), run_id));
+    let pool = Arc::new(PostgresTargetPool::new(PostgresConfig::from_url(&url).expect("url"), run_id));
     let application_name = pool.application_name().to_string();
 
     let mut mix = BTreeMap::new();

@@ -13,7 +13,7 @@ use unistore_core::testkit::{self, FIXTURE_NOPK_TABLE, FIXTURE_TABLE};
 use unistore_core::{RunId, TargetPool};
 
 async fn target(schema: &TestSchema) -> (Arc<dyn TargetPool>, PostgresTableManager) {
-    let config = PostgresConfig::parse(&schema.url).expect("valid URL");
+    let config = PostgresConfig::from_url(&schema.url).expect("valid URL");
     let manager = PostgresTableManager::connect(&config, None).await.expect("connecting the table manager");
     (Arc::new(PostgresTargetPool::new(config, RunId::new())), manager)
 }

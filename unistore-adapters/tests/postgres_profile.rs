@@ -59,7 +59,7 @@ async fn generated_keys_indexes_triggers_and_foreign_keys_come_from_the_catalog(
         ))
         .await
         .expect("set-up SQL");
-    let config = PostgresConfig::parse(&schema.url).expect("valid URL");
+    let config = PostgresConfig::from_url(&schema.url).expect("valid URL");
     let manager = PostgresTableManager::connect(&config, None).await.expect("table manager");
     let profile = |name: &'static str| {
         let manager = &manager;

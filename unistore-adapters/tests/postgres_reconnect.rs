@@ -31,7 +31,7 @@ async fn terminated_sessions_are_counted_and_reconnected() {
     let schema = TestSchema::create(&pg_url()).await;
     schema.load_fixture().await;
     let table = schema.table(FIXTURE_TABLE);
-    let config = PostgresConfig::parse(&schema.url).expect("valid URL");
+    let config = PostgresConfig::from_url(&schema.url).expect("valid URL");
     let run_id = RunId::new();
     let pool = Arc::new(PostgresTargetPool::new(config.clone(), run_id));
     let app = pool.application_name().to_string();

@@ -26,7 +26,7 @@ async fn engine_count_equals_pg_stat_statements_calls_exactly() {
     schema.load_fixture().await;
     let table = schema.table(FIXTURE_TABLE);
 
-    let config = PostgresConfig::parse(&server.url).expect("valid URL");
+    let config = PostgresConfig::from_url(&server.url).expect("valid URL");
     let run_id = RunId::new();
     let pool = Arc::new(PostgresTargetPool::new(config.clone(), run_id));
     let manager = PostgresTableManager::connect(&config, None).await.expect("table manager");
@@ -93,7 +93,7 @@ async fn engine_count_equals_pg_stat_statements_calls_exactly() {
 #[tokio::test]
 async fn stats_are_absent_without_pg_stat_statements() {
     // The machine's main cluster does not preload the extension.
-    let config = PostgresConfig::parse(&pg_url()).expect("valid URL");
+    let config = PostgresConfig::from_url(&pg_url()).expect("valid URL");
     let client = config.connect("unistore-test").await.expect("connecting");
     let preloaded: String = client
         .query_one("SELECT current_setting('shared_preload_libraries')", &[])

@@ -74,8 +74,9 @@ fn custom(sql: &str, params: &[ColumnType]) -> StatementSpec {
 async fn a_server_that_never_answers_times_out_naming_host_and_phase() {
     let port = silent_server(false).await;
     let url = format!("postgres://bob:hunter2@127.0.0.1:{port}/db");
-    let config =
-        PostgresConfig::parse(&url).expect("valid URL").with_default_connect_timeout(Duration::from_secs(1));
+    let config = PostgresConfig::from_url(&url)
+        .expect("valid URL")
+        .with_default_connect_timeout(Duration::from_secs(1));
     let pool = PostgresTargetPool::new(config, RunId::new());
     let (result, took) = within(Duration::from_secs(8), pool.connect()).await;
     let e = result.err().expect("a silent server");
@@ -127,7 +128,7 @@ async fn opening_a_target_or_a_store_on_a_silent_server_does_not_hang() {
 async fn a_stalled_tls_handshake_is_named() {
     let port = silent_server(true).await;
     let url = format!("postgres://bob@127.0.0.1:{port}/db?sslmode=require&connect_timeout=1");
-    let config = PostgresConfig::parse(&url).expect("valid URL");
+    let config = PostgresConfig::from_url(&url).expect("valid URL");
     let (result, _) = within(Duration::from_secs(8), config.connect("unistore-test")).await;
     let e = result.expect_err("a stalled handshake");
     assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
@@ -136,7 +137,7 @@ async fn a_stalled_tls_handshake_is_named() {
 
 #[tokio::test]
 async fn the_statement_timeout_is_the_servers_and_counts_as_timeout() {
-    let config = PostgresConfig::parse(&pg_url()).expect("valid URL");
+    let config = PostgresConfig::from_url(&pg_url()).expect("valid URL");
     let pool = PostgresTargetPool::new(config, RunId::new())
         .with_statement_timeout(Some(Duration::from_millis(300)));
     let mut session = pool.connect().await.expect("session");
@@ -163,7 +164,7 @@ async fn the_statement_timeout_is_the_servers_and_counts_as_timeout() {
 
 #[tokio::test]
 async fn a_cancel_the_run_asked_for_is_not_a_timeout() {
-    let config = PostgresConfig::parse(&pg_url()).expect("valid URL");
+    let config = PostgresConfig::from_url(&pg_url()).expect("valid URL");
     let pool =
         PostgresTargetPool::new(config, RunId::new()).with_statement_timeout(Some(Duration::from_secs(30)));
     let mut session = pool.connect().await.expect("session");
@@ -224,7 +225,7 @@ async fn preparing_on_a_locked_table_times_out_and_is_cancelled_on_the_server() 
         .await
         .expect("DDL");
     let _lock = TableLock::take(&schema.url, &table);
-    let config = PostgresConfig::parse(&schema.url)
+    let config = PostgresConfig::from_url(&schema.url)
         .expect("valid URL")
         .with_default_connect_timeout(Duration::from_secs(1));
     let pool = PostgresTargetPool::new(config, RunId::new());
@@ -261,7 +262,7 @@ async fn profiling_and_sampling_a_locked_table_time_out() {
     let schema = TestSchema::create(&pg_url()).await;
     schema.load_fixture().await;
     let table = schema.table(unistore_core::testkit::FIXTURE_TABLE);
-    let config = PostgresConfig::parse(&schema.url).expect("valid URL");
+    let config = PostgresConfig::from_url(&schema.url).expect("valid URL");
     let manager =
         PostgresTableManager::connect_with_catalog_timeout(&config, None, Duration::from_millis(700))
             .await

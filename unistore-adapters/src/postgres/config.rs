@@ -95,11 +95,11 @@ impl fmt::Debug for PostgresConfig {
 impl PostgresConfig {
     /// Parses a `postgres://` or `postgresql://` URL, filling what it leaves out from the
     /// process environment as libpq does.
-    pub fn parse(raw: &str) -> Result<Self> {
+    pub fn from_url(raw: &str) -> Result<Self> {
         Self::parse_with_env(raw, &|name| std::env::var(name).ok())
     }
 
-    /// Like [`parse`](Self::parse), with the environment read through `env` (the value of a
+    /// Like [`from_url`](Self::from_url), with the environment read through `env` (the value of a
     /// variable, `None` when unset).
     pub fn parse_with_env(raw: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self> {
         let redacted_url = redact_url(raw);

@@ -218,7 +218,7 @@ impl PostgresControlStore {
     /// Opens the store at `url` (tables in `?schema=`, default `unistore`). Missing tables or
     /// columns are an error naming `sql/schema/postgres/control.sql` and the setup command.
     pub async fn open(url: &str) -> Result<Self> {
-        let config = PostgresConfig::parse(url)?;
+        let config = PostgresConfig::from_url(url)?;
         let (pool, first) = StorePool::open(config, "unistore-control", 8).await?;
         require_tables(&first, pool.config(), &TABLES, "control.sql").await?;
         require_columns(&first, pool.config()).await?;

@@ -67,7 +67,7 @@ pub const CONTROL_SCHEMA_SQL: &str = include_str!("../../../sql/schema/postgres/
 /// Opens a target: a pool of dedicated sessions and the table manager.
 pub async fn open_target(url: &str, options: &TargetOptions) -> Result<OpenedTarget> {
     // A `connect_timeout` in the URL wins over the option's value.
-    let config = PostgresConfig::parse(url)?.with_default_connect_timeout(options.connect_timeout);
+    let config = PostgresConfig::from_url(url)?.with_default_connect_timeout(options.connect_timeout);
     let pool = PostgresTargetPool::new(config.clone(), options.run_id)
         .with_statement_timeout(options.statement_timeout);
     let manager = PostgresTableManager::connect(&config, options.declared_type).await?;
@@ -89,7 +89,7 @@ pub async fn open_control(url: &str) -> Result<Arc<dyn ControlStore>> {
 /// tables in it, from `sql/schema/postgres/{results,control}.sql`. Idempotent. For a `setup`
 /// command and for tests: stores never create tables implicitly.
 pub async fn apply_schema(url: &str) -> Result<()> {
-    let config = PostgresConfig::parse(url)?;
+    let config = PostgresConfig::from_url(url)?;
     let client = config.connect("unistore-setup").await?;
     let schema = quote_ident(config.store_schema());
     let context = |file: &str| format!("applying sql/schema/postgres/{file} to {}", config.redacted_url());

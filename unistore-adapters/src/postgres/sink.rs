@@ -37,7 +37,7 @@ impl PostgresResultsStore {
     /// Opens the store at `url` (tables in `?schema=`, default `unistore`). Missing tables are
     /// an error naming `sql/schema/postgres/results.sql`.
     pub async fn open(url: &str) -> Result<Self> {
-        let config = PostgresConfig::parse(url)?;
+        let config = PostgresConfig::from_url(url)?;
         let (pool, first) = StorePool::open(config, "unistore-results", 4).await?;
         require_tables(&first, pool.config(), &TABLES, "results.sql").await?;
         require_columns(&first, pool.config()).await?;

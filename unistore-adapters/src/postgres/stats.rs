@@ -183,7 +183,7 @@ pub fn statement_stats_delta(before: &[StatementStat], after: &[StatementStat]) 
 
 /// Takes a snapshot over a fresh connection to `url`; `Ok(None)` when unavailable.
 pub async fn server_stats_snapshot(url: &str) -> Result<Option<ServerStatsBaseline>> {
-    let config = PostgresConfig::parse(url)?;
+    let config = PostgresConfig::from_url(url)?;
     let client = config.connect("unistore-stats").await?;
     baseline(&client).await
 }
@@ -218,7 +218,7 @@ pub async fn server_stats_since(
     if before.is_none() {
         return Ok(None);
     }
-    let config = PostgresConfig::parse(url)?;
+    let config = PostgresConfig::from_url(url)?;
     let client = config.connect("unistore-stats").await?;
     finish(&client, before).await
 }

@@ -32,8 +32,16 @@ impl SqliteConfig {
 
 const EXAMPLES: &str = "use sqlite:///absolute/path/file.db or sqlite://relative/path/file.db";
 
+impl SqliteConfig {
+    /// Parses an `sqlite://` URL into its file path (each backend's configuration is built
+    /// the same way: `PostgresConfig::from_url`, `SnowflakeConfig::from_url`).
+    pub fn from_url(url: &str) -> Result<SqliteConfig> {
+        parse_url(url)
+    }
+}
+
 /// Parses an `sqlite://` URL into its file path.
-pub fn parse_url(url: &str) -> Result<SqliteConfig> {
+fn parse_url(url: &str) -> Result<SqliteConfig> {
     let url = url.trim();
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(Error::invalid(format!("`{url}` is not an sqlite:// URL: {EXAMPLES}")));

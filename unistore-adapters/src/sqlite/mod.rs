@@ -25,7 +25,7 @@ use unistore_core::{ControlStore, Error, ErrorKind, Result, TableType};
 
 use crate::registry::{OpenedTarget, ResultsStore, TargetOptions};
 
-pub use config::{parse_url, SqliteConfig};
+pub use config::SqliteConfig;
 pub use control::SqliteControlStore;
 pub use pool::{SqliteTargetPool, SqliteTargetSession};
 pub use sink::SqliteResultsStore;
@@ -49,7 +49,7 @@ pub async fn open_target(url: &str, options: &TargetOptions) -> Result<OpenedTar
             )));
         }
     }
-    let config = parse_url(url)?;
+    let config = SqliteConfig::from_url(url)?;
     let manager = SqliteTableManager::open(&config).await?;
     let pool = SqliteTargetPool::new(config).with_statement_timeout(options.statement_timeout);
     Ok(OpenedTarget { kind: "sqlite", pool: Arc::new(pool), manager: Arc::new(manager) })
@@ -57,14 +57,14 @@ pub async fn open_target(url: &str, options: &TargetOptions) -> Result<OpenedTar
 
 /// Opens (and creates, with its schema, if needed) an SQLite results store.
 pub async fn open_results(url: &str) -> Result<ResultsStore> {
-    let config = parse_url(url)?;
+    let config = SqliteConfig::from_url(url)?;
     let store = Arc::new(SqliteResultsStore::open(&config).await?);
     Ok(ResultsStore { sink: store.clone(), reader: store })
 }
 
 /// Opens (and creates, with its schema, if needed) an SQLite control store.
 pub async fn open_control(url: &str) -> Result<Arc<dyn ControlStore>> {
-    let config = parse_url(url)?;
+    let config = SqliteConfig::from_url(url)?;
     Ok(Arc::new(SqliteControlStore::open(&config).await?))
 }
 
