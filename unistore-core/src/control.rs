@@ -82,6 +82,12 @@ fn missing_run(run_id: RunId) -> Error {
     )
 }
 
+impl std::fmt::Debug for dyn ControlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ControlStore")
+    }
+}
+
 /// The control-plane store. Backends implement the row operations; the provided methods hold
 /// the rules and must not be overridden with other behaviour.
 #[async_trait]

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use unistore_adapters::{open_control, open_results, redact_url};
+use unistore_adapters::{open_control, redact_url};
 use unistore_core::orchestrator::{
     LocalLauncher, LossPolicy, Orchestrator, OrchestratorSettings, RunOptions,
 };
@@ -90,10 +90,6 @@ pub async fn run(h: Headless, interrupts: &Interrupts) -> ExitCode {
         Ok(s) => s,
         Err(e) => return bad_input(e),
     };
-    let reader = match open_results(&results_url).await {
-        Ok(r) => r.reader,
-        Err(e) => return bad_input(format!("results store {}: {e}", redact_url(&results_url))),
-    };
     let control = match open_control(&control_url).await {
         Ok(c) => c,
         Err(e) => return bad_input(format!("control store {}: {e}", redact_url(&control_url))),
@@ -116,7 +112,8 @@ pub async fn run(h: Headless, interrupts: &Interrupts) -> ExitCode {
     if let Some(p) = h.on_worker_loss {
         settings.on_worker_loss = p;
     }
-    let orchestrator = Orchestrator::new(control, store.sink(), reader, Arc::new(launcher.clone()), settings);
+    let orchestrator =
+        Orchestrator::new(control, store.sink(), store.reader.clone(), Arc::new(launcher.clone()), settings);
     *live_slot.lock() = Some(orchestrator.clone());
     // Runs that an earlier `bench --workers` or controller left behind (killed with their
     // workers) end FAILED with the reason instead of staying RUNNING.

@@ -199,7 +199,7 @@ async fn run(args: JoinArgs) -> ExitCode {
         }) as Arc<dyn SnapshotPublisher>
     });
     let sink: Arc<dyn ResultsSink> = store.sink();
-    let (finished, _agent) =
+    let finished =
         agent.run(ready, Some(sink), load_start_at, publisher, |control| interrupts.attach(control)).await;
     for w in &finished.persistence_warnings {
         eprintln!("warning: {w}");

@@ -18,6 +18,8 @@ const DEFAULT_STALE_GRACE: Duration = Duration::from_secs(120);
 pub struct OpenedStore {
     /// The write side with retries and the spool.
     pub durable: Arc<DurableSink>,
+    /// The read side (the orchestrator reads the workers' rows back).
+    pub reader: Arc<dyn unistore_core::ResultsReader>,
     /// The store's URL without secrets.
     pub redacted: String,
 }
@@ -105,5 +107,5 @@ pub async fn open(url: Option<&str>) -> Result<OpenedStore, Error> {
         Err(e) => eprintln!("warning: could not check for abandoned runs: {e}"),
     }
     let durable = Arc::new(DurableSink::new(store.sink.clone(), Some(spool)));
-    Ok(OpenedStore { durable, redacted })
+    Ok(OpenedStore { durable, reader: store.reader.clone(), redacted })
 }

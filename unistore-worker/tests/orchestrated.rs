@@ -102,11 +102,11 @@ fn three_workers_on_sqlite_roll_up_exactly() {
     let beats = heartbeats(data.path(), run_id);
     assert_eq!(beats.len(), 3);
     assert!(beats.iter().all(|b| b.state == unistore_core::model::WorkerState::Finished), "{beats:?}");
-    let status = unistore_support_status(data.path(), run_id);
+    let status = run_status(data.path(), run_id);
     assert_eq!(status, "COMPLETED");
 }
 
-fn unistore_support_status(data: &Path, run_id: RunId) -> String {
+fn run_status(data: &Path, run_id: RunId) -> String {
     runtime().block_on(async {
         let control = unistore_adapters::open_control(&results_url(data)).await.unwrap();
         control.run(run_id).await.unwrap().unwrap().status.to_string()
@@ -241,7 +241,7 @@ fn a_killed_worker_fails_the_run_under_the_fail_policy() {
     let (run_id, written, out) = kill_one_worker(data.path(), "fail");
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "a failed run exits 1: {}\n{stderr}", text(&out.stdout));
-    assert_eq!(unistore_support_status(data.path(), run_id), "FAILED");
+    assert_eq!(run_status(data.path(), run_id), "FAILED");
     let reason = runtime().block_on(async {
         let control = unistore_adapters::open_control(&results_url(data.path())).await.unwrap();
         control.run(run_id).await.unwrap().unwrap().reason.unwrap_or_default()
@@ -396,7 +396,7 @@ fn an_unreachable_target_fails_the_run_with_the_workers_reason() {
         "{:?}",
         failed[0].last_error
     );
-    assert_eq!(unistore_support_status(data.path(), run_id), "FAILED");
+    assert_eq!(run_status(data.path(), run_id), "FAILED");
 }
 
 /// FIND_MAX_CONCURRENCY across 2 workers: the controller searches on the merged figures and

@@ -72,18 +72,14 @@ pub struct WorkerAgent {
     gap_since: Option<Instant>,
 }
 
-impl std::fmt::Debug for dyn ControlStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ControlStore")
-    }
-}
-
 /// This host's name, for heartbeats.
 pub fn host_name() -> String {
     nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".into())
 }
 
-fn index_from_id(worker_id: &str) -> Option<u32> {
+/// The index in a worker id made by the orchestrator: `worker-3` and its replacements
+/// `worker-3r1`, `worker-3r2` are index 3.
+pub(crate) fn index_from_id(worker_id: &str) -> Option<u32> {
     worker_id.rsplit(['-', '_']).next().and_then(|n| n.split('r').next()).and_then(|n| n.parse().ok())
 }
 
@@ -244,7 +240,7 @@ impl WorkerAgent {
         load_start_at: DateTime<Utc>,
         publisher: Option<Arc<dyn SnapshotPublisher>>,
         on_start: impl FnOnce(EngineControl),
-    ) -> (FinishedRun, WorkerAgent) {
+    ) -> FinishedRun {
         let active = ready.start_at(sink, Some(load_start_at)).await;
         let control = active.control();
         on_start(control.clone());
@@ -269,7 +265,7 @@ impl WorkerAgent {
         if let Err(e) = agent.beat(WorkerState::Finished, &final_progress).await {
             tracing::warn!("could not write the final heartbeat: {e}");
         }
-        (finished, agent)
+        finished
     }
 
     async fn coordinate(

@@ -688,8 +688,7 @@ impl Driver {
             self.record.load_start_at = Some(at);
         } else {
             for b in beats.iter().filter(|b| !b.state.is_final()) {
-                let index =
-                    b.worker_id.trim_start_matches("worker-").split('r').next().and_then(|n| n.parse().ok());
+                let index = join::index_from_id(&b.worker_id);
                 self.slots.push(Slot {
                     worker_id: b.worker_id.clone(),
                     index: index.unwrap_or(0),
@@ -1124,9 +1123,4 @@ impl Driver {
             .unwrap_or_else(|_| self.record.clone());
         RunOutcome { record, summary }
     }
-}
-
-/// Per-worker counts of a run, for progress lines: worker id → (state, ops, errors).
-pub fn heartbeat_table(beats: &[WorkerHeartbeat]) -> BTreeMap<String, (WorkerState, u64, u64)> {
-    beats.iter().map(|b| (b.worker_id.clone(), (b.state, b.ops, b.errors))).collect()
 }
