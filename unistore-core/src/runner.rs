@@ -530,12 +530,15 @@ fn shortfall_reason(s: &RunSummary) -> Option<String> {
     let busy = s.total.qps * service_ms / 1e3;
     Some(if needed > f64::from(s.connections) * 0.9 {
         format!(
-            "open loop short of its target: {:.1} of {target:.1} ops/s; at a mean service time of {service_ms:.3} ms              the target needs about {needed:.0} operations in flight, and the run had {} connections (busy {busy:.1}              on average): give it more connections (or workers), or the database is at its limit",
+            "open loop short of its target: {:.1} of {target:.1} ops/s; at a mean service time of {service_ms:.3} ms \
+             the target needs about {needed:.0} operations in flight, and the run had {} connections (busy {busy:.1} \
+             on average): give it more connections (or workers), or the database is at its limit",
             s.total.qps, s.connections
         )
     } else {
         format!(
-            "open loop short of its target: {:.1} of {target:.1} ops/s although its {} connections were not all busy              ({busy:.1} on average): the client could not issue operations fast enough (add workers or threads)",
+            "open loop short of its target: {:.1} of {target:.1} ops/s although its {} connections were not all busy \
+             ({busy:.1} on average): the client could not issue operations fast enough (add workers or threads)",
             s.total.qps, s.connections
         )
     })

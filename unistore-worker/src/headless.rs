@@ -126,9 +126,15 @@ pub async fn run(h: Headless, interrupts: &Interrupts) -> ExitCode {
         Err(e) => return bad_input(e),
     };
     let run_id = record.run_id;
+    let first = unistore_core::orchestrator::plan_workers(&h.template, orchestrator.settings().host)
+        .map_or(record.worker_count, |p| p.workers);
+    let workers = if first < record.worker_count {
+        format!("{first} workers (the rate controller may add up to {})", record.worker_count - first)
+    } else {
+        format!("{first} workers")
+    };
     eprintln!(
-        "run {run_id}: {} workers, {} connections{} against {} table {}",
-        record.worker_count,
+        "run {run_id}: {workers}, {} connections{} against {} table {}",
         record.target_connections,
         record.target_qps.map(|q| format!(", {q} ops/s")).unwrap_or_default(),
         h.template.target.as_deref().map(redact_url).unwrap_or_default(),

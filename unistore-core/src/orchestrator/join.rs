@@ -70,6 +70,8 @@ pub struct WorkerAgent {
     host: String,
     last_seq: u64,
     gap_since: Option<Instant>,
+    /// The run's template (all workers'), from which this worker's targets are derived.
+    template: Template,
 }
 
 /// This host's name, for heartbeats.
@@ -137,6 +139,9 @@ impl WorkerAgent {
             )));
         }
         let identity = WorkerIdentity { worker_id: worker_id.to_string(), index, count };
+        // Targets addressed to this worker before it joined (a worker the rate controller
+        // added, or a replacement) are in the events, not in the run's row.
+        let events = control.events_since(run_id, 0).await?;
         let agent = WorkerAgent {
             control,
             run_id,
@@ -146,8 +151,9 @@ impl WorkerAgent {
             // What happened before this worker joined is in the run's row: catch up from it.
             last_seq: record.last_event_seq,
             gap_since: None,
+            template,
         };
-        let own = agent.own_template(&record, &template);
+        let own = agent.own_template(&events);
         agent.beat(WorkerState::Connecting, &Progress::default()).await?;
         Ok((agent, record, own))
     }
@@ -157,16 +163,42 @@ impl WorkerAgent {
         &self.identity
     }
 
-    /// This worker's share of the run's current totals.
-    fn own_template(&self, record: &RunStatusRecord, template: &Template) -> Template {
-        let total = if record.target_connections > 0 {
-            record.target_connections
-        } else {
-            template.load.initial_connections()
-        };
+    /// The template this worker runs: its targets after the run's events so far.
+    fn own_template(&self, events: &[ControlEvent]) -> Template {
+        let (connections, rate) = self.targets_after(events);
+        worker_template(&self.template, connections, rate, self.identity.count > 1)
+    }
+
+    /// This worker's connections and rate after `events` (in sequence order), from the
+    /// template's: a run-wide target is split by the worker's index and count, a target
+    /// addressed to this worker is its own.
+    fn targets_after(&self, events: &[ControlEvent]) -> (u32, Option<f64>) {
+        let template = &self.template;
         let WorkerIdentity { index, count, .. } = self.identity;
-        let rate = record.target_qps.or(template.load.target_qps()).map(|q| rate_share(q, count));
-        worker_template(template, share(total, index, count), rate, count > 1)
+        let mut connections = share(template.load.initial_connections(), index, count);
+        let mut rate = template.load.target_qps().map(|q| rate_share(q, count));
+        for e in events {
+            if let Some((c, q)) = self.target_of(e) {
+                connections = c;
+                rate = q.or(rate);
+            }
+        }
+        (connections.max(1), rate)
+    }
+
+    /// What a `SET_WORKER_TARGET` event asks of this worker, if it is one that applies to it.
+    fn target_of(&self, event: &ControlEvent) -> Option<(u32, Option<f64>)> {
+        let ControlEventKind::SetWorkerTarget { connections, target_qps } = &event.kind else {
+            return None;
+        };
+        if !event.scope.applies_to(&self.identity.worker_id, None) {
+            return None;
+        }
+        let WorkerIdentity { index, count, .. } = self.identity;
+        Some(match event.scope {
+            EventScope::Run => (share(*connections, index, count), target_qps.map(|q| rate_share(q, count))),
+            _ => (*connections, *target_qps),
+        })
     }
 
     async fn beat(&self, state: WorkerState, p: &Progress) -> Result<()> {
@@ -356,12 +388,11 @@ impl WorkerAgent {
             )
         })?;
         if caught_up {
-            let WorkerIdentity { index, count, .. } = self.identity;
-            if record.target_connections > 0 {
-                control.set_connections(share(record.target_connections, index, count));
-            }
-            if let Some(q) = record.target_qps {
-                control.set_target_qps(rate_share(q, count));
+            let all = self.control.events_since(self.run_id, 0).await?;
+            let (connections, rate) = self.targets_after(&all);
+            control.set_connections(connections);
+            if let Some(q) = rate {
+                control.set_target_qps(q);
             }
         }
         if record.status.is_terminal() || matches!(record.status, RunStatus::Stopping | RunStatus::Cancelling)
@@ -392,17 +423,12 @@ impl WorkerAgent {
                 reason.clone().unwrap_or_else(|| "stopped by the controller".to_string()),
             )),
             ControlEventKind::Finish { reason } => control.stop(StopReason::SearchFinished(reason.clone())),
-            ControlEventKind::SetWorkerTarget { connections, target_qps } => {
-                let WorkerIdentity { index, count, .. } = self.identity;
-                let (c, q) = match event.scope {
-                    EventScope::Run => {
-                        (share(*connections, index, count), target_qps.map(|q| rate_share(q, count)))
+            ControlEventKind::SetWorkerTarget { .. } => {
+                if let Some((c, q)) = self.target_of(event) {
+                    control.set_connections(c.max(1));
+                    if let Some(q) = q {
+                        control.set_target_qps(q);
                     }
-                    _ => (*connections, *target_qps),
-                };
-                control.set_connections(c.max(1));
-                if let Some(q) = q {
-                    control.set_target_qps(q);
                 }
             }
             ControlEventKind::Start { .. } | ControlEventKind::SetPhase { .. } => {}

@@ -164,6 +164,11 @@ impl LiveRun {
         }
     }
 
+    /// The latest snapshot of one worker.
+    pub fn latest(&self, worker_id: &str) -> Option<&MetricSnapshot> {
+        self.latest.get(worker_id)
+    }
+
     /// Workers that sent a snapshot.
     pub fn workers(&self) -> usize {
         self.latest.len()

@@ -15,6 +15,7 @@ pub mod join;
 pub mod launcher;
 pub mod merge;
 pub mod plan;
+pub mod qps;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -37,6 +38,7 @@ use crate::template::Template;
 pub use launcher::{url_has_secret, LaunchSpec, Launcher, LocalLauncher, WorkerExit, WorkerProcess};
 pub use merge::{merge_summaries, LiveFigures, LiveRun};
 pub use plan::{plan_workers, HostCapacity, WorkerPlan};
+pub use qps::{QpsAction, QpsBounds, QpsLoop, WorkerRate};
 
 /// What happens when a worker stops responding mid-run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -162,6 +164,8 @@ struct Entry {
     done: Option<watch::Receiver<Option<RunOutcome>>>,
     live: LiveRun,
     live_cache: Option<(Instant, Option<LiveFigures>)>,
+    /// A snapshot arrived after the cached figures were computed.
+    live_dirty: bool,
     /// A search across workers: each second's snapshots of every worker, merged once all
     /// have arrived and handed to the driver's step search.
     rounds: Option<SearchRounds>,
@@ -275,7 +279,8 @@ impl Orchestrator {
         let json = serde_json::to_string(&template)
             .map_err(|e| Error::invalid(format!("the template cannot be stored: {e}")))?;
         let run_id = RunId::new();
-        let mut record = RunStatusRecord::prepared(run_id, template.name.clone(), plan.workers);
+        // The run's worker count is its slots: the rate controller may add workers up to it.
+        let mut record = RunStatusRecord::prepared(run_id, template.name.clone(), plan.max_workers);
         record.created_at = now_micros();
         record.updated_at = record.created_at;
         record.template_json = Some(json);
@@ -291,6 +296,7 @@ impl Orchestrator {
                 done: None,
                 live: LiveRun::default(),
                 live_cache: None,
+                live_dirty: false,
                 rounds: None,
             },
         );
@@ -327,6 +333,7 @@ impl Orchestrator {
                 done: None,
                 live: LiveRun::default(),
                 live_cache: None,
+                live_dirty: false,
                 rounds: None,
             });
             entry.done = Some(rx);
@@ -409,6 +416,7 @@ impl Orchestrator {
             rounds.observe(snapshot.clone())?;
         }
         entry.live.observe(snapshot);
+        entry.live_dirty = true;
         Ok(())
     }
 
@@ -418,11 +426,14 @@ impl Orchestrator {
         let Some(entry) = runs.get_mut(&run_id) else {
             return Ok(None);
         };
+        // Recomputed when a snapshot arrived since, at most about once a second (a little
+        // under, so that a reader polling every second is not handed the same second twice).
         if let Some((at, figures)) = &entry.live_cache {
-            if at.elapsed() < Duration::from_secs(1) {
+            if !entry.live_dirty || at.elapsed() < Duration::from_millis(900) {
                 return Ok(figures.clone());
             }
         }
+        entry.live_dirty = false;
         let figures = entry.live.merged()?;
         entry.live_cache = Some((Instant::now(), figures.clone()));
         Ok(figures)
@@ -503,6 +514,7 @@ impl Orchestrator {
                             done: Some(rx),
                             live: LiveRun::default(),
                             live_cache: None,
+                            live_dirty: false,
                             rounds: None,
                         },
                     );
@@ -603,10 +615,37 @@ struct Driver {
     search: Option<(crate::stepload::StepSearch, tokio::sync::mpsc::UnboundedReceiver<MetricSnapshot>)>,
     /// Why the search ended the load.
     search_finished: Option<String>,
+    /// Workers launched at the start (the run's slots may hold more).
+    initial_workers: u32,
+    /// The rate controller of an open-loop run under `AUTO` or `BOUNDED` scaling.
+    qps: Option<RateControl>,
+}
+
+/// The rate controller and what the driver last told each worker.
+struct RateControl {
+    control: QpsLoop,
+    last_tick: Instant,
+    /// The latest snapshot sequence of each worker seen by a tick.
+    seen: HashMap<String, u64>,
+    /// Connections and rate last sent to each worker.
+    sent: HashMap<String, (u32, f64)>,
 }
 
 impl Driver {
     fn new(o: Arc<Orchestrator>, record: RunStatusRecord, template: Template) -> Self {
+        // The plan was checked when the run was prepared; the slots are the run's.
+        let plan = plan_workers(&template, o.settings.host).ok();
+        let initial_workers =
+            plan.as_ref().map_or(record.worker_count, |p| p.workers.min(record.worker_count));
+        let qps = plan.and_then(|p| p.qps_bounds).map(|mut bounds| {
+            bounds.max_workers = bounds.max_workers.min(record.worker_count);
+            RateControl {
+                control: QpsLoop::new(bounds),
+                last_tick: Instant::now(),
+                seen: HashMap::new(),
+                sent: HashMap::new(),
+            }
+        });
         Driver {
             o,
             record,
@@ -617,6 +656,8 @@ impl Driver {
             phase: RunPhase::Preparing,
             search: None,
             search_finished: None,
+            initial_workers,
+            qps,
         }
     }
 
@@ -661,17 +702,15 @@ impl Driver {
     async fn drive(&mut self, launch: bool) -> Result<()> {
         let beats = self.o.control.heartbeats(self.run_id()).await?;
         if launch {
-            for index in 0..self.record.worker_count {
+            let initial = self.initial_workers.max(1);
+            for index in 0..initial {
                 let worker_id = format!("worker-{index}");
-                let process = self.o.launcher.launch(&self.spec(&worker_id, index)).await?;
-                self.slots.push(Slot {
-                    worker_id,
-                    index,
-                    process: Some(process),
-                    exit: None,
-                    done: false,
-                    replacements: 0,
-                });
+                if let Some(rate) = self.qps.as_ref().map(|q| q.control.bounds().target_qps) {
+                    // The run's slots may be more than its first workers: each is told its share.
+                    let connections = plan::share(self.record.target_connections, index, initial);
+                    self.send_target(&worker_id, connections, plan::rate_share(rate, initial)).await?;
+                }
+                self.launch_slot(worker_id, index, 0).await?;
             }
             if !self.wait_ready().await? {
                 return Ok(());
@@ -700,6 +739,117 @@ impl Driver {
             }
         }
         self.follow().await
+    }
+
+    /// Launches a worker into slot `index` and keeps its handle.
+    async fn launch_slot(&mut self, worker_id: String, index: u32, replacements: u32) -> Result<()> {
+        let process = self.o.launcher.launch(&self.spec(&worker_id, index)).await?;
+        self.slots.push(Slot {
+            worker_id,
+            index,
+            process: Some(process),
+            exit: None,
+            done: false,
+            replacements,
+        });
+        Ok(())
+    }
+
+    /// Tells one worker its connections and rate (`SET_WORKER_TARGET` addressed to it).
+    async fn send_target(&mut self, worker_id: &str, connections: u32, rate: f64) -> Result<()> {
+        self.o
+            .control
+            .append_event(
+                self.run_id(),
+                EventScope::Worker(worker_id.to_string()),
+                ControlEventKind::SetWorkerTarget { connections, target_qps: Some(rate) },
+            )
+            .await?;
+        if let Some(q) = self.qps.as_mut() {
+            q.sent.insert(worker_id.to_string(), (connections, rate));
+        }
+        Ok(())
+    }
+
+    /// One tick of the rate controller, once a second, on the workers' latest snapshots: moves
+    /// workers' connections, splits the rate, adds workers, and records why the rate is short.
+    async fn rate_tick(&mut self) -> Result<()> {
+        let Some(q) = self.qps.as_mut() else {
+            return Ok(());
+        };
+        if q.last_tick.elapsed() < Duration::from_secs(1) || self.phase < RunPhase::Warmup {
+            return Ok(());
+        }
+        let running: Vec<String> =
+            self.slots.iter().filter(|s| !s.done).map(|s| s.worker_id.clone()).collect();
+        let latest: Vec<MetricSnapshot> = {
+            let runs = self.o.runs.lock();
+            let Some(entry) = runs.get(&self.record.run_id) else {
+                return Ok(());
+            };
+            running.iter().filter_map(|id| entry.live.latest(id).cloned()).collect()
+        };
+        // A tick reads each worker's next second; one that has not sent it yet is waited for
+        // (up to 3 seconds, then it counts as not reporting).
+        let fresh = |s: &MetricSnapshot| q.seen.get(&s.worker_id).is_none_or(|seen| s.seq > *seen);
+        let waited = q.last_tick.elapsed() >= Duration::from_secs(3);
+        if !waited && latest.len() == running.len() && !latest.iter().all(fresh) {
+            return Ok(());
+        }
+        let reporting: Vec<&MetricSnapshot> = latest.iter().filter(|s| fresh(s)).collect();
+        let pending = u32::try_from(running.len() - reporting.len()).unwrap_or(u32::MAX);
+        let rates: Vec<WorkerRate> = reporting
+            .iter()
+            .map(|s| {
+                let (connections, target_qps) = q
+                    .sent
+                    .get(&s.worker_id)
+                    .copied()
+                    .unwrap_or((s.target_connections, s.target_qps.unwrap_or(0.0)));
+                WorkerRate {
+                    worker_id: s.worker_id.clone(),
+                    connections,
+                    target_qps,
+                    achieved_qps: s.total.qps,
+                    service_ms: s.total.service_time_ms.as_ref().map_or(s.total.latency_ms.mean, |l| l.mean),
+                    waiting: s.late_starts + s.backlog,
+                }
+            })
+            .collect();
+        for s in &reporting {
+            q.seen.insert(s.worker_id.clone(), s.seq);
+        }
+        q.last_tick = Instant::now();
+        let achieved: f64 = rates.iter().map(|r| r.achieved_qps).sum();
+        let actions = q.control.tick(&rates, pending);
+        for action in actions {
+            match action {
+                QpsAction::Set { worker_id, connections, target_qps } => {
+                    self.send_target(&worker_id, connections, target_qps).await?;
+                }
+                QpsAction::AddWorker { connections, target_qps } => {
+                    let used: Vec<u32> = self.slots.iter().map(|s| s.index).collect();
+                    let Some(index) = (0..self.record.worker_count).find(|i| !used.contains(i)) else {
+                        continue;
+                    };
+                    let worker_id = format!("worker-{index}");
+                    self.send_target(&worker_id, connections, target_qps).await?;
+                    self.launch_slot(worker_id.clone(), index, 0).await?;
+                    let elapsed = self.record.load_start_at.map_or(0, |at| (Utc::now() - at).num_seconds());
+                    self.o.note(
+                        self.run_id(),
+                        format!(
+                            "QPS controller: added {worker_id} at {elapsed} s ({} workers at their cap, {achieved:.1} \
+                             of {:.1} ops/s)",
+                            rates.len(),
+                            self.qps.as_ref().map_or(0.0, |q| q.control.bounds().target_qps)
+                        ),
+                    );
+                }
+                QpsAction::Note(note) => self.o.note(self.run_id(), note),
+            }
+        }
+        Ok(())
     }
 
     /// Waits until every worker has its connections open. Returns `false` when the run was
@@ -818,6 +968,9 @@ impl Driver {
                 stop_sent = Some(Instant::now());
             }
             self.step_search().await?;
+            if stop_sent.is_none() {
+                self.rate_tick().await?;
+            }
             let beats = self.beats().await?;
             let mut lost_now = Vec::new();
             for (i, slot) in self.slots.iter_mut().enumerate() {
@@ -926,16 +1079,13 @@ impl Driver {
             LossPolicy::Replace { max_replacements } if used < max_replacements && in_time => {
                 let index = self.slots[i].index;
                 let new_id = format!("worker-{index}r{}", used + 1);
-                let process = self.o.launcher.launch(&self.spec(&new_id, index)).await?;
+                // Under the rate controller a worker's targets are its own: the replacement
+                // takes over the lost worker's.
+                if let Some((c, q)) = self.qps.as_ref().and_then(|q| q.sent.get(&worker_id).copied()) {
+                    self.send_target(&new_id, c, q).await?;
+                }
+                self.launch_slot(new_id.clone(), index, 1).await?;
                 self.o.note(self.run_id(), format!("{worker_id} {why}; replaced by {new_id}"));
-                self.slots.push(Slot {
-                    worker_id: new_id,
-                    index,
-                    process: Some(process),
-                    exit: None,
-                    done: false,
-                    replacements: 1,
-                });
             }
             LossPolicy::Replace { .. } if !in_time => {
                 self.o.note(self.run_id(), format!("{worker_id} {why} after the run's planned end"));

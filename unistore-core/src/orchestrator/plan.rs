@@ -5,6 +5,8 @@ use crate::error::{Error, Result};
 use crate::template::limits::MAX_CONNECTIONS_PER_WORKER;
 use crate::template::{LoadMode, Scaling, Template};
 
+use super::qps::QpsBounds;
+
 /// Connections one worker is given before `AUTO` scaling adds another.
 pub const AUTO_CONNECTIONS_PER_WORKER: u32 = 64;
 /// Memory a worker process is budgeted when `AUTO` scaling counts what the host can hold.
@@ -53,6 +55,13 @@ pub struct WorkerPlan {
     /// Set when the scaling bounds, not the template's load, decided the size of the run
     /// (stored with the run and printed).
     pub bound_note: Option<String>,
+    /// Worker slots: the most workers the run may have. Keys and values are sharded over the
+    /// slots, so that a worker added during the run has its own. Equal to `workers` except for
+    /// an open-loop run under `AUTO` or `BOUNDED`, whose rate controller may add workers.
+    pub max_workers: u32,
+    /// The rate controller's bounds: an open-loop (`QPS`) run under `AUTO` or `BOUNDED`
+    /// scaling. `FIXED` runs exactly the workers and connections it names.
+    pub qps_bounds: Option<QpsBounds>,
 }
 
 /// `total` split over `count` workers: the share of worker `index` (the remainder goes one
@@ -131,7 +140,34 @@ pub fn plan_workers(template: &Template, host: HostCapacity) -> Result<WorkerPla
              {MAX_CONNECTIONS_PER_WORKER}: use more workers"
         )));
     }
-    Ok(WorkerPlan { workers, connections, target_qps, bound_note })
+    let floor = (connections / workers).max(1);
+    let qps_bounds = match (&template.scaling, target_qps) {
+        (Scaling::Auto { max_workers }, Some(rate)) => {
+            let room = host.max_workers().min(*max_workers).max(workers);
+            let cap = AUTO_CONNECTIONS_PER_WORKER.max(per_worker);
+            Some(QpsBounds {
+                target_qps: rate,
+                floor,
+                cap,
+                max_workers: room,
+                bound: format!(
+                    "scaling AUTO ({room} workers on this host, max_workers {max_workers}, × {cap} connections)"
+                ),
+            })
+        }
+        (Scaling::Bounded { max_workers, max_connections_per_worker, .. }, Some(rate)) => Some(QpsBounds {
+            target_qps: rate,
+            floor: floor.min(*max_connections_per_worker),
+            cap: *max_connections_per_worker,
+            max_workers: (*max_workers).max(workers),
+            bound: format!(
+                "scaling BOUNDED (max_workers {max_workers} × max_connections_per_worker {max_connections_per_worker})"
+            ),
+        }),
+        _ => None,
+    };
+    let max_workers = qps_bounds.as_ref().map_or(workers, |b| b.max_workers);
+    Ok(WorkerPlan { workers, connections, target_qps, bound_note, max_workers, qps_bounds })
 }
 
 /// How long the run's measurement lasts: the template's, or for a search the longest it may
