@@ -315,6 +315,19 @@ fn three_workers_on_postgres_match_pg_stat_statements() {
     assert!(sum > 100);
     assert_eq!(parent.completed_ops_all_phases, sum, "the run's count is the sum of its workers'");
     assert_eq!(calls, sum, "pg_stat_statements counted {calls} lookups; the workers {sum}");
+    // The run's own server-side figures: one worker's window that covers every worker's load
+    // (never the sum of the workers', which would count each call three times).
+    let server = parent.server_stats.as_ref().expect("the run's server-side figures");
+    assert!(server["covered_by"].as_str().is_some_and(|w| w.starts_with("worker-")), "{server}");
+    assert_eq!(server["per_worker"].as_object().map(|m| m.len()), Some(3), "{server}");
+    let run_calls: u64 = server["run"]["statements"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .filter(|s| s["query"].as_str().is_some_and(|q| q.contains("orch_accounts") && q.contains("WHERE")))
+        .map(|s| s["calls"].as_u64().unwrap())
+        .sum();
+    assert_eq!(run_calls, sum, "the run's server-side calls are every worker's operations");
     assert_eq!(parent.total.ops, parts.iter().map(|p| p.total.ops).sum::<u64>());
 }
 

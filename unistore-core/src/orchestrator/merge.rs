@@ -115,10 +115,51 @@ pub fn merge_summaries(run_id: RunId, template: &Template, parts: &[RunSummary])
         stages: Vec::new(),
         steps: Vec::new(),
         best_step: None,
-        server_stats: None,
+        server_stats: merge_server_stats(parts),
     };
     apply_verdict(&mut summary, template, Vec::new());
     Ok(summary)
+}
+
+/// The run's server-side figures from its workers'. A backend's figures describe the server
+/// over a window around one worker's load, and the server counts every client: on PostgreSQL
+/// each worker's `pg_stat_statements` delta holds the other workers' calls too, so they are
+/// never added up. The run's figures (`run`) are those of the worker whose window (`from`,
+/// `to`) began before every worker's load started and ended after every other window, so they
+/// cover the whole run's load (`covered_by` names it); without such a window, `run` is null.
+/// Each worker's own figures stay under `per_worker`.
+pub fn merge_server_stats(parts: &[RunSummary]) -> Option<serde_json::Value> {
+    let with: Vec<(&str, &serde_json::Value)> = parts
+        .iter()
+        .filter_map(|p| p.server_stats.as_ref().map(|s| (p.worker_id.as_deref().unwrap_or("run"), s)))
+        .collect();
+    if with.is_empty() {
+        return None;
+    }
+    let at = |v: &serde_json::Value, field: &str| {
+        v.get(field).and_then(|t| t.as_str()).and_then(|t| t.parse::<DateTime<Utc>>().ok())
+    };
+    let first_start = parts.iter().map(|p| p.started_at).min();
+    let last_end = with.iter().filter_map(|(_, s)| at(s, "to")).max();
+    let covering = with.iter().find(|(_, s)| {
+        matches!((at(s, "from"), at(s, "to"), first_start, last_end), (Some(f), Some(t), Some(start), Some(end)) if f <= start && t >= end)
+            && with.len() == parts.len()
+            && with.iter().all(|(_, o)| at(o, "to").is_some())
+    });
+    let per_worker: serde_json::Map<String, serde_json::Value> =
+        with.iter().map(|(w, s)| ((*w).to_string(), (*s).clone())).collect();
+    Some(serde_json::json!({
+        "run": covering.map(|(_, s)| (*s).clone()),
+        "covered_by": covering.map(|(w, _)| *w),
+        "per_worker": per_worker,
+        "note": match covering {
+            Some((w, _)) => format!("the run's figures are {w}'s: its window covers every worker's load; \
+                the server counts every client, so the workers' figures are not added up"),
+            None => "no worker's window covers the whole run's load (a worker joined late or had no \
+                window): see each worker's figures; the server counts every client, so they are not added up"
+                .to_string(),
+        },
+    }))
 }
 
 /// The merged live figures of a run: the exact merge of each worker's latest one-second
