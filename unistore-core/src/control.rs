@@ -45,6 +45,30 @@ impl RunStatusRecord {
         Ok(())
     }
 
+    /// Ends the run with the terminal status `to` and its reason, through the lifecycle's own
+    /// steps (a running run is cancelled through `CANCELLING`); the phase becomes
+    /// `PROCESSING`. A run that has already ended keeps its status and reason (returns
+    /// `false`). A status that is not terminal is `ErrorKind::InvalidInput`.
+    pub fn finish(&mut self, to: RunStatus, reason: Option<&str>) -> Result<bool> {
+        if !to.is_terminal() {
+            return Err(Error::invalid(format!(
+                "{to} does not end a run: use COMPLETED, CANCELLED or FAILED"
+            )));
+        }
+        if self.status.is_terminal() {
+            return Ok(false);
+        }
+        if !self.status.can_transition_to(to) && to == RunStatus::Cancelled {
+            self.transition(RunStatus::Cancelling, None)?;
+        }
+        if !self.status.can_transition_to(to) && to == RunStatus::Completed {
+            self.transition(RunStatus::Stopping, None)?;
+        }
+        self.transition(to, reason)?;
+        self.phase = RunPhase::Processing;
+        Ok(true)
+    }
+
     /// The sequence number the next event of this run gets.
     pub fn next_event_seq(&self) -> u64 {
         self.last_event_seq + 1
@@ -162,6 +186,18 @@ pub trait ControlStore: Send + Sync + 'static {
         self.update_run(run_id, &move |r| r.transition(to, reason.as_deref())).await
     }
 
+    /// Ends the run (see [`RunStatusRecord::finish`]); a run that has ended already is left as
+    /// it is. Returns the row.
+    async fn finish_run(
+        &self,
+        run_id: RunId,
+        to: RunStatus,
+        reason: Option<&str>,
+    ) -> Result<RunStatusRecord> {
+        let reason = reason.map(str::to_string);
+        self.update_run(run_id, &move |r| r.finish(to, reason.as_deref()).map(|_| ())).await
+    }
+
     /// Sets the run's phase (without an event; [`ControlEventKind::SetPhase`] does both).
     async fn set_phase(&self, run_id: RunId, phase: RunPhase) -> Result<()> {
         self.update_run(run_id, &move |r| {
@@ -209,5 +245,39 @@ pub trait ControlStore: Send + Sync + 'static {
         let appended = event(updated.last_event_seq);
         self.insert_event(&appended).await?;
         Ok(appended)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(status: RunStatus) -> RunStatusRecord {
+        let mut r = RunStatusRecord::prepared(RunId::new(), "t", 1);
+        r.status = status;
+        r.reason = Some("earlier".into());
+        r
+    }
+
+    #[test]
+    fn finish_ends_a_run_through_the_lifecycle_and_never_reopens_one() {
+        let mut r = record(RunStatus::Running);
+        assert!(r.finish(RunStatus::Cancelled, Some("stopped by request")).unwrap());
+        assert_eq!(
+            (r.status, r.reason.as_deref(), r.phase),
+            (RunStatus::Cancelled, Some("stopped by request"), RunPhase::Processing)
+        );
+        let mut r = record(RunStatus::Stopping);
+        assert!(r.finish(RunStatus::Cancelled, None).unwrap());
+        assert_eq!((r.status, r.reason.as_deref()), (RunStatus::Cancelled, Some("earlier")));
+        let mut r = record(RunStatus::Running);
+        assert!(r.finish(RunStatus::Completed, None).unwrap());
+        assert_eq!(r.status, RunStatus::Completed);
+        // An ended run keeps its status and reason.
+        let mut r = record(RunStatus::Failed);
+        assert!(!r.finish(RunStatus::Completed, Some("late")).unwrap());
+        assert_eq!((r.status, r.reason.as_deref()), (RunStatus::Failed, Some("earlier")));
+        let err = record(RunStatus::Running).finish(RunStatus::Stopping, None).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
     }
 }

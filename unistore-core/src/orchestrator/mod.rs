@@ -563,16 +563,7 @@ impl Orchestrator {
 
     /// Ends a run `FAILED` with `reason`, whatever state it is in (unless it has ended).
     async fn fail_run(&self, run_id: RunId, reason: &str) -> Result<RunStatusRecord> {
-        let reason = reason.to_string();
-        self.control
-            .update_run(run_id, &move |r| {
-                if !r.status.is_terminal() {
-                    r.status = RunStatus::Failed;
-                    r.reason = Some(reason.clone());
-                }
-                Ok(())
-            })
-            .await
+        self.control.finish_run(run_id, RunStatus::Failed, Some(reason)).await
     }
 }
 
@@ -1257,18 +1248,10 @@ impl Driver {
             RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled => status,
             _ => RunStatus::Failed,
         };
-        let r = reason.clone();
         let record = self
             .o
             .control
-            .update_run(run_id, &move |rec| {
-                if !rec.status.is_terminal() {
-                    rec.status = final_status;
-                    rec.reason = r.clone().or(rec.reason.clone());
-                }
-                rec.phase = RunPhase::Processing;
-                Ok(())
-            })
+            .finish_run(run_id, final_status, reason.as_deref())
             .await
             .unwrap_or_else(|_| self.record.clone());
         RunOutcome { record, summary }
