@@ -258,6 +258,32 @@ mod tests {
         .expect("plan");
         assert_eq!((bounded.workers, bounded.connections), (2, 20));
         assert!(bounded.bound_note.as_deref().is_some_and(|n| n.contains("the bound, not the database")));
+        assert_eq!(bounded.max_workers, 2, "a closed loop runs the workers it was planned with");
+        assert!(bounded.qps_bounds.is_none() && fixed.qps_bounds.is_none());
+
+        // Open loop under AUTO or BOUNDED: the rate controller may add workers up to the bound.
+        let rate = LoadMode::Qps { target_qps: 900.0, connections: 4 };
+        let p = plan_workers(
+            &template(
+                rate.clone(),
+                Scaling::Bounded { min_workers: 1, max_workers: 5, max_connections_per_worker: 6 },
+            ),
+            host,
+        )
+        .expect("plan");
+        let b = p.qps_bounds.clone().expect("a rate controller");
+        assert_eq!((p.workers, p.max_workers, b.floor, b.cap, b.max_workers), (1, 5, 4, 6, 5));
+        assert_eq!(b.target_qps, 900.0);
+        let p = plan_workers(&template(rate.clone(), Scaling::Auto { max_workers: 8 }), host).expect("plan");
+        let b = p.qps_bounds.clone().expect("a rate controller");
+        assert_eq!(
+            (p.workers, p.max_workers, b.cap),
+            (1, 2, AUTO_CONNECTIONS_PER_WORKER),
+            "the host's 2 cores"
+        );
+        let p = plan_workers(&template(rate, Scaling::Fixed { workers: 2 }), host).expect("plan");
+        assert!(p.qps_bounds.is_none() && p.max_workers == 2, "FIXED runs exactly what it names");
+
         let err = plan_workers(
             &template(LoadMode::Concurrency { connections: 2 }, Scaling::Fixed { workers: 3 }),
             host,
