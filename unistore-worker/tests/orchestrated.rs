@@ -8,37 +8,8 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::{bench, psql, spawn_bench, text, Cluster};
+use support::{bench, psql, results_url, run_id_of, runtime, spawn_bench, summaries, text, Cluster};
 use unistore_core::{RunId, RunSummary};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
-
-fn results_url(data: &Path) -> String {
-    format!("sqlite://{}", data.join("results.db").display())
-}
-
-/// The run's row and each worker's row, read back through the results store.
-fn summaries(data: &Path, run_id: RunId, workers: &[&str]) -> (RunSummary, Vec<RunSummary>) {
-    runtime().block_on(async {
-        let store = unistore_adapters::open_results(&results_url(data)).await.unwrap();
-        let parent = store.reader.summary(run_id, None).await.unwrap().expect("the run's own row");
-        let mut parts = Vec::new();
-        for w in workers {
-            parts.push(
-                store.reader.summary(run_id, Some(w)).await.unwrap().unwrap_or_else(|| panic!("{w}'s row")),
-            );
-        }
-        (parent, parts)
-    })
-}
-
-fn run_id_of(stderr: &str) -> RunId {
-    let line =
-        stderr.lines().find(|l| l.starts_with("run ")).unwrap_or_else(|| panic!("no run line in {stderr}"));
-    line[4..].split(':').next().unwrap().trim().parse().unwrap()
-}
 
 /// p99 of the workers' histograms merged with hdrhistogram itself: a second computation.
 fn reference_p99_ms(parts: &[RunSummary]) -> f64 {
@@ -485,81 +456,4 @@ warmup = "1s"
         "the workers' rows are completed"
     );
     assert_eq!(parent.connections, best.connections);
-}
-
-/// QPS under BOUNDED scaling: the rate controller grows a worker's connections by bounded
-/// steps up to its cap, then adds a worker, and the run holds the target. The statement takes
-/// 10 ms, so one connection carries under 100 ops/s and 300 ops/s need about 3 in flight:
-/// more than one worker's cap of 2. The target counts the calls itself (a sequence).
-#[test]
-fn the_rate_controller_adds_a_worker_when_every_worker_is_at_its_cap() {
-    let cluster = Cluster::start();
-    psql(
-        &cluster.url,
-        "DROP TABLE IF EXISTS rate_ctl; CREATE TABLE rate_ctl (id integer PRIMARY KEY); \
-         INSERT INTO rate_ctl SELECT generate_series(1, 100); \
-         DROP SEQUENCE IF EXISTS rate_ctl_calls; CREATE SEQUENCE rate_ctl_calls; \
-         CREATE OR REPLACE FUNCTION rate_ctl_op() RETURNS integer LANGUAGE plpgsql AS $$ \
-         BEGIN PERFORM nextval('rate_ctl_calls'); PERFORM pg_sleep(0.01); RETURN 1; END $$",
-    );
-    let data = tempfile::tempdir().unwrap();
-    let template = support::template(
-        data.path(),
-        "rate.toml",
-        &format!(
-            r#"name = "rate controller"
-target = "{}"
-table = "public.rate_ctl"
-[mix]
-CUSTOM_SQL = 100
-[custom_sql]
-sql = "SELECT rate_ctl_op()"
-params = []
-[load]
-mode = "QPS"
-target_qps = 300
-connections = 1
-[scaling]
-mode = "BOUNDED"
-min_workers = 1
-max_workers = 3
-max_connections_per_worker = 2
-[phases]
-warmup = "10s"
-measurement = "5s"
-"#,
-            cluster.url
-        ),
-    );
-    let out = bench(data.path(), &["--template", template.to_str().unwrap()]);
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{}\n{stderr}", text(&out.stdout));
-    let run_id = run_id_of(&stderr);
-    let (parent, parts) = summaries(data.path(), run_id, &["worker-0", "worker-1"]);
-    eprintln!("warnings: {:?}", parent.warnings);
-    assert!(
-        parent.warnings.iter().any(|w| w.contains("QPS controller: added worker-1")),
-        "the controller added a worker: {:?}",
-        parent.warnings
-    );
-    let third = runtime().block_on(async {
-        let store = unistore_adapters::open_results(&results_url(data.path())).await.unwrap();
-        store.reader.summary(run_id, Some("worker-2")).await.unwrap()
-    });
-    assert!(third.is_none(), "two workers carry 300 ops/s; a third was not needed");
-    assert!(
-        (parent.total.qps - 300.0).abs() <= 300.0 * 0.02,
-        "the run held 300 ops/s within 2 %: {} ({:?})",
-        parent.total.qps,
-        parts.iter().map(|p| p.total.qps).collect::<Vec<_>>()
-    );
-    assert_eq!(parent.status, unistore_core::RunStatus::Completed, "{:?}", parent.reason);
-    assert!(parts.iter().all(|p| p.connections <= 2), "within the cap of 2 per worker");
-    let calls: u64 = psql(&cluster.url, "SELECT last_value FROM rate_ctl_calls").parse().unwrap();
-    let issued: u64 = parts.iter().map(|p| p.completed_ops_all_phases + p.total.errors).sum();
-    assert_eq!(calls, issued, "the target counted {calls} calls; the workers {issued}");
-    assert_eq!(
-        parent.completed_ops_all_phases,
-        parts.iter().map(|p| p.completed_ops_all_phases).sum::<u64>()
-    );
 }

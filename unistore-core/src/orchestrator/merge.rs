@@ -65,7 +65,10 @@ pub fn merge_summaries(run_id: RunId, template: &Template, parts: &[RunSummary])
         }
     }
     let sum = |f: fn(&RunSummary) -> u64| parts.iter().map(f).sum::<u64>();
-    let target_qps = parts.iter().filter_map(|p| p.target_qps).reduce(|a, b| a + b);
+    // The run's target is the template's: the workers' shares move while the rate controller
+    // splits it again, and a worker still starting at the end holds a share of its own.
+    let target_qps =
+        template.load.target_qps().or_else(|| parts.iter().filter_map(|p| p.target_qps).reduce(|a, b| a + b));
     let mut summary = RunSummary {
         run_id,
         worker_id: None,

@@ -138,3 +138,36 @@ impl Drop for Cluster {
         let _ = Command::new(script()).arg("stop-stats").arg(self.dir.path()).output();
     }
 }
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+pub fn results_url(data: &Path) -> String {
+    format!("sqlite://{}", data.join("results.db").display())
+}
+
+/// The run's row and each worker's row, read back through the results store.
+pub fn summaries(
+    data: &Path,
+    run_id: unistore_core::RunId,
+    workers: &[&str],
+) -> (unistore_core::RunSummary, Vec<unistore_core::RunSummary>) {
+    runtime().block_on(async {
+        let store = unistore_adapters::open_results(&results_url(data)).await.unwrap();
+        let parent = store.reader.summary(run_id, None).await.unwrap().expect("the run's own row");
+        let mut parts = Vec::new();
+        for w in workers {
+            parts.push(
+                store.reader.summary(run_id, Some(w)).await.unwrap().unwrap_or_else(|| panic!("{w}'s row")),
+            );
+        }
+        (parent, parts)
+    })
+}
+
+pub fn run_id_of(stderr: &str) -> unistore_core::RunId {
+    let line =
+        stderr.lines().find(|l| l.starts_with("run ")).unwrap_or_else(|| panic!("no run line in {stderr}"));
+    line[4..].split(':').next().unwrap().trim().parse().unwrap()
+}
