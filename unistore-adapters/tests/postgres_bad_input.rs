@@ -7,6 +7,7 @@ mod postgres_support;
 
 use postgres_support::{connect, pg_url, with_param, TestSchema};
 use tokio::io::AsyncWriteExt;
+use tokio_postgres::error::SqlState;
 use unistore_adapters::postgres::{PostgresConfig, PostgresTableManager, PostgresTargetPool};
 use unistore_core::table::RenderRequest;
 use unistore_core::target::{ParamRole, ParamSpec};
@@ -126,6 +127,45 @@ async fn nothing_listening_is_a_clear_connect_error() {
     assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
     assert!(e.to_string().contains("nothing listens there"), "{e}");
     assert!(!e.to_string().contains("hunter2"), "{e}");
+}
+
+#[tokio::test]
+async fn the_driver_error_is_kept_as_the_source() {
+    let schema = TestSchema::create(&pg_url()).await;
+    let mut session = pool(&schema.url).connect().await.expect("session");
+    let sql = format!("SELECT * FROM {}.no_such_table", schema.name);
+    let e = session.prepare(&[custom(QueryKind::CustomSql, &sql, &[])]).await.expect_err("missing table");
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    let source = std::error::Error::source(&e).expect("the driver's error as source");
+    let driver = source.downcast_ref::<tokio_postgres::Error>().expect("a tokio_postgres::Error");
+    assert_eq!(driver.code(), Some(&SqlState::UNDEFINED_TABLE), "{driver:?}");
+    assert_eq!(driver.as_db_error().map(|db| db.message().contains("no_such_table")), Some(true));
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_classified_by_the_socket_error() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("address").port()
+    };
+    let url = format!("postgres://bob:hunter2@127.0.0.1:{port}/db?connect_timeout=3");
+    let e = pool(&url).connect().await.err().expect("nothing listens");
+    assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
+    assert!(e.is_transient());
+    // What decided it: the operating system's refusal, reachable without reading any message.
+    let driver = std::error::Error::source(&e)
+        .and_then(|s| s.downcast_ref::<tokio_postgres::Error>())
+        .expect("the driver's error as source");
+    let mut cause = std::error::Error::source(driver);
+    let mut refused = false;
+    while let Some(c) = cause {
+        refused |= c.downcast_ref::<std::io::Error>().map(std::io::Error::kind)
+            == Some(std::io::ErrorKind::ConnectionRefused);
+        cause = c.source();
+    }
+    assert!(refused, "no ConnectionRefused under {driver:?}");
+    // The chain the source adds names no password either.
+    assert!(!format!("{e:?}").contains("hunter2"), "{e:?}");
 }
 
 #[tokio::test]

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use snowflake_support::{fresh_schema, hybrid_fixture, standard_fixture, url_with_schema};
+use snowflake_support::proxy::with_host;
+use snowflake_support::{emulator_url, fresh_schema, hybrid_fixture, standard_fixture, url_with_schema};
 use unistore_adapters::snowflake::{
     execute_statements, query_text, table_managers, SnowflakeConfig, SnowflakeTargetPool,
 };
@@ -108,6 +109,41 @@ async fn a_declared_type_that_does_not_match_is_a_clear_error() {
     }
     let err = open_target(&url, &options("unistore_no_such_table", None)).await.expect_err("missing table");
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snowflakes_answer_is_kept_as_the_source() {
+    let _turn = EMULATOR_TURN.lock().await;
+    let e =
+        query_text(&emulator_url(), "SELECT * FROM unistore_no_such_table").await.expect_err("missing table");
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    let driver = std::error::Error::source(&e)
+        .and_then(|s| s.downcast_ref::<snowflake_connector_rs::Error>())
+        .expect("the connector's error as source");
+    assert!(driver.is_server(), "{driver:?}");
+    assert_eq!(driver.snowflake_code(), e.code(), "{driver:?}");
+    assert!(e.code().is_some(), "the emulator gives a code: {e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_login_names_no_password_anywhere_in_its_chain() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("address")
+    };
+    let mut url = url::Url::parse(&with_host(&emulator_url(), &format!("http://{closed}"))).expect("a URL");
+    url.set_password(Some("hunter2-secret")).expect("a URL with a user");
+    let e = query_text(url.as_str(), "SELECT 1").await.expect_err("nothing listens");
+    assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
+    // The connector's network errors carry request URLs in their sources: not attached.
+    assert!(std::error::Error::source(&e).is_none(), "{e:?}");
+    let mut chain = format!("{e} {e:?}");
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        chain.push_str(&format!(" {c} {c:?}"));
+        cause = c.source();
+    }
+    assert!(!chain.contains("hunter2-secret"), "{chain}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

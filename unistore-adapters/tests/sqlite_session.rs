@@ -116,6 +116,10 @@ async fn errors_are_classified() {
     let e = s.execute(0, &[Value::Int(1)]).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Constraint, "{e}");
     assert_eq!(e.code(), Some("1555"), "SQLite's extended code (SQLITE_CONSTRAINT_PRIMARYKEY) is kept: {e}");
+    let driver = std::error::Error::source(&e)
+        .and_then(|s| s.downcast_ref::<rusqlite::Error>())
+        .expect("the rusqlite error as source");
+    assert_eq!(driver.sqlite_error_code(), Some(rusqlite::ErrorCode::ConstraintViolation), "{driver:?}");
     let e = s.execute(0, &[]).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "wrong parameter count: {e}");
     let e = s.execute(1, &[Value::Int(1)]).await.unwrap_err();

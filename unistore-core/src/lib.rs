@@ -45,7 +45,7 @@ pub use control::ControlStore;
 pub use engine::{
     ConnectedEngine, Engine, EngineConfig, EngineControl, EngineHandle, EngineReport, StopReason,
 };
-pub use error::{Error, ErrorKind, Result};
+pub use error::{DriverError, Error, ErrorKind, Result};
 pub use metrics::{KindStats, LatencySummary, MetricSnapshot, QueryExecution, RunSummary, Verdict};
 pub use model::{QueryKind, RunId, RunPhase, RunStatus, TableRef, TableType, WorkerIdentity};
 pub use sink::{ResultsReader, ResultsSink, RunRecord, StoredTemplate};

@@ -119,6 +119,25 @@ impl TableType {
             TableType::Sqlite => "sqlite",
         }
     }
+
+    /// The type to benchmark `table` as, given the type the user declared (template
+    /// `table_type`, `--table-type`) and the type the target says the table has. A declared type
+    /// must be the actual one: a mismatch is [`ErrorKind::InvalidInput`](crate::ErrorKind)
+    /// naming the table, both types and the fix.
+    pub fn check_declared(
+        declared: Option<TableType>,
+        actual: TableType,
+        table: impl fmt::Display,
+    ) -> Result<TableType> {
+        match declared {
+            Some(declared) if declared != actual => Err(Error::invalid(format!(
+                "table {table} is declared as a {declared} table, but it is a {actual} table: declare \
+                 table_type = \"{actual}\" (--table-type {actual} on the command line), or leave the \
+                 type out to detect it"
+            ))),
+            _ => Ok(actual),
+        }
+    }
 }
 
 impl fmt::Display for TableType {
@@ -661,4 +680,36 @@ pub struct WorkerHeartbeat {
     /// Its process id on that host.
     #[serde(default)]
     pub pid: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn an_absent_or_matching_declared_type_gives_the_actual_type() {
+        assert_eq!(
+            TableType::check_declared(None, TableType::Hybrid, "db.s.t").ok(),
+            Some(TableType::Hybrid)
+        );
+        assert_eq!(
+            TableType::check_declared(Some(TableType::Postgres), TableType::Postgres, "t").ok(),
+            Some(TableType::Postgres)
+        );
+    }
+
+    #[test]
+    fn a_declared_type_that_is_not_the_actual_one_names_table_types_and_fix() {
+        let table = TableRef::parse("shop.public.orders").expect("valid name");
+        let e = TableType::check_declared(Some(TableType::Hybrid), TableType::Standard, &table)
+            .expect_err("hybrid declared, standard found");
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            e.to_string(),
+            "table shop.public.orders is declared as a hybrid table, but it is a standard table: \
+             declare table_type = \"standard\" (--table-type standard on the command line), or \
+             leave the type out to detect it"
+        );
+    }
 }

@@ -7,19 +7,22 @@
 //! how far the driver got, so the timeout can say which phase stalled.
 
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::error::Elapsed;
 use tokio::time::Instant;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{Client, NoTls};
 use unistore_core::{Error, ErrorKind, Result};
 
 use super::config::{PasswordSource, PostgresConfig};
 use super::sqlstate_kind;
-use super::tls::{handshake_hint, SslMode};
+use super::tls::{handshake_hint, tls_failure_hint, SslMode};
 
 /// How far opening a connection got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +162,7 @@ impl PostgresConfig {
             if let Some(sql) = setup {
                 phase.store(Phase::Setup as u8, Ordering::Relaxed);
                 client.batch_execute(sql).await.map_err(|e| {
-                    super::map_error(&e, &format!("setting up a session on {}", self.redacted_url))
+                    super::map_error(e, &format!("setting up a session on {}", self.redacted_url))
                 })?;
             }
             Ok(client)
@@ -189,7 +192,7 @@ impl PostgresConfig {
             (SslMode::Allow, Some(tls)) => {
                 match self.attempt(application_name, deadline, phase, DriverMode::Disable, None).await {
                     // The server refused a plain connection (pg_hba `hostssl`): libpq retries with TLS.
-                    Err(e) if e.to_string().contains("SQLSTATE 28000") => {
+                    Err(e) if e.code() == Some(SqlState::INVALID_AUTHORIZATION_SPECIFICATION.code()) => {
                         phase.store(Phase::Tcp as u8, Ordering::Relaxed);
                         self.attempt(application_name, deadline, phase, DriverMode::Require, Some(tls)).await
                     }
@@ -200,7 +203,7 @@ impl PostgresConfig {
                 // The driver falls back to plain by itself when the server declines TLS; a failed
                 // handshake is retried without TLS, as libpq does.
                 match self.attempt(application_name, deadline, phase, DriverMode::Prefer, Some(tls)).await {
-                    Err(e) if e.to_string().contains("TLS handshake") => {
+                    Err(e) if failed_in_tls(&e) => {
                         tracing::debug!(
                             "TLS handshake failed with sslmode=prefer ({e}); retrying without TLS"
                         );
@@ -235,14 +238,14 @@ impl PostgresConfig {
             None => {
                 let traced = Traced { inner: NoTls, phase: phase.clone() };
                 let (client, connection) =
-                    config.connect(traced).await.map_err(|e| self.connect_error(&e, phase_of(phase)))?;
+                    config.connect(traced).await.map_err(|e| self.connect_error(e, phase_of(phase)))?;
                 tokio::spawn(drive(connection));
                 Ok(client)
             }
             Some(tls) => {
                 let traced = Traced { inner: tls.clone(), phase: phase.clone() };
                 let (client, connection) =
-                    config.connect(traced).await.map_err(|e| self.connect_error(&e, phase_of(phase)))?;
+                    config.connect(traced).await.map_err(|e| self.connect_error(e, phase_of(phase)))?;
                 tokio::spawn(drive(connection));
                 Ok(client)
             }
@@ -264,7 +267,7 @@ impl PostgresConfig {
         };
         let timeout = self.connect_timeout.unwrap_or(super::config::DEFAULT_CONNECT_TIMEOUT);
         match tokio::time::timeout(timeout, request).await {
-            Ok(r) => r.map_err(|e| self.connect_error(&e, Phase::Startup)),
+            Ok(r) => r.map_err(|e| self.connect_error(e, Phase::Startup)),
             Err(_) => Err(Error::backend(
                 ErrorKind::Timeout,
                 format!("sending a cancel request to {} timed out after {}", self.endpoint(), human(timeout)),
@@ -287,13 +290,15 @@ impl PostgresConfig {
     }
 
     /// Maps a failure to connect: wrong or missing password, no server, a server that is not
-    /// PostgreSQL, a certificate that does not verify.
-    pub(crate) fn connect_error(&self, e: &tokio_postgres::Error, phase: Phase) -> Error {
+    /// PostgreSQL, a certificate that does not verify. The driver's error is kept as the source
+    /// (its text names neither the URL nor the password).
+    pub(crate) fn connect_error(&self, e: tokio_postgres::Error, phase: Phase) -> Error {
         let target = &self.redacted_url;
         if let Some(db) = e.as_db_error() {
-            let code = db.code().code();
-            let kind = sqlstate_kind(code);
-            let fix = match code {
+            let code = db.code().code().to_string();
+            let kind = sqlstate_kind(&code);
+            let fix = match code.as_str() {
+                // pg_hba's "no encryption" has no code of its own: 28000 is any rejected login.
                 "28P01" | "28000" if db.message().contains("no encryption") => {
                     "the server accepts only TLS connections from here: use sslmode=require (or verify-full)"
                         .to_string()
@@ -306,15 +311,16 @@ impl PostgresConfig {
                 }
                 _ => "check the URL and the server's log".to_string(),
             };
-            return Error::backend(
-                if kind == ErrorKind::Other { ErrorKind::Connect } else { kind },
-                format!("cannot connect to {target}: {} (SQLSTATE {code}); {fix}", db.message()),
-            );
+            let message = format!("cannot connect to {target}: {} (SQLSTATE {code}); {fix}", db.message());
+            return Error::backend(if kind == ErrorKind::Other { ErrorKind::Connect } else { kind }, message)
+                .with_code(code)
+                .with_source(e);
         }
         let text = e.to_string();
-        let cause = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
+        let cause = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default();
         let detail =
             if cause.is_empty() || text.contains(&cause) { text.clone() } else { format!("{text}: {cause}") };
+        // The driver reports a missing password as a configuration error with a text cause.
         if detail.contains("password missing") {
             return Error::backend(
                 ErrorKind::Permission,
@@ -322,38 +328,36 @@ impl PostgresConfig {
                     "cannot connect to {target}: the server asks for a password and none was given; {}",
                     self.password_fix()
                 ),
-            );
+            )
+            .with_source(e);
         }
-        let (kind, hint) = if detail.contains("TLS handshake") || detail.contains("does not support TLS") {
+        let io_kind = super::io_error_kind(&e);
+        let (kind, hint) = if let Some(tls) = super::find_cause::<rustls::Error>(&e) {
+            (ErrorKind::Connect, tls_failure_hint(tls, &detail, self.ssl_mode))
+        // A TLS failure without a rustls error (the server declined TLS, or the socket failed
+        // mid-handshake): the driver's kind is private and its fixed wording the only marker.
+        } else if text == "error performing TLS handshake" {
             (ErrorKind::Connect, handshake_hint(&detail, self.ssl_mode))
-        } else if detail.contains("refused") {
+        } else if io_kind == Some(io::ErrorKind::ConnectionRefused) {
             (
                 ErrorKind::Connect,
                 "nothing listens there: check host and port, and that the server is running".into(),
             )
-        } else if detail.contains("timeout") || detail.contains("timed out") {
+        } else if io_kind == Some(io::ErrorKind::TimedOut) || super::find_cause::<Elapsed>(&e).is_some() {
             (ErrorKind::Timeout, "the server did not answer in time: check host, port and firewalls".into())
-        } else if detail.contains("unexpected message")
-            || detail.contains("invalid message")
-            || detail.contains("bytes remaining")
-            || detail.contains("invalid length")
-            || detail.contains("unexpected EOF")
-            || detail.contains("connection closed")
-            || detail.contains("early eof")
-            // A PostgreSQL server explains itself before it hangs up; a server that drops the
-            // connection during the start-up exchange without a word is something else.
-            || (phase == Phase::Startup && detail.contains("error communicating"))
-        {
+        } else if speaks_another_protocol(&e, io_kind, phase) {
             (
                 ErrorKind::Connect,
                 "the server there does not speak the PostgreSQL protocol: check the port".into(),
             )
-        } else if detail.contains("password") || detail.contains("authentication") {
+        // The driver's authentication errors carry text causes (SASL, SCRAM) only.
+        } else if text == "authentication error" {
             (ErrorKind::Permission, self.password_fix())
         } else {
             (ErrorKind::Connect, "check the URL and that a PostgreSQL server is reachable".into())
         };
         Error::backend(kind, format!("cannot connect to {target} ({}): {detail}; {hint}", self.endpoint()))
+            .with_source(e)
     }
 
     /// Where the password came from and where it could come from, never the password itself.
@@ -370,6 +374,30 @@ impl PostgresConfig {
              0600), or put it in the URL (never in a template)"
         )
     }
+}
+
+/// Whether opening a connection failed in the TLS handshake (as libpq, `prefer` then retries in
+/// plain).
+fn failed_in_tls(e: &Error) -> bool {
+    let Some(driver) = std::error::Error::source(e) else { return false };
+    super::find_cause::<rustls::Error>(driver).is_some()
+        // A handshake that failed without a rustls error (the socket broke mid-handshake): the
+        // driver's kind is private and its fixed wording the only marker.
+        || driver.downcast_ref::<tokio_postgres::Error>()
+            .is_some_and(|d| d.to_string() == "error performing TLS handshake")
+}
+
+/// Whether a connection that failed after the TCP connect met a server of another protocol: it
+/// hung up or answered with bytes the PostgreSQL parser rejects. A PostgreSQL server explains
+/// itself before it hangs up; one that drops the connection during the start-up exchange without
+/// a word is something else.
+fn speaks_another_protocol(e: &tokio_postgres::Error, io_kind: Option<io::ErrorKind>, phase: Phase) -> bool {
+    use io::ErrorKind::{InvalidData, InvalidInput, UnexpectedEof};
+    e.is_closed()
+        || (phase == Phase::Startup && io_kind.is_some())
+        || (phase != Phase::Tcp && matches!(io_kind, Some(UnexpectedEof | InvalidData | InvalidInput)))
+        // The driver's "unexpected message" has no cause: its fixed wording is the only marker.
+        || e.to_string() == "unexpected message from server"
 }
 
 async fn drive<S, T>(connection: tokio_postgres::Connection<S, T>)

@@ -195,7 +195,7 @@ async fn require_columns(client: &tokio_postgres::Client, config: &PostgresConfi
             &[&config.store_schema()],
         )
         .await
-        .map_err(|e| map_error(&e, "checking the control store's columns"))?;
+        .map_err(|e| map_error(e, "checking the control store's columns"))?;
     let found: Vec<String> = rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect();
     let missing: Vec<&str> = REQUIRED_COLUMNS.into_iter().filter(|c| !found.iter().any(|f| f == c)).collect();
     if missing.is_empty() {
@@ -255,12 +255,10 @@ impl ControlStore for PostgresControlStore {
         match r {
             Ok(_) => Ok(()),
             Err(e) => {
-                let err = map_error(&e, &self.ctx("creating a run"));
+                let err = map_error(e, &self.ctx("creating a run"));
                 if err.kind() == ErrorKind::Constraint {
-                    return Err(Error::backend(
-                        ErrorKind::Constraint,
-                        format!("run {} exists already in the control store", record.run_id),
-                    ));
+                    return Err(err
+                        .with_message(format!("run {} exists already in the control store", record.run_id)));
                 }
                 Err(err)
             }
@@ -275,7 +273,7 @@ impl ControlStore for PostgresControlStore {
                 &[&run_id.0],
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("reading a run")))?;
+            .map_err(|e| map_error(e, &self.ctx("reading a run")))?;
         row.as_ref().map(status_from_row).transpose()
     }
 
@@ -293,7 +291,7 @@ impl ControlStore for PostgresControlStore {
                 &[&names, &limit],
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("listing runs")))?;
+            .map_err(|e| map_error(e, &self.ctx("listing runs")))?;
         rows.iter().map(status_from_row).collect()
     }
 
@@ -323,7 +321,7 @@ impl ControlStore for PostgresControlStore {
                 &params,
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("replacing a run's row")))?;
+            .map_err(|e| map_error(e, &self.ctx("replacing a run's row")))?;
         Ok(changed > 0)
     }
 
@@ -351,12 +349,10 @@ impl ControlStore for PostgresControlStore {
         match r {
             Ok(_) => Ok(()),
             Err(e) => {
-                let err = map_error(&e, &self.ctx("inserting a control event"));
+                let err = map_error(e, &self.ctx("inserting a control event"));
                 if err.kind() == ErrorKind::Constraint {
-                    return Err(Error::backend(
-                        ErrorKind::Constraint,
-                        format!("run {} has an event {} already: {err}", event.run_id, event.seq),
-                    ));
+                    let message = format!("run {} has an event {} already: {err}", event.run_id, event.seq);
+                    return Err(err.with_message(message));
                 }
                 Err(err)
             }
@@ -375,7 +371,7 @@ impl ControlStore for PostgresControlStore {
                 &[&run_id.0, &i64_of(after_seq)],
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("reading control events")))?;
+            .map_err(|e| map_error(e, &self.ctx("reading control events")))?;
         rows.iter().map(event_from_row).collect()
     }
 
@@ -408,7 +404,7 @@ impl ControlStore for PostgresControlStore {
                 ],
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("writing a heartbeat")))?;
+            .map_err(|e| map_error(e, &self.ctx("writing a heartbeat")))?;
         Ok(())
     }
 
@@ -424,7 +420,7 @@ impl ControlStore for PostgresControlStore {
                 &[&run_id.0],
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("reading heartbeats")))?;
+            .map_err(|e| map_error(e, &self.ctx("reading heartbeats")))?;
         rows.iter().map(heartbeat_from_row).collect()
     }
 }

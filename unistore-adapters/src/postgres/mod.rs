@@ -41,8 +41,10 @@ pub mod stats;
 mod tables;
 mod tls;
 
+use std::io;
 use std::sync::Arc;
 
+use tokio_postgres::error::SqlState;
 use unistore_core::{ControlStore, Error, ErrorKind, Result};
 
 pub use config::{PasswordSource, PostgresConfig, DEFAULT_STORE_SCHEMA};
@@ -96,9 +98,9 @@ pub async fn apply_schema(url: &str) -> Result<()> {
     client
         .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"))
         .await
-        .map_err(|e| map_error(&e, &context("(schema)")))?;
-    client.batch_execute(RESULTS_SCHEMA_SQL).await.map_err(|e| map_error(&e, &context("results.sql")))?;
-    client.batch_execute(CONTROL_SCHEMA_SQL).await.map_err(|e| map_error(&e, &context("control.sql")))?;
+        .map_err(|e| map_error(e, &context("(schema)")))?;
+    client.batch_execute(RESULTS_SCHEMA_SQL).await.map_err(|e| map_error(e, &context("results.sql")))?;
+    client.batch_execute(CONTROL_SCHEMA_SQL).await.map_err(|e| map_error(e, &context("control.sql")))?;
     Ok(())
 }
 
@@ -124,7 +126,7 @@ pub(crate) async fn require_tables(
             &[&config.store_schema(), &names],
         )
         .await
-        .map_err(|e| map_error(&e, "checking the store tables"))?;
+        .map_err(|e| map_error(e, "checking the store tables"))?;
     let found: Vec<String> = rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect();
     let missing: Vec<&str> = tables.iter().copied().filter(|t| !found.iter().any(|f| f == t)).collect();
     if missing.is_empty() {
@@ -165,12 +167,15 @@ pub fn sqlstate_kind(code: &str) -> ErrorKind {
     }
 }
 
-/// Maps a driver error to the core error, with `context` (free of secrets) in front.
-pub(crate) fn map_error(e: &tokio_postgres::Error, context: &str) -> Error {
+/// Maps a driver error to the core error, with `context` (free of secrets) in front. The driver's
+/// error is kept as the source: its `Display` chain carries the server's words and I/O errors,
+/// never the connection string.
+pub(crate) fn map_error(e: tokio_postgres::Error, context: &str) -> Error {
     if let Some(db) = e.as_db_error() {
-        let code = db.code().code();
+        let code = db.code().code().to_string();
         let mut message = format!("{context}: {} (SQLSTATE {code})", db.message());
-        if code == "57014" && db.message().contains("statement timeout") {
+        // 57014 is also a cancel; the server's message is the only thing that says which.
+        if db.code() == &SqlState::QUERY_CANCELED && db.message().contains("statement timeout") {
             message.push_str(
                 "; the statement ran longer than the session's statement_timeout and the server cancelled it",
             );
@@ -181,20 +186,60 @@ pub(crate) fn map_error(e: &tokio_postgres::Error, context: &str) -> Error {
         if let Some(hint) = db.hint() {
             message.push_str(&format!("; hint: {hint}"));
         }
-        return Error::backend(sqlstate_kind(code), message).with_code(code);
+        return Error::backend(sqlstate_kind(&code), message).with_code(code).with_source(e);
     }
     let text = e.to_string();
-    if e.is_closed() || text.contains("connection closed") || text.contains("error communicating") {
-        return Error::backend(ErrorKind::Connect, format!("{context}: connection lost ({text})"));
+    let io_kind = io_error_kind(&e);
+    // The protocol parser's own kinds: a malformed message, not a failed socket.
+    let socket_failed =
+        io_kind.is_some_and(|k| !matches!(k, io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData));
+    if e.is_closed() || socket_failed {
+        return Error::backend(ErrorKind::Connect, format!("{context}: connection lost ({text})"))
+            .with_source(e);
     }
+    // The driver's error kind is private and a parameter's or column's codec error can be of any
+    // type: the driver's fixed wording is the only marker.
     if text.starts_with("error serializing parameter") || text.starts_with("error deserializing") {
-        let cause = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
-        return Error::backend(ErrorKind::InvalidInput, format!("{context}: {text}: {cause}"));
+        let cause = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default();
+        return Error::backend(ErrorKind::InvalidInput, format!("{context}: {text}: {cause}")).with_source(e);
     }
-    if text.contains("timeout") || text.contains("timed out") {
-        return Error::backend(ErrorKind::Timeout, format!("{context}: {text}"));
+    if has_cause::<tokio::time::error::Elapsed>(&e) {
+        return Error::backend(ErrorKind::Timeout, format!("{context}: {text}")).with_source(e);
     }
-    Error::backend(ErrorKind::Other, format!("{context}: {text}"))
+    Error::backend(ErrorKind::Other, format!("{context}: {text}")).with_source(e)
+}
+
+/// An error and the errors under it, outermost first. An `std::io::Error` that wraps another
+/// error hides it from `source()` (which skips to the wrapped error's own source), so the walk
+/// looks inside it: that is where rustls's error sits under a failed handshake.
+pub(crate) fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    let mut next = Some(error);
+    std::iter::from_fn(move || {
+        let current = next?;
+        next = match current.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
+            Some(wrapped) => Some(wrapped as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
+        Some(current)
+    })
+}
+
+/// The first error of type `T` under `error` (itself included).
+pub(crate) fn find_cause<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    causes(error).find_map(|cause| cause.downcast_ref::<T>())
+}
+
+fn has_cause<T: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    find_cause::<T>(error).is_some()
+}
+
+/// The kind of the first I/O error under `error`: what the socket said.
+pub(crate) fn io_error_kind(error: &(dyn std::error::Error + 'static)) -> Option<io::ErrorKind> {
+    find_cause::<io::Error>(error).map(io::Error::kind)
 }
 
 #[cfg(test)]

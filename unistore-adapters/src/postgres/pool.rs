@@ -16,6 +16,7 @@ use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{Format, IsNull, Kind, ToSql, Type};
 use tokio_postgres::{Client, Statement};
 use unistore_core::target::TargetCapabilities;
@@ -255,13 +256,13 @@ impl TargetSession for PostgresSession {
         };
         let args = params.iter().map(PgParam);
         if !p.returns_rows {
-            return self.client.execute_raw(&p.statement, args).await.map_err(|e| self.execute_error(&e));
+            return self.client.execute_raw(&p.statement, args).await.map_err(|e| self.execute_error(e));
         }
-        let stream = self.client.query_raw(&p.statement, args).await.map_err(|e| self.execute_error(&e))?;
+        let stream = self.client.query_raw(&p.statement, args).await.map_err(|e| self.execute_error(e))?;
         let mut stream = std::pin::pin!(stream);
         let mut rows = 0u64;
         while let Some(row) = stream.next().await {
-            row.map_err(|e| self.execute_error(&e))?;
+            row.map_err(|e| self.execute_error(e))?;
             rows += 1;
         }
         Ok(rows)
@@ -279,12 +280,12 @@ impl TargetSession for PostgresSession {
             .client
             .query_raw(&p.statement, params.iter().map(PgParam))
             .await
-            .map_err(|e| self.execute_error(&e))?;
+            .map_err(|e| self.execute_error(e))?;
         let mut stream = std::pin::pin!(stream);
         let mut rows = 0u64;
         let mut first = None;
         while let Some(row) = stream.next().await {
-            let row = row.map_err(|e| self.execute_error(&e))?;
+            let row = row.map_err(|e| self.execute_error(e))?;
             if rows == 0 {
                 first = returned_value(&row);
             }
@@ -323,7 +324,7 @@ impl PostgresSession {
                 .client
                 .prepare_typed(&spec.sql, &[])
                 .await
-                .map_err(|e| map_error(&e, &format!("preparing {} `{}`", spec.kind, spec.sql)))?;
+                .map_err(|e| map_error(e, &format!("preparing {} `{}`", spec.kind, spec.sql)))?;
             if statement.params().len() != spec.params.len() {
                 return Err(Error::invalid(format!(
                     "{} `{}` has {} parameters on the server but {} were rendered",
@@ -344,34 +345,29 @@ impl PostgresSession {
     /// run asked for (stop deadline): the message tells them apart in English, the flag set
     /// when this side sent a cancel does in any server language.
     #[cold]
-    fn execute_error(&self, e: &tokio_postgres::Error) -> Error {
-        let mapped = map_error(e, "executing");
-        let Some(db) = e.as_db_error() else { return mapped };
-        if db.code().code() != "57014" {
-            return mapped;
-        }
+    fn execute_error(&self, e: tokio_postgres::Error) -> Error {
+        let Some(db) = e.as_db_error().filter(|db| db.code() == &SqlState::QUERY_CANCELED) else {
+            return map_error(e, "executing");
+        };
         let requested = self.cancel_requested.swap(false, Ordering::Relaxed);
+        // 57014 has no typed reason: the server's English message is all that tells a timeout
+        // from a cancel (the flag covers our own cancels in any language).
         let timed_out = db.message().contains("statement timeout");
-        if !timed_out && (requested || db.message().contains("user request")) {
-            return Error::backend(
-                ErrorKind::Other,
-                format!(
-                    "cancelled: the run stopped while the statement was still running ({} (SQLSTATE 57014))",
-                    db.message()
-                ),
-            );
-        }
-        match self.statement_timeout {
-            Some(t) => Error::backend(
-                ErrorKind::Timeout,
-                format!(
-                    "the statement ran longer than the statement timeout ({}) and the server cancelled it: {} (SQLSTATE 57014)",
-                    human(t),
-                    db.message()
-                ),
+        let cancelled = !timed_out && (requested || db.message().contains("user request"));
+        let message = match self.statement_timeout {
+            _ if cancelled => format!(
+                "cancelled: the run stopped while the statement was still running ({} (SQLSTATE 57014))",
+                db.message()
             ),
-            None => mapped,
-        }
+            Some(t) => format!(
+                "the statement ran longer than the statement timeout ({}) and the server cancelled it: {} (SQLSTATE 57014)",
+                human(t),
+                db.message()
+            ),
+            None => return map_error(e, "executing"),
+        };
+        let kind = if cancelled { ErrorKind::Other } else { ErrorKind::Timeout };
+        Error::backend(kind, message).with_code(SqlState::QUERY_CANCELED.code()).with_source(e)
     }
 }
 

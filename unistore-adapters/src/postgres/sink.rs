@@ -65,12 +65,12 @@ impl PostgresResultsStore {
                 &[&run_id.0, &worker_id.unwrap_or("")],
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("reading server statistics")))?;
+            .map_err(|e| map_error(e, &self.ctx("reading server statistics")))?;
         match row {
             None => Ok(None),
             Some(r) => {
                 let v: Option<Json<ServerStats>> =
-                    r.try_get(0).map_err(|e| map_error(&e, &self.ctx("decoding server statistics")))?;
+                    r.try_get(0).map_err(|e| map_error(e, &self.ctx("decoding server statistics")))?;
                 Ok(v.map(|j| j.0))
             }
         }
@@ -104,7 +104,7 @@ async fn require_columns(client: &tokio_postgres::Client, config: &PostgresConfi
             &[&config.store_schema()],
         )
         .await
-        .map_err(|e| map_error(&e, "checking the results store's columns"))?;
+        .map_err(|e| map_error(e, "checking the results store's columns"))?;
     let found: Vec<String> = rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect();
     let missing: Vec<&str> = ADDED_COLUMNS.into_iter().filter(|c| !found.iter().any(|f| f == c)).collect();
     if missing.is_empty() {
@@ -165,7 +165,7 @@ impl PostgresResultsStore {
     ) -> Result<u32> {
         let ctx = self.ctx("saving a template version");
         let templates = self.table("test_templates");
-        let tx = client.transaction().await.map_err(|e| map_error(&e, &ctx))?;
+        let tx = client.transaction().await.map_err(|e| map_error(e, &ctx))?;
         tx.execute(
             &format!(
                 "INSERT INTO {templates} (template_id, name, template, updated_at, version) \
@@ -174,17 +174,17 @@ impl PostgresResultsStore {
             &[&t.template_id, &t.template.name, &Json(&t.template), &t.updated_at],
         )
         .await
-        .map_err(|e| map_error(&e, &ctx))?;
+        .map_err(|e| map_error(e, &ctx))?;
         let current = tx
             .query_one(
                 &format!("SELECT version, template = $2 FROM {templates} WHERE template_id = $1 FOR UPDATE"),
                 &[&t.template_id, &Json(&t.template)],
             )
             .await
-            .map_err(|e| map_error(&e, &ctx))?;
+            .map_err(|e| map_error(e, &ctx))?;
         let latest: i32 = decode(current.try_get(0), "version")?;
         if latest > 0 && decode::<bool>(current.try_get(1), "a template comparison")? {
-            tx.commit().await.map_err(|e| map_error(&e, &ctx))?;
+            tx.commit().await.map_err(|e| map_error(e, &ctx))?;
             return Ok(version_of(latest));
         }
         let row = tx
@@ -196,7 +196,7 @@ impl PostgresResultsStore {
                 &[&t.template_id],
             )
             .await
-            .map_err(|e| map_error(&e, &ctx))?;
+            .map_err(|e| map_error(e, &ctx))?;
         let next = latest.max(decode(row.try_get(0), "version")?).saturating_add(1);
         tx.execute(
             &format!(
@@ -206,7 +206,7 @@ impl PostgresResultsStore {
             &[&t.template_id, &next, &t.template.name, &Json(&t.template), &t.updated_at],
         )
         .await
-        .map_err(|e| map_error(&e, &ctx))?;
+        .map_err(|e| map_error(e, &ctx))?;
         tx.execute(
             &format!(
                 "UPDATE {templates} SET name = $2, template = $3, updated_at = $4, version = $5 \
@@ -215,8 +215,8 @@ impl PostgresResultsStore {
             &[&t.template_id, &t.template.name, &Json(&t.template), &t.updated_at, &next],
         )
         .await
-        .map_err(|e| map_error(&e, &ctx))?;
-        tx.commit().await.map_err(|e| map_error(&e, &ctx))?;
+        .map_err(|e| map_error(e, &ctx))?;
+        tx.commit().await.map_err(|e| map_error(e, &ctx))?;
         Ok(version_of(next))
     }
 }
@@ -277,7 +277,7 @@ impl ResultsSink for PostgresResultsStore {
                 &[&run, &worker, &seq, &taken, &elapsed, &phase, &conns, &ops, &errors, &qps, &p95, &doc],
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("writing metric snapshots")))?;
+            .map_err(|e| map_error(e, &self.ctx("writing metric snapshots")))?;
         Ok(())
     }
 
@@ -294,7 +294,7 @@ impl ResultsSink for PostgresResultsStore {
                 self.table("query_executions")
             ))
             .await
-            .map_err(|e| map_error(&e, &ctx))?;
+            .map_err(|e| map_error(e, &ctx))?;
         let types = [
             Type::UUID,
             Type::TEXT,
@@ -327,9 +327,9 @@ impl ResultsSink for PostgresResultsStore {
                 &r.ok,
                 &error_kind,
             ];
-            writer.as_mut().write(&values).await.map_err(|e| map_error(&e, &ctx))?;
+            writer.as_mut().write(&values).await.map_err(|e| map_error(e, &ctx))?;
         }
-        writer.finish().await.map_err(|e| map_error(&e, &ctx))?;
+        writer.finish().await.map_err(|e| map_error(e, &ctx))?;
         Ok(())
     }
 
@@ -370,7 +370,7 @@ impl ResultsSink for PostgresResultsStore {
                 ],
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("writing the run's row")))?;
+            .map_err(|e| map_error(e, &self.ctx("writing the run's row")))?;
         Ok(())
     }
 
@@ -432,7 +432,7 @@ impl ResultsSink for PostgresResultsStore {
                 ],
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("writing a run summary")))?;
+            .map_err(|e| map_error(e, &self.ctx("writing a run summary")))?;
         Ok(())
     }
 
@@ -452,7 +452,7 @@ impl ResultsSink for PostgresResultsStore {
                 &[&STALE_RUN_REASON, &now, &cutoff],
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("marking abandoned runs as failed")))?;
+            .map_err(|e| map_error(e, &self.ctx("marking abandoned runs as failed")))?;
         let mut runs = rows
             .iter()
             .map(|r| decode::<Uuid>(r.try_get(0), "run_id").map(RunId))
@@ -476,7 +476,7 @@ impl ResultsReader for PostgresResultsStore {
                 &[&template_id],
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("reading a template")))?;
+            .map_err(|e| map_error(e, &self.ctx("reading a template")))?;
         row.as_ref().map(template_from_row).transpose()
     }
 
@@ -492,7 +492,7 @@ impl ResultsReader for PostgresResultsStore {
                 &[&template_id],
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("reading the versions of a template")))?;
+            .map_err(|e| map_error(e, &self.ctx("reading the versions of a template")))?;
         rows.iter().map(template_from_row).collect()
     }
 
@@ -508,14 +508,14 @@ impl ResultsReader for PostgresResultsStore {
                 &[],
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("listing templates")))?;
+            .map_err(|e| map_error(e, &self.ctx("listing templates")))?;
         rows.iter().map(template_from_row).collect()
     }
 
     async fn delete_template(&self, template_id: &str) -> Result<bool> {
         let mut client = self.pool.get().await?;
         let ctx = self.ctx("deleting a template");
-        let tx = client.transaction().await.map_err(|e| map_error(&e, &ctx))?;
+        let tx = client.transaction().await.map_err(|e| map_error(e, &ctx))?;
         let mut deleted = 0;
         for table in ["test_templates", "test_template_versions"] {
             deleted += tx
@@ -524,9 +524,9 @@ impl ResultsReader for PostgresResultsStore {
                     &[&template_id],
                 )
                 .await
-                .map_err(|e| map_error(&e, &ctx))?;
+                .map_err(|e| map_error(e, &ctx))?;
         }
-        tx.commit().await.map_err(|e| map_error(&e, &ctx))?;
+        tx.commit().await.map_err(|e| map_error(e, &ctx))?;
         Ok(deleted > 0)
     }
 
@@ -542,7 +542,7 @@ impl ResultsReader for PostgresResultsStore {
                 &[&run_id.0, &worker_id.unwrap_or("")],
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("reading a run's row")))?;
+            .map_err(|e| map_error(e, &self.ctx("reading a run's row")))?;
         let Some(r) = row else {
             return Ok(None);
         };
@@ -586,7 +586,7 @@ impl ResultsReader for PostgresResultsStore {
                 &[&i64::try_from(limit).unwrap_or(i64::MAX)],
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("listing runs")))?;
+            .map_err(|e| map_error(e, &self.ctx("listing runs")))?;
         rows.iter()
             .map(|r| {
                 let worker: String = decode(r.try_get(1), "worker_id")?;
@@ -615,7 +615,7 @@ impl ResultsReader for PostgresResultsStore {
                 &[&run_id.0, &worker_id.unwrap_or("")],
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("reading a run summary")))?;
+            .map_err(|e| map_error(e, &self.ctx("reading a run summary")))?;
         let Some(r) = row else {
             return Ok(None);
         };
@@ -644,7 +644,7 @@ impl ResultsReader for PostgresResultsStore {
                 &[&run_id.0],
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("reading snapshots")))?;
+            .map_err(|e| map_error(e, &self.ctx("reading snapshots")))?;
         rows.iter().map(|r| decode::<Json<MetricSnapshot>>(r.try_get(0), "snapshot").map(|j| j.0)).collect()
     }
 
@@ -660,7 +660,7 @@ impl ResultsReader for PostgresResultsStore {
                 &[&run_id.0, &i64::try_from(limit).unwrap_or(i64::MAX)],
             )
             .await
-            .map_err(|e| map_error(&e, &self.ctx("reading query executions")))?;
+            .map_err(|e| map_error(e, &self.ctx("reading query executions")))?;
         rows.iter()
             .map(|r| {
                 let kind: String = decode(r.try_get(3), "query_kind")?;

@@ -91,7 +91,7 @@ pub async fn pg_stat_statements_snapshot(client: &Client) -> Result<Option<Vec<S
     let installed = client
         .query_opt("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_stat_statements'", &[])
         .await
-        .map_err(|e| map_error(&e, "checking for pg_stat_statements"))?
+        .map_err(|e| map_error(e, "checking for pg_stat_statements"))?
         .is_some();
     if !installed {
         report_absent("the extension is not installed in this database");
@@ -110,19 +110,19 @@ pub async fn pg_stat_statements_snapshot(client: &Client) -> Result<Option<Vec<S
         Err(e) if e.code().map(|c| c.code()) == Some("42703") => client
             .query(&query("total_time"), &[])
             .await
-            .map_err(|e| map_error(&e, "reading pg_stat_statements"))?,
+            .map_err(|e| map_error(e, "reading pg_stat_statements"))?,
         Err(e) => {
             // 55000: installed, but not in shared_preload_libraries.
             if e.code().map(|c| c.code()) == Some("55000") {
                 report_absent("the library is not in shared_preload_libraries");
                 return Ok(None);
             }
-            return Err(map_error(&e, "reading pg_stat_statements"));
+            return Err(map_error(e, "reading pg_stat_statements"));
         }
     };
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
-        let get = |e: tokio_postgres::Error| map_error(&e, "decoding pg_stat_statements");
+        let get = |e: tokio_postgres::Error| map_error(e, "decoding pg_stat_statements");
         let calls: i64 = r.try_get(2).map_err(get)?;
         let total: f64 = r.try_get(4).map_err(get)?;
         let calls = u64::try_from(calls).unwrap_or(0);

@@ -112,11 +112,12 @@ impl PostgresTableManager {
         match tokio::time::timeout(self.catalog_timeout + CLIENT_GRACE, query).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
-                let mapped = map_error(&e, what);
+                let mapped = map_error(e, what);
                 if mapped.kind() != ErrorKind::Timeout {
                     return Err(mapped);
                 }
-                Err(Error::backend(ErrorKind::Timeout, format!("{mapped}; {}", self.timeout_fix())))
+                let message = format!("{mapped}; {}", self.timeout_fix());
+                Err(mapped.with_message(message))
             }
             Err(_) => {
                 // The connection is stuck behind the unanswered query: start afresh next time.
@@ -170,9 +171,9 @@ impl PostgresTableManager {
             )
             .await?;
         if let Some(row) = rows.first() {
-            let get = |i| row.try_get::<_, String>(i).map_err(|e| map_error(&e, "reading pg_class"));
+            let get = |i| row.try_get::<_, String>(i).map_err(|e| map_error(e, "reading pg_class"));
             return Ok(Relation {
-                oid: row.try_get(0).map_err(|e| map_error(&e, "reading pg_class"))?,
+                oid: row.try_get(0).map_err(|e| map_error(e, "reading pg_class"))?,
                 schema: get(1)?,
                 name: get(2)?,
                 kind: get(3)?,
@@ -264,7 +265,7 @@ impl PostgresTableManager {
         let has_indexes = matches!(rel.kind.as_str(), "r" | "p" | "m");
         rows.iter()
             .map(|r| {
-                let err = |e: tokio_postgres::Error| map_error(&e, "reading columns");
+                let err = |e: tokio_postgres::Error| map_error(e, "reading columns");
                 let name: String = r.try_get(0).map_err(err)?;
                 let native: String = r.try_get(1).map_err(err)?;
                 let typname: String = r.try_get(2).map_err(err)?;
@@ -485,14 +486,8 @@ impl TableManager for PostgresTableManager {
     }
 
     async fn profile(&self, table: &TableRef) -> Result<TableProfile> {
-        if let Some(declared) = self.declared {
-            if declared != TableType::Postgres {
-                return Err(Error::invalid(format!(
-                    "table {table} is declared as a {declared} table, but {} is a Postgres-family server: declare table_type = \"postgres\" (or leave it out)",
-                    self.config.redacted_url()
-                )));
-            }
-        }
+        // Checked here rather than when connecting: a manager is opened before the table is named.
+        TableType::check_declared(self.declared, TableType::Postgres, table)?;
         let client = self.client().await?;
         let rel = self.find_relation(&client, table).await?;
         if !matches!(rel.kind.as_str(), "r" | "p" | "v" | "m" | "f") {

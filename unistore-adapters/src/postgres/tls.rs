@@ -227,26 +227,55 @@ impl ServerCertVerifier for ChainOnly {
     }
 }
 
-/// The fix for a failed TLS handshake, from the driver's description of it.
+/// The fix for a handshake that rustls refused, by the certificate problem rustls names.
+pub(crate) fn tls_failure_hint(error: &rustls::Error, detail: &str, mode: SslMode) -> String {
+    let rustls::Error::InvalidCertificate(problem) = error else { return handshake_hint(detail, mode) };
+    match problem {
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            not_for_this_name(mode)
+        }
+        CertificateError::UnknownIssuer => untrusted_issuer(mode),
+        CertificateError::Expired
+        | CertificateError::ExpiredContext { .. }
+        | CertificateError::NotValidYet
+        | CertificateError::NotValidYetContext { .. } => out_of_date(),
+        _ => handshake_hint(detail, mode),
+    }
+}
+
+fn not_for_this_name(mode: SslMode) -> String {
+    format!(
+        "the server's certificate was not issued for the host name in the URL (sslmode={}): \
+         connect with a host name the certificate names, or use sslmode=verify-ca to check \
+         only the issuer",
+        mode.as_str()
+    )
+}
+
+fn untrusted_issuer(mode: SslMode) -> String {
+    format!(
+        "the server's certificate is not signed by a trusted root (sslmode={}): point \
+         sslrootcert= at the PEM file of the CA that signed it (or of the self-signed \
+         certificate itself), or use sslmode=require to encrypt without verifying",
+        mode.as_str()
+    )
+}
+
+fn out_of_date() -> String {
+    "the server's certificate is expired or not yet valid: check the server's certificate and \
+     this machine's clock"
+        .to_string()
+}
+
+/// The fix for a failed handshake known only by its text: the server declined TLS (the driver
+/// says so in words only), or a failure whose rustls error did not reach us.
 pub(crate) fn handshake_hint(detail: &str, mode: SslMode) -> String {
     if detail.contains("not valid for name") || detail.contains("NotValidForName") {
-        format!(
-            "the server's certificate was not issued for the host name in the URL (sslmode={}): \
-             connect with a host name the certificate names, or use sslmode=verify-ca to check \
-             only the issuer",
-            mode.as_str()
-        )
+        not_for_this_name(mode)
     } else if detail.contains("UnknownIssuer") || detail.contains("unknown issuer") {
-        format!(
-            "the server's certificate is not signed by a trusted root (sslmode={}): point \
-             sslrootcert= at the PEM file of the CA that signed it (or of the self-signed \
-             certificate itself), or use sslmode=require to encrypt without verifying",
-            mode.as_str()
-        )
+        untrusted_issuer(mode)
     } else if detail.contains("Expired") || detail.contains("NotValidYet") {
-        "the server's certificate is expired or not yet valid: check the server's certificate \
-         and this machine's clock"
-            .to_string()
+        out_of_date()
     } else if detail.contains("does not support TLS") {
         format!(
             "the server does not offer TLS here (ssl = off, or a Unix socket, where PostgreSQL \
@@ -289,5 +318,17 @@ mod tests {
         assert!(h.contains("sslrootcert=") && h.contains("sslmode=require"), "{h}");
         let h = handshake_hint("certificate not valid for name \"127.0.0.1\"", SslMode::VerifyFull);
         assert!(h.contains("verify-ca"), "{h}");
+    }
+
+    #[test]
+    fn rustls_certificate_errors_name_the_fix_without_reading_text() {
+        let hint = |problem: CertificateError| {
+            tls_failure_hint(&rustls::Error::InvalidCertificate(problem), "", SslMode::VerifyFull)
+        };
+        assert!(hint(CertificateError::UnknownIssuer).contains("sslrootcert="));
+        assert!(hint(CertificateError::NotValidForName).contains("verify-ca"));
+        assert!(hint(CertificateError::Expired).contains("expired or not yet valid"));
+        let other = tls_failure_hint(&rustls::Error::HandshakeNotComplete, "", SslMode::Require);
+        assert!(other.contains("the TLS handshake failed (sslmode=require)"), "{other}");
     }
 }

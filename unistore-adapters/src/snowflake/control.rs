@@ -11,7 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use unistore_core::model::{ControlEvent, RunStatus, RunStatusRecord, WorkerHeartbeat, WorkerState};
-use unistore_core::{ControlStore, Error, ErrorKind, Result, RunId, Value};
+use unistore_core::{ControlStore, ErrorKind, Result, RunId, Value};
 
 use super::pool::{Connector, SessionPool};
 use super::tables::ident;
@@ -102,15 +102,13 @@ impl SnowflakeHybridControlStore {
             match self.pool.rows(&sql, &[]).await {
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => {
-                    return Err(Error::backend(
-                        ErrorKind::NotFound,
-                        format!(
-                            "the control table {} is missing or was made by an older version ({e}): \
-                             apply sql/schema/snowflake/control.sql: run `unistore-worker setup \
-                             --results URL` (applying the file again only adds what is missing)",
-                            self.table(table)
-                        ),
-                    ))
+                    let message = format!(
+                        "the control table {} is missing or was made by an older version ({e}): \
+                         apply sql/schema/snowflake/control.sql: run `unistore-worker setup \
+                         --results URL` (applying the file again only adds what is missing)",
+                        self.table(table)
+                    );
+                    return Err(e.with_message(message));
                 }
                 Err(e) => return Err(e),
             }
@@ -170,7 +168,8 @@ impl ControlStore for SnowflakeHybridControlStore {
         let sql = format!("INSERT INTO {} ({STATUS_COLUMNS}) VALUES ({marks})", self.table("RUN_STATUS"));
         self.pool.execute(&sql, &params).await.map(|_| ()).map_err(|e| {
             if e.kind() == ErrorKind::Constraint {
-                Error::backend(ErrorKind::Constraint, format!("run {} exists already: {e}", r.run_id))
+                let message = format!("run {} exists already: {e}", r.run_id);
+                e.with_message(message)
             } else {
                 e
             }
@@ -236,10 +235,8 @@ impl ControlStore for SnowflakeHybridControlStore {
         ];
         self.pool.execute(&sql, &params).await.map(|_| ()).map_err(|e| {
             if e.kind() == ErrorKind::Constraint {
-                Error::backend(
-                    ErrorKind::Constraint,
-                    format!("run {} has an event {} already: {e}", event.run_id, event.seq),
-                )
+                let message = format!("run {} has an event {} already: {e}", event.run_id, event.seq);
+                e.with_message(message)
             } else {
                 e
             }

@@ -69,17 +69,7 @@ pub async fn open_target(url: &str, options: &TargetOptions) -> Result<OpenedTar
     let tag = format!("unistore:run={}:phase=PREPARING", options.run_id);
     let catalog = SnowflakeCatalog::new(Arc::new(SessionPool::new(connector, tag, 2)));
     let actual = catalog.detect_type(&options.table).await?;
-    let table_type = match options.declared_type {
-        Some(declared) if declared != actual => {
-            return Err(Error::invalid(format!(
-                "table {} was declared as a {declared} table, but it is a {actual} table: declare \
-                 --table-type {actual}, or leave the type out to detect it",
-                options.table
-            )))
-        }
-        Some(declared) => declared,
-        None => actual,
-    };
+    let table_type = TableType::check_declared(options.declared_type, actual, &options.table)?;
     let manager: Arc<dyn unistore_core::TableManager> = match table_type {
         TableType::Standard => Arc::new(SnowflakeStandardTableManager::new(catalog)),
         TableType::Hybrid => Arc::new(SnowflakeHybridTableManager::new(catalog)),
@@ -138,7 +128,8 @@ pub async fn apply_schema(url: &str) -> Result<()> {
     statements.extend(sql_statements(CONTROL_SCHEMA_SQL));
     for sql in statements {
         pool::execute_counting(&session, &sql, &[]).await.map_err(|e| {
-            Error::backend(e.kind(), format!("applying the Snowflake schema failed at `{sql}`: {e}"))
+            let message = format!("applying the Snowflake schema failed at `{sql}`: {e}");
+            e.with_message(message)
         })?;
     }
     Ok(())

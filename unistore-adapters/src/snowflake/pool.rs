@@ -100,7 +100,7 @@ impl Connector {
             Ok(Ok(session)) => Ok(session),
             Ok(Err(e)) if e.kind() == DriverErrorKind::Timeout => Err(timed_out()),
             Ok(Err(e)) => {
-                Err(map_error(&e, &format!("login to {endpoint} failed [target {}]", self.config.redacted)))
+                Err(map_error(e, &format!("login to {endpoint} failed [target {}]", self.config.redacted)))
             }
             Err(_) => Err(timed_out()),
         }
@@ -206,15 +206,13 @@ impl SessionPool {
             Err(e) if e.kind() == ErrorKind::Timeout => {
                 session.discard();
                 let config = self.config();
-                Err(Error::backend(
-                    ErrorKind::Timeout,
-                    format!(
-                        "{e} (a statement of the tool's own on {} timed out after {}: query_timeout_s= in \
-                         the URL raises it)",
-                        config.endpoint(),
-                        human_duration(config.query_timeout)
-                    ),
-                ))
+                let message = format!(
+                    "{e} (a statement of the tool's own on {} timed out after {}: query_timeout_s= in the \
+                     URL raises it)",
+                    config.endpoint(),
+                    human_duration(config.query_timeout)
+                );
+                Err(e.with_message(message))
             }
             Err(e) => {
                 if e.kind() == ErrorKind::Connect {
@@ -256,15 +254,15 @@ pub(crate) fn bound(
 
 pub(crate) async fn query_rows(session: &Session, sql: &str, params: &[Value]) -> Result<Vec<DynamicRow>> {
     let statement = bound(sql.to_string(), params)?;
-    let cursor = session.query(statement).await.map_err(|e| map_error(&e, "query"))?;
-    cursor.collect::<Vec<DynamicRow>>().await.map_err(|e| map_error(&e, "reading query results"))
+    let cursor = session.query(statement).await.map_err(|e| map_error(e, "query"))?;
+    cursor.collect::<Vec<DynamicRow>>().await.map_err(|e| map_error(e, "reading query results"))
 }
 
 /// Runs a statement; DML reports the rows it changed (Snowflake returns them as a one-row result
 /// whose columns are named `number of rows inserted/updated/deleted`), queries the rows read.
 pub(crate) async fn execute_counting(session: &Session, sql: &str, params: &[Value]) -> Result<u64> {
     let statement = bound(sql.to_string(), params)?;
-    let cursor = session.query(statement).await.map_err(|e| map_error(&e, "statement"))?;
+    let cursor = session.query(statement).await.map_err(|e| map_error(e, "statement"))?;
     count_rows(cursor).await
 }
 
@@ -281,12 +279,12 @@ async fn count_rows(mut cursor: snowflake_connector_rs::ResultCursor) -> Result<
         .collect();
     if dml_columns.is_empty() {
         let mut rows = 0u64;
-        while let Some(table) = cursor.next_table().await.map_err(|e| map_error(&e, "reading results"))? {
+        while let Some(table) = cursor.next_table().await.map_err(|e| map_error(e, "reading results"))? {
             rows += table.row_count() as u64;
         }
         return Ok(rows);
     }
-    let rows: Vec<DynamicRow> = cursor.collect().await.map_err(|e| map_error(&e, "reading results"))?;
+    let rows: Vec<DynamicRow> = cursor.collect().await.map_err(|e| map_error(e, "reading results"))?;
     let mut changed = 0u64;
     if let Some(row) = rows.first() {
         for i in dml_columns {
@@ -324,30 +322,48 @@ pub(crate) fn cell_text(v: &CellValue) -> Option<String> {
     }
 }
 
-/// Maps a connector error to a core error, classifying Snowflake's error codes.
-pub(crate) fn map_error(e: &snowflake_connector_rs::Error, context: &str) -> Error {
-    let code = e.snowflake_code().unwrap_or("");
+/// Maps a connector error to a core error, classifying Snowflake's error codes first.
+///
+/// The connector's error is kept as the source only when it is Snowflake's answer (a server
+/// error, an expired session, a cancelled statement): its text is then the code, Snowflake's
+/// message and the query id, all in our message already. Other connector errors may carry a
+/// request URL (a pre-signed result-chunk URL holds a signature) or login details in their
+/// source chain, so they are not attached.
+pub(crate) fn map_error(e: snowflake_connector_rs::Error, context: &str) -> Error {
+    let code = e.snowflake_code().unwrap_or("").to_string();
     let message = e.snowflake_message().map(str::to_string).unwrap_or_else(|| e.to_string());
     let lower = message.to_ascii_lowercase();
-    let kind = match e.kind() {
+    let kind = code_kind(&code, &lower).unwrap_or_else(|| match e.kind() {
         DriverErrorKind::Auth => ErrorKind::Permission,
         DriverErrorKind::Network | DriverErrorKind::SessionExpired => ErrorKind::Connect,
         DriverErrorKind::Timeout => ErrorKind::Timeout,
         DriverErrorKind::Config | DriverErrorKind::BindEncode => ErrorKind::InvalidInput,
-        _ => classify(code, &lower),
-    };
+        _ => message_kind(&lower),
+    });
     let code_part = if code.is_empty() { String::new() } else { format!(" [{code}]") };
-    let error = Error::backend(kind, format!("Snowflake {context}{code_part}: {message}"));
-    if code.is_empty() {
-        error
-    } else {
-        error.with_code(code)
+    let mut error = Error::backend(kind, format!("Snowflake {context}{code_part}: {message}"));
+    if !code.is_empty() {
+        error = error.with_code(code);
     }
+    if matches!(
+        e.kind(),
+        DriverErrorKind::Server | DriverErrorKind::SessionExpired | DriverErrorKind::Cancelled
+    ) {
+        error = error.with_source(e);
+    }
+    error
 }
 
-/// Classifies a Snowflake error code (and, where codes are shared, the message).
+/// Classifies a Snowflake error code (and, where codes are shared, the message), as
+/// [`map_error`] does for an error the connector puts in no category of its own.
+#[cfg(test)]
 pub(crate) fn classify(code: &str, lower_message: &str) -> ErrorKind {
-    match code {
+    code_kind(code, lower_message).unwrap_or_else(|| message_kind(lower_message))
+}
+
+/// The kind a Snowflake error code says, if this table knows the code.
+fn code_kind(code: &str, lower_message: &str) -> Option<ErrorKind> {
+    Some(match code {
         // Login: incorrect user/password, JWT invalid, user locked/disabled, MFA, role/IP.
         "390100" | "390101" | "390102" | "390144" | "390186" | "390189" | "390422" | "390197" => {
             ErrorKind::Permission
@@ -364,21 +380,25 @@ pub(crate) fn classify(code: &str, lower_message: &str) -> ErrorKind {
         "001003" | "001007" | "002001" | "002262" => ErrorKind::Syntax,
         // Lock wait timeout / lock conflict / deadlock on hybrid tables.
         "000625" | "000626" | "000629" | "200000" => ErrorKind::Conflict,
-        // Statement reached its timeout.
+        // 000604 is any cancelled statement: only the message says it was the timeout.
         "000604" if lower_message.contains("timeout") => ErrorKind::Timeout,
         "000630" | "000631" => ErrorKind::Timeout,
         // Duplicate key in an enforced (hybrid) key, NOT NULL violations.
         "200001" | "100072" | "100071" => ErrorKind::Constraint,
         // Too many requests / queued statements.
         "000610" | "000611" | "000612" | "390400" => ErrorKind::Throttled,
-        _ if lower_message.contains("throttl") || lower_message.contains("too many requests") => {
-            ErrorKind::Throttled
-        }
-        _ if lower_message.contains("duplicate key") || lower_message.contains("unique constraint") => {
-            ErrorKind::Constraint
-        }
-        _ if lower_message.contains("does not exist") => ErrorKind::NotFound,
-        _ if lower_message.contains("lock") && lower_message.contains("conflict") => ErrorKind::Conflict,
+        _ => return None,
+    })
+}
+
+/// The kind of an error whose code this table does not know (or that has none, as some of the
+/// emulator's): Snowflake's message is then all there is to go by.
+fn message_kind(lower_message: &str) -> ErrorKind {
+    match lower_message {
+        m if m.contains("throttl") || m.contains("too many requests") => ErrorKind::Throttled,
+        m if m.contains("duplicate key") || m.contains("unique constraint") => ErrorKind::Constraint,
+        m if m.contains("does not exist") => ErrorKind::NotFound,
+        m if m.contains("lock") && m.contains("conflict") => ErrorKind::Conflict,
         _ => ErrorKind::Other,
     }
 }
@@ -527,7 +547,7 @@ impl TargetPool for SnowflakeTargetPool {
             self.in_flight.lock().map(|mut m| m.drain().map(|(_, c)| c).collect()).unwrap_or_default();
         let mut sent = 0;
         for canceller in running {
-            canceller.cancel().await.map_err(|e| map_error(&e, "cancel"))?;
+            canceller.cancel().await.map_err(|e| map_error(e, "cancel"))?;
             sent += 1;
         }
         Ok(sent)
@@ -604,7 +624,7 @@ impl TargetSession for SnowflakeTargetSession {
             )));
         }
         let bound = bound(prepared.sql.to_string(), params)?;
-        let handle = self.session.query_handle(bound).map_err(|e| map_error(&e, "statement"))?;
+        let handle = self.session.query_handle(bound).map_err(|e| map_error(e, "statement"))?;
         let canceller = handle.canceller();
         if let Ok(mut running) = self.in_flight.lock() {
             running.insert(self.id, canceller.clone());
@@ -623,7 +643,7 @@ impl TargetSession for SnowflakeTargetSession {
                 }
                 Err(Error::backend(ErrorKind::Timeout, format!("Snowflake statement {}", self.timeout_note)))
             }
-            Err(e) => Err(map_error(&e, "statement")),
+            Err(e) => Err(map_error(e, "statement")),
         };
         if let Ok(mut running) = self.in_flight.lock() {
             running.remove(&self.id);
@@ -633,7 +653,7 @@ impl TargetSession for SnowflakeTargetSession {
 
     async fn cancel(&mut self) -> Result<()> {
         if let Some(c) = self.canceller.take() {
-            c.cancel().await.map_err(|e| map_error(&e, "cancel"))?;
+            c.cancel().await.map_err(|e| map_error(e, "cancel"))?;
         }
         Ok(())
     }

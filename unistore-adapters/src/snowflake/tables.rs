@@ -85,12 +85,10 @@ impl SnowflakeCatalog {
             format!("SHOW TABLES LIKE '{}' IN SCHEMA {}.{}", table.name, ident(&database), ident(&schema));
         let rows = self.pool.rows(&sql, &[]).await.map_err(|e| {
             if e.kind() == ErrorKind::NotFound {
-                Error::backend(
-                    ErrorKind::NotFound,
-                    format!(
-                        "schema {database}.{schema} of table {table} does not exist or is not visible: {e}"
-                    ),
-                )
+                let message = format!(
+                    "schema {database}.{schema} of table {table} does not exist or is not visible: {e}"
+                );
+                e.with_message(message)
             } else {
                 e
             }
@@ -348,13 +346,8 @@ impl SnowflakeCatalog {
     /// Verifies the table is of `expected` type and profiles it.
     pub(crate) async fn profile(&self, table: &TableRef, expected: TableType) -> Result<TableProfile> {
         let entry = self.entry(table).await?;
-        if entry.table_type != expected {
-            return Err(Error::invalid(format!(
-                "table {} is a {} table, not a {expected} table: declare its type as {} (or leave the \
-                 type out to detect it)",
-                entry.table, entry.table_type, entry.table_type
-            )));
-        }
+        // The manager a caller picked is its declaration of the table's type.
+        TableType::check_declared(Some(expected), entry.table_type, &entry.table)?;
         let table = entry.table;
         let columns = self.columns(&table).await?;
         let primary_key = self.primary_key(&table).await?;

@@ -55,11 +55,11 @@ const ADDED_RUN_COLUMNS: [(&str, &str); 5] = [
 
 fn columns(tx: &Connection, table: &str) -> Result<Vec<String>> {
     let context = format!("reading the columns of {table}");
-    let mut stmt = tx.prepare(&format!("PRAGMA table_info({table})")).map_err(|e| map_error(&e, &context))?;
+    let mut stmt = tx.prepare(&format!("PRAGMA table_info({table})")).map_err(|e| map_error(e, &context))?;
     let names = stmt
         .query_map([], |r| r.get::<_, String>(1))
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(|e| map_error(&e, &context))?;
+        .map_err(|e| map_error(e, &context))?;
     Ok(names.into_iter().map(|n| n.to_ascii_uppercase()).collect())
 }
 
@@ -71,12 +71,12 @@ fn columns(tx: &Connection, table: &str) -> Result<Vec<String>> {
 fn migrate(conn: &mut Connection) -> Result<()> {
     let context = "bringing the control tables up to date";
     let tx =
-        conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| map_error(&e, context))?;
+        conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| map_error(e, context))?;
     let run_columns = columns(&tx, "RUN_STATUS")?;
     for (name, definition) in ADDED_RUN_COLUMNS {
         if !run_columns.iter().any(|c| c == name) {
             tx.execute_batch(&format!("ALTER TABLE RUN_STATUS ADD COLUMN {name} {definition}"))
-                .map_err(|e| map_error(&e, context))?;
+                .map_err(|e| map_error(e, context))?;
         }
     }
     let recreate = [
@@ -88,14 +88,14 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         let have = columns(&tx, table)?;
         if required.iter().any(|c| !have.iter().any(|h| h == c)) {
             tracing::info!(table, "recreating an old-shaped control table (it held no run state)");
-            tx.execute_batch(&format!("DROP TABLE {table}")).map_err(|e| map_error(&e, context))?;
+            tx.execute_batch(&format!("DROP TABLE {table}")).map_err(|e| map_error(e, context))?;
             recreated = true;
         }
     }
     if recreated {
-        tx.execute_batch(CONTROL_SCHEMA).map_err(|e| map_error(&e, context))?;
+        tx.execute_batch(CONTROL_SCHEMA).map_err(|e| map_error(e, context))?;
     }
-    tx.commit().map_err(|e| map_error(&e, context))
+    tx.commit().map_err(|e| map_error(e, context))
 }
 
 const RUN_COLUMNS: &str = "RUN_ID, TEMPLATE_NAME, STATUS, PHASE, REASON, WORKER_COUNT, \
@@ -213,12 +213,10 @@ impl ControlStore for SqliteControlStore {
                 match inserted {
                     Ok(_) => Ok(()),
                     Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
-                        Err(Error::backend(
-                            ErrorKind::Constraint,
-                            format!("run {run_id} exists already: use a new run id"),
-                        ))
+                        Err(map_error(e, "creating a run")
+                            .with_message(format!("run {run_id} exists already: use a new run id")))
                     }
-                    Err(e) => Err(map_error(&e, "creating a run")),
+                    Err(e) => Err(map_error(e, "creating a run")),
                 }
             })
             .await
@@ -234,7 +232,7 @@ impl ControlStore for SqliteControlStore {
                         raw_run,
                     )
                     .optional()
-                    .map_err(|e| map_error(&e, "reading a run status"))?;
+                    .map_err(|e| map_error(e, "reading a run status"))?;
                 raw.map(run_record).transpose()
             })
             .await
@@ -257,13 +255,13 @@ impl ControlStore for SqliteControlStore {
                         "SELECT {RUN_COLUMNS} FROM RUN_STATUS {filter} \
                          ORDER BY CREATED_AT DESC, RUN_ID DESC LIMIT ?1"
                     ))
-                    .map_err(|e| map_error(&e, context))?;
+                    .map_err(|e| map_error(e, context))?;
                 let mut values = vec![rusqlite::types::Value::Integer(limit)];
                 values.extend(statuses.into_iter().map(rusqlite::types::Value::Text));
                 let rows = stmt
                     .query_map(params_from_iter(values), raw_run)
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                    .map_err(|e| map_error(&e, context))?;
+                    .map_err(|e| map_error(e, context))?;
                 rows.into_iter().map(run_record).collect()
             })
             .await
@@ -292,7 +290,7 @@ impl ControlStore for SqliteControlStore {
                         ),
                         params_from_iter(values),
                     )
-                    .map_err(|e| map_error(&e, "replacing a run status"))?;
+                    .map_err(|e| map_error(e, "replacing a run status"))?;
                 Ok(changed > 0)
             })
             .await
@@ -320,12 +318,10 @@ impl ControlStore for SqliteControlStore {
                 match inserted {
                     Ok(_) => Ok(()),
                     Err(err) if err.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
-                        Err(Error::backend(
-                            ErrorKind::Constraint,
-                            format!("run {} has an event {} already", e.run_id, e.seq),
-                        ))
+                        Err(map_error(err, "inserting a control event")
+                            .with_message(format!("run {} has an event {} already", e.run_id, e.seq)))
                     }
-                    Err(err) => Err(map_error(&err, "inserting a control event")),
+                    Err(err) => Err(map_error(err, "inserting a control event")),
                 }
             })
             .await
@@ -340,12 +336,12 @@ impl ControlStore for SqliteControlStore {
                         "SELECT SEQ, SCOPE, SCOPE_ID, EVENT_JSON, CREATED_AT FROM RUN_CONTROL_EVENTS \
                          WHERE RUN_ID = ?1 AND SEQ > ?2 ORDER BY SEQ",
                     )
-                    .map_err(|e| map_error(&e, context))?;
+                    .map_err(|e| map_error(e, context))?;
                 type RawEvent = (i64, String, Option<String>, String, String);
                 let rows: Vec<RawEvent> = stmt
                     .query_map(params![run_id.to_string(), to_sql_int(after_seq)], |r| TryFrom::try_from(r))
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                    .map_err(|e| map_error(&e, context))?;
+                    .map_err(|e| map_error(e, context))?;
                 rows.into_iter()
                     .map(|(seq, scope, scope_id, event, created)| {
                         Ok(ControlEvent {
@@ -384,7 +380,7 @@ impl ControlStore for SqliteControlStore {
                         b.pid,
                     ],
                 )
-                .map_err(|e| map_error(&e, "writing a heartbeat"))?;
+                .map_err(|e| map_error(e, "writing a heartbeat"))?;
                 Ok(())
             })
             .await
@@ -400,13 +396,13 @@ impl ControlStore for SqliteControlStore {
                          LAST_EVENT_SEQ, BEAT_AT, HOST, PID FROM WORKER_HEARTBEATS WHERE RUN_ID = ?1 \
                          ORDER BY WORKER_ID",
                     )
-                    .map_err(|e| map_error(&e, context))?;
+                    .map_err(|e| map_error(e, context))?;
                 type RawBeat =
                     (String, String, String, u32, i64, i64, Option<String>, i64, String, String, u32);
                 let rows: Vec<RawBeat> = stmt
                     .query_map([run_id.to_string()], |r| TryFrom::try_from(r))
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                    .map_err(|e| map_error(&e, context))?;
+                    .map_err(|e| map_error(e, context))?;
                 rows.into_iter()
                     .map(|(worker, state, phase, conns, ops, errors, last_error, seq, at, host, pid)| {
                         Ok(WorkerHeartbeat {

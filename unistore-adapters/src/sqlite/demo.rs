@@ -115,13 +115,13 @@ fn count_demo_rows(path: &Path) -> Result<u64> {
     let context = format!("checking the demo database {}", path.display());
     let conn =
         Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(|e| map_error(&e, &context))?;
+            .map_err(|e| map_error(e, &context))?;
     let exists: Option<String> = conn
         .query_row("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?1", [DEMO_TABLE], |r| {
             r.get(0)
         })
         .optional()
-        .map_err(|e| map_error(&e, &context))?;
+        .map_err(|e| map_error(e, &context))?;
     if exists.is_none() {
         return Err(Error::backend(
             ErrorKind::NotFound,
@@ -134,7 +134,7 @@ fn count_demo_rows(path: &Path) -> Result<u64> {
     }
     let rows: i64 = conn
         .query_row(&format!("SELECT count(*) FROM \"{DEMO_TABLE}\""), [], |r| r.get(0))
-        .map_err(|e| map_error(&e, &context))?;
+        .map_err(|e| map_error(e, &context))?;
     Ok(u64::try_from(rows).unwrap_or(0))
 }
 
@@ -152,7 +152,7 @@ fn mix(mut x: u64) -> u64 {
 
 fn build_demo(path: &Path) -> Result<()> {
     let context = format!("creating the demo database {}", path.display());
-    let err = |e: rusqlite::Error| map_error(&e, &context);
+    let err = |e: rusqlite::Error| map_error(e, &context);
     let mut conn = Connection::open(path).map_err(err)?;
     conn.execute_batch(&format!(
         "CREATE TABLE \"{DEMO_TABLE}\" (

@@ -40,15 +40,7 @@ pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// The file must exist: a missing file is `ErrorKind::NotFound` (the tool never creates a user's
 /// database). A declared table type other than `sqlite` is `ErrorKind::InvalidInput`.
 pub async fn open_target(url: &str, options: &TargetOptions) -> Result<OpenedTarget> {
-    if let Some(declared) = options.declared_type {
-        if declared != TableType::Sqlite {
-            return Err(Error::invalid(format!(
-                "table {} was declared as a `{declared}` table, but an sqlite:// target holds \
-                 SQLite tables (type `sqlite`): pass --table-type sqlite or omit the table type",
-                options.table
-            )));
-        }
-    }
+    TableType::check_declared(options.declared_type, TableType::Sqlite, &options.table)?;
     let config = SqliteConfig::from_url(url)?;
     let manager = SqliteTableManager::open(&config).await?;
     let pool = SqliteTargetPool::new(config).with_statement_timeout(options.statement_timeout);
@@ -107,25 +99,26 @@ pub(crate) fn open_store_database(
         })?;
     }
     let context = format!("opening the {what} store {}", path.display());
-    let conn = rusqlite::Connection::open(path).map_err(|e| map_error(&e, &context))?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| map_error(&e, &context))?;
+    let conn = rusqlite::Connection::open(path).map_err(|e| map_error(e, &context))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| map_error(e, &context))?;
     let mode: String =
-        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(|e| map_error(&e, &context))?;
+        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(|e| map_error(e, &context))?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::debug!(path = %path.display(), mode, "the store file stays in its journal mode");
     }
     // WAL with NORMAL sync is durable across application crashes, which is what a results file
     // needs; only a power loss can drop the last transactions.
-    conn.execute_batch("PRAGMA synchronous = NORMAL").map_err(|e| map_error(&e, &context))?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL").map_err(|e| map_error(e, &context))?;
     conn.execute_batch(schema)
-        .map_err(|e| map_error(&e, &format!("creating the {what} tables in {}", path.display())))?;
+        .map_err(|e| map_error(e, &format!("creating the {what} tables in {}", path.display())))?;
     Ok(conn)
 }
 
 /// Maps a rusqlite error into the core error, classified by SQLite's result code, with a message
 /// that names the problem and, where there is one, the fix. `context` says what was being done.
-pub(crate) fn map_error(e: &rusqlite::Error, context: &str) -> Error {
-    let (code, extended, detail) = match e {
+/// The rusqlite error is kept as the source (SQLite's words and the SQL text; no secret).
+pub(crate) fn map_error(e: rusqlite::Error, context: &str) -> Error {
+    let (code, extended, detail) = match &e {
         rusqlite::Error::SqliteFailure(err, msg) => {
             (Some(err.code), Some(err.extended_code), msg.clone().unwrap_or_else(|| err.to_string()))
         }
@@ -159,15 +152,18 @@ pub(crate) fn map_error(e: &rusqlite::Error, context: &str) -> Error {
             "the database (or its directory) is not writable by this user: fix the file \
              permissions, or run read-only query kinds only",
         ),
-        _ if lower.contains("no such table")
-            || lower.contains("no such column")
-            || lower.contains("unknown database") =>
+        // SQLITE_ERROR is every SQL error: only its text tells a missing table from bad syntax.
+        Some(ErrorCode::Unknown)
+            if lower.contains("no such table")
+                || lower.contains("no such column")
+                || lower.contains("unknown database") =>
         {
             (ErrorKind::NotFound, "check the table and column names")
         }
-        _ if lower.contains("syntax error")
-            || lower.contains("incomplete input")
-            || lower.contains("unrecognized token") =>
+        Some(ErrorCode::Unknown)
+            if lower.contains("syntax error")
+                || lower.contains("incomplete input")
+                || lower.contains("unrecognized token") =>
         {
             (ErrorKind::Syntax, "check the SQL text (custom SQL uses `?` placeholders)")
         }
@@ -178,10 +174,12 @@ pub(crate) fn map_error(e: &rusqlite::Error, context: &str) -> Error {
     } else {
         format!("SQLite error while {context}: {detail} ({hint})")
     };
-    match extended {
-        Some(code) => Error::backend(kind, message).with_code(code.to_string()),
-        None => Error::backend(kind, message),
-    }
+    let error = Error::backend(kind, message);
+    let error = match extended {
+        Some(code) => error.with_code(code.to_string()),
+        None => error,
+    };
+    error.with_source(e)
 }
 
 /// Timestamps in the tool's own tables: RFC 3339 UTC with nanoseconds, fixed width, so that text

@@ -55,10 +55,10 @@ pub(crate) fn open_user_database(path: &Path) -> Result<Connection> {
     // No SQLITE_OPEN_CREATE: if the file disappeared since the check above, opening fails
     // instead of creating an empty database in the user's name.
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| map_error(&e, &context))?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| map_error(&e, &context))?;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| map_error(e, &context))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| map_error(e, &context))?;
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get::<_, i64>(0))
-        .map_err(|e| map_error(&e, &format!("reading the schema of {}", path.display())))?;
+        .map_err(|e| map_error(e, &format!("reading the schema of {}", path.display())))?;
     Ok(conn)
 }
 
@@ -257,7 +257,7 @@ impl TargetSession for SqliteTargetSession {
                 let stmt = state
                     .conn
                     .prepare_cached(&sql)
-                    .map_err(|e| map_error(&e, &format!("preparing the {kind} statement `{sql}`")))?;
+                    .map_err(|e| map_error(e, &format!("preparing the {kind} statement `{sql}`")))?;
                 let actual = stmt.parameter_count();
                 if actual != expected {
                     return Err(Error::invalid(format!(
@@ -347,7 +347,7 @@ impl SessionState {
 
     fn execute_untimed(&mut self, statement: usize, capture: bool) -> Result<(u64, Option<Value>)> {
         let sql = &self.statements[statement];
-        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| map_error(&e, "executing a statement"))?;
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| map_error(e, "executing a statement"))?;
         for (i, value) in self.params.iter().enumerate() {
             bind(&mut stmt, i + 1, value)?;
         }
@@ -370,7 +370,7 @@ impl SessionState {
         } else {
             stmt.raw_execute().map(|changed| (changed as u64, None))
         };
-        outcome.map_err(|e| map_error(&e, &format!("executing `{sql}`")))
+        outcome.map_err(|e| map_error(e, &format!("executing `{sql}`")))
     }
 }
 
@@ -408,7 +408,7 @@ pub(crate) fn bind(stmt: &mut CachedStatement<'_>, index: usize, value: &Value) 
             stmt.raw_bind_parameter(index, text)
         }
     };
-    bound.map_err(|e| map_error(&e, &format!("binding parameter {index}")))
+    bound.map_err(|e| map_error(e, &format!("binding parameter {index}")))
 }
 
 /// `YYYY-MM-DD HH:MM:SS.ffffff`, UTC.

@@ -143,9 +143,9 @@ where
     F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
 {
     let tx =
-        conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| map_error(&e, what))?;
-    let value = f(&tx).map_err(|e| map_error(&e, what))?;
-    tx.commit().map_err(|e| map_error(&e, what))?;
+        conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| map_error(e, what))?;
+    let value = f(&tx).map_err(|e| map_error(e, what))?;
+    tx.commit().map_err(|e| map_error(e, what))?;
     Ok(value)
 }
 
@@ -273,7 +273,7 @@ impl ResultsSink for SqliteResultsStore {
                         r.template_version,
                     ],
                 )
-                .map_err(|e| map_error(&e, "writing the run's row"))?;
+                .map_err(|e| map_error(e, "writing the run's row"))?;
                 Ok(())
             })
             .await
@@ -355,11 +355,11 @@ impl ResultsSink for SqliteResultsStore {
                          WORKER_METRICS_SNAPSHOTS s WHERE s.RUN_ID = TEST_RESULTS.RUN_ID), STARTED_AT) < ?3 \
                          RETURNING RUN_ID",
                     )
-                    .map_err(|e| map_error(&e, context))?;
+                    .map_err(|e| map_error(e, context))?;
                 let rows = stmt
                     .query_map(params![STALE_RUN_REASON, now, cutoff], |r| r.get(0))
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
-                    .map_err(|e| map_error(&e, context))?;
+                    .map_err(|e| map_error(e, context))?;
                 Ok(rows)
             })
             .await?;
@@ -406,7 +406,7 @@ impl ResultsReader for SqliteResultsStore {
                         template_from_row,
                     )
                     .optional()
-                    .map_err(|e| map_error(&e, "reading a template"))?;
+                    .map_err(|e| map_error(e, "reading a template"))?;
                 row.map(stored_template).transpose()
             })
             .await
@@ -422,11 +422,11 @@ impl ResultsReader for SqliteResultsStore {
                         "SELECT TEMPLATE_ID, TEMPLATE_JSON, CREATED_AT, VERSION FROM TEST_TEMPLATE_VERSIONS \
                          WHERE TEMPLATE_ID = ?1 ORDER BY VERSION",
                     )
-                    .map_err(|e| map_error(&e, context))?;
+                    .map_err(|e| map_error(e, context))?;
                 let rows = stmt
                     .query_map([&id], template_from_row)
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                    .map_err(|e| map_error(&e, context))?;
+                    .map_err(|e| map_error(e, context))?;
                 rows.into_iter().map(stored_template).collect()
             })
             .await
@@ -441,11 +441,11 @@ impl ResultsReader for SqliteResultsStore {
                         "SELECT TEMPLATE_ID, TEMPLATE_JSON, UPDATED_AT, VERSION FROM TEST_TEMPLATES \
                      ORDER BY UPDATED_AT DESC, TEMPLATE_ID",
                     )
-                    .map_err(|e| map_error(&e, context))?;
+                    .map_err(|e| map_error(e, context))?;
                 let rows = stmt
                     .query_map([], template_from_row)
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                    .map_err(|e| map_error(&e, context))?;
+                    .map_err(|e| map_error(e, context))?;
                 rows.into_iter().map(stored_template).collect()
             })
             .await
@@ -491,7 +491,7 @@ impl ResultsReader for SqliteResultsStore {
                         |r| TryFrom::try_from(r),
                     )
                     .optional()
-                    .map_err(|e| map_error(&e, "reading a run's row"))?;
+                    .map_err(|e| map_error(e, "reading a run's row"))?;
                 let Some((worker, Some(template_id), version, Some(template), Some(target), kind, table, table_type, summary, started, Some(planned))) = row
                 else {
                     // No row, or one written only by a summary: nothing says how it was begun.
@@ -527,7 +527,7 @@ impl ResultsReader for SqliteResultsStore {
                         "SELECT RUN_ID, WORKER_ID, TEMPLATE_NAME, TABLE_NAME, STATUS, STARTED_AT, OPS, \
                      QPS FROM TEST_RESULTS ORDER BY STARTED_AT DESC, RUN_ID, WORKER_ID LIMIT ?1",
                     )
-                    .map_err(|e| map_error(&e, context))?;
+                    .map_err(|e| map_error(e, context))?;
                 let rows = stmt
                     .query_map([limit], |r| {
                         Ok((
@@ -542,7 +542,7 @@ impl ResultsReader for SqliteResultsStore {
                         ))
                     })
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                    .map_err(|e| map_error(&e, context))?;
+                    .map_err(|e| map_error(e, context))?;
                 rows.into_iter()
                     .map(|(run, worker, template, table, status, started, ops, qps)| {
                         Ok(RunListEntry {
@@ -573,7 +573,7 @@ impl ResultsReader for SqliteResultsStore {
                         |r| TryFrom::try_from(r),
                     )
                     .optional()
-                    .map_err(|e| map_error(&e, "reading a run summary"))?;
+                    .map_err(|e| map_error(e, "reading a run summary"))?;
                 let Some((json, status, reason, verdict)) = row else {
                     return Ok(None);
                 };
@@ -592,11 +592,11 @@ impl ResultsReader for SqliteResultsStore {
                         "SELECT SNAPSHOT_JSON FROM WORKER_METRICS_SNAPSHOTS WHERE RUN_ID = ?1 \
                      ORDER BY TAKEN_AT, WORKER_ID, SEQ",
                     )
-                    .map_err(|e| map_error(&e, context))?;
+                    .map_err(|e| map_error(e, context))?;
                 let rows = stmt
                     .query_map([run_id.to_string()], |r| r.get::<_, String>(0))
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                    .map_err(|e| map_error(&e, context))?;
+                    .map_err(|e| map_error(e, context))?;
                 rows.iter().map(|j| from_json(j, "SNAPSHOT_JSON")).collect()
             })
             .await
@@ -613,13 +613,13 @@ impl ResultsReader for SqliteResultsStore {
                      SERVICE_US, ROWS, OK, ERROR_KIND FROM QUERY_EXECUTIONS WHERE RUN_ID = ?1 \
                      ORDER BY STARTED_AT, rowid LIMIT ?2",
                     )
-                    .map_err(|e| map_error(&e, context))?;
+                    .map_err(|e| map_error(e, context))?;
                 type RawExecution =
                     (String, String, u32, String, String, String, i64, i64, i64, bool, Option<String>);
                 let rows: Vec<RawExecution> = stmt
                     .query_map(params![run_id.to_string(), limit], |r| TryFrom::try_from(r))
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                    .map_err(|e| map_error(&e, context))?;
+                    .map_err(|e| map_error(e, context))?;
                 rows.into_iter()
                     .map(|(run, worker, connection, kind, phase, started, resp, svc, n, ok, err)| {
                         Ok(QueryExecution {

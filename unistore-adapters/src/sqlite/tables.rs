@@ -83,11 +83,11 @@ impl TableManager for SqliteTableManager {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with_conn("sample_values", move |conn| {
             let context = format!("sampling values with `{sql}`");
-            let mut stmt = conn.prepare(&sql).map_err(|e| map_error(&e, &context))?;
-            let mut rows = stmt.query([limit]).map_err(|e| map_error(&e, &context))?;
+            let mut stmt = conn.prepare(&sql).map_err(|e| map_error(e, &context))?;
+            let mut rows = stmt.query([limit]).map_err(|e| map_error(e, &context))?;
             let mut out = Vec::new();
-            while let Some(row) = rows.next().map_err(|e| map_error(&e, &context))? {
-                let value = row.get_ref(0).map_err(|e| map_error(&e, &context))?;
+            while let Some(row) = rows.next().map_err(|e| map_error(e, &context))? {
+                let value = row.get_ref(0).map_err(|e| map_error(e, &context))?;
                 match value {
                     ValueRef::Integer(i) => out.push(Value::Int(i)),
                     ValueRef::Real(x) => out.push(Value::Float(x)),
@@ -115,11 +115,11 @@ fn profile_table(conn: &Connection, table: &TableRef, path: &str) -> Result<Tabl
     let schemas: Vec<String> = {
         let mut stmt = conn
             .prepare("SELECT name FROM pragma_database_list")
-            .map_err(|e| map_error(&e, &ctx("listing schemas")))?;
+            .map_err(|e| map_error(e, &ctx("listing schemas")))?;
         let names = stmt
             .query_map([], |r| r.get::<_, String>(0))
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| map_error(&e, &ctx("listing schemas")))?;
+            .map_err(|e| map_error(e, &ctx("listing schemas")))?;
         names
     };
     let Some(schema) = schemas.iter().find(|s| s.eq_ignore_ascii_case(&schema)).cloned() else {
@@ -146,7 +146,7 @@ fn profile_table(conn: &Connection, table: &TableRef, path: &str) -> Result<Tabl
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()
-        .map_err(|e| map_error(&e, &ctx("looking up")))?;
+        .map_err(|e| map_error(e, &ctx("looking up")))?;
     let name = match found {
         Some((name, kind)) if kind == "table" => name,
         Some((name, kind)) => {
@@ -160,11 +160,11 @@ fn profile_table(conn: &Connection, table: &TableRef, path: &str) -> Result<Tabl
                     "SELECT name FROM {master} WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
                      ORDER BY name LIMIT 20"
                 ))
-                .map_err(|e| map_error(&e, &ctx("listing tables")))?;
+                .map_err(|e| map_error(e, &ctx("listing tables")))?;
             let tables = stmt
                 .query_map([], |r| r.get::<_, String>(0))
                 .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                .map_err(|e| map_error(&e, &ctx("listing tables")))?;
+                .map_err(|e| map_error(e, &ctx("listing tables")))?;
             let listing = if tables.is_empty() { "it has no tables".to_string() } else { tables.join(", ") };
             return Err(Error::backend(
                 ErrorKind::NotFound,
@@ -185,17 +185,17 @@ fn profile_table(conn: &Connection, table: &TableRef, path: &str) -> Result<Tabl
                 "SELECT name, type, \"notnull\", dflt_value IS NOT NULL, pk, hidden \
                  FROM pragma_table_xinfo(?1, ?2) WHERE hidden <> 1 ORDER BY cid",
             )
-            .map_err(|e| map_error(&e, &ctx("reading the columns")))?;
+            .map_err(|e| map_error(e, &ctx("reading the columns")))?;
         let rows = stmt
             .query_map([&name, &schema], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0, r.get(3)?, r.get(4)?, r.get(5)?))
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| map_error(&e, &ctx("reading the columns")))?;
+            .map_err(|e| map_error(e, &ctx("reading the columns")))?;
         rows
     };
-    let leading_index_columns = leading_index_columns(conn, &name, &schema)
-        .map_err(|e| map_error(&e, &ctx("reading the indexes")))?;
+    let leading_index_columns =
+        leading_index_columns(conn, &name, &schema).map_err(|e| map_error(e, &ctx("reading the indexes")))?;
     let mut pk: Vec<(i64, String)> =
         raw_columns.iter().filter(|c| c.4 > 0).map(|c| (c.4, c.0.clone())).collect();
     pk.sort();
@@ -231,7 +231,7 @@ fn profile_table(conn: &Connection, table: &TableRef, path: &str) -> Result<Tabl
 
     let row_count: i64 = conn
         .query_row(&format!("SELECT count(*) FROM {quoted_table}"), [], |r| r.get(0))
-        .map_err(|e| map_error(&e, &ctx("counting the rows")))?;
+        .map_err(|e| map_error(e, &ctx("counting the rows")))?;
 
     let key_range = match primary_key.first().and_then(|k| columns.iter().find(|c| &c.name == k)) {
         Some(key) if key.column_type.is_integer() => {
@@ -240,7 +240,7 @@ fn profile_table(conn: &Connection, table: &TableRef, path: &str) -> Result<Tabl
                 .query_row(&format!("SELECT min({k}), max({k}) FROM {quoted_table}"), [], |r| {
                     Ok((ValueRefOwned::from(r.get_ref(0)?), ValueRefOwned::from(r.get_ref(1)?)))
                 })
-                .map_err(|e| map_error(&e, &ctx("reading the key range")))?;
+                .map_err(|e| map_error(e, &ctx("reading the key range")))?;
             // SQLite stores whatever it is given; a key column holding non-integers has no
             // arithmetic key range.
             match (min, max) {
@@ -258,11 +258,11 @@ fn profile_table(conn: &Connection, table: &TableRef, path: &str) -> Result<Tabl
     let indexes: Vec<String> = {
         let mut stmt = conn
             .prepare("SELECT name FROM pragma_index_list(?1, ?2) WHERE origin <> 'pk' ORDER BY name")
-            .map_err(|e| map_error(&e, &ctx("listing the indexes")))?;
+            .map_err(|e| map_error(e, &ctx("listing the indexes")))?;
         let names = stmt
             .query_map([&name, &schema], |r| r.get::<_, String>(0))
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| map_error(&e, &ctx("listing the indexes")))?;
+            .map_err(|e| map_error(e, &ctx("listing the indexes")))?;
         names
     };
 
@@ -275,9 +275,9 @@ fn profile_table(conn: &Connection, table: &TableRef, path: &str) -> Result<Tabl
         key_range,
         time_column,
         indexes,
-        triggers: triggers(conn, &name, &schema).map_err(|e| map_error(&e, &ctx("listing the triggers")))?,
+        triggers: triggers(conn, &name, &schema).map_err(|e| map_error(e, &ctx("listing the triggers")))?,
         foreign_keys: foreign_keys(conn, &name, &schema)
-            .map_err(|e| map_error(&e, &ctx("listing the foreign keys")))?,
+            .map_err(|e| map_error(e, &ctx("listing the foreign keys")))?,
     })
 }
 
