@@ -19,6 +19,7 @@
 //! }
 //! ```
 
+pub mod analysis;
 pub mod control;
 pub mod engine;
 pub mod error;
