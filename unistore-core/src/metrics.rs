@@ -562,6 +562,57 @@ pub struct RunSummary {
     /// measurement window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_stats: Option<serde_json::Value>,
+    /// The client that measured: hosts, workers, runtime threads, tool version (a comparison
+    /// warns when they differ). `None` in summaries stored by versions that did not record it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientInfo>,
+}
+
+/// The client side of a run: where and with what it measured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientInfo {
+    /// Host names of the worker processes, sorted, each once.
+    pub hosts: Vec<String>,
+    /// Worker processes.
+    pub workers: u32,
+    /// Runtime threads per worker (the largest, when they differ).
+    pub threads: u32,
+    /// `unistore-worker` version.
+    pub version: String,
+}
+
+impl ClientInfo {
+    /// This process: its host, one worker, the current tokio runtime's worker threads.
+    pub fn this_process() -> Self {
+        let threads = tokio::runtime::Handle::try_current()
+            .map_or(1, |h| u32::try_from(h.metrics().num_workers()).unwrap_or(u32::MAX));
+        ClientInfo {
+            hosts: vec![crate::orchestrator::join::host_name()],
+            workers: 1,
+            threads,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    /// The client of a run made of these workers' parts.
+    pub fn merge<'a>(parts: impl IntoIterator<Item = &'a ClientInfo>) -> Option<ClientInfo> {
+        let mut merged: Option<ClientInfo> = None;
+        for p in parts {
+            match merged.as_mut() {
+                None => merged = Some(p.clone()),
+                Some(m) => {
+                    m.hosts.extend(p.hosts.iter().cloned());
+                    m.workers += p.workers;
+                    m.threads = m.threads.max(p.threads);
+                }
+            }
+        }
+        if let Some(m) = merged.as_mut() {
+            m.hosts.sort();
+            m.hosts.dedup();
+        }
+        merged
+    }
 }
 
 impl RunSummary {
@@ -617,6 +668,7 @@ impl RunSummary {
             steps: Vec::new(),
             best_step: None,
             server_stats: None,
+            client: None,
         }
     }
 }

@@ -119,6 +119,7 @@ pub fn merge_summaries(run_id: RunId, template: &Template, parts: &[RunSummary])
         steps: Vec::new(),
         best_step: None,
         server_stats: merge_server_stats(parts),
+        client: crate::metrics::ClientInfo::merge(parts.iter().filter_map(|p| p.client.as_ref())),
     };
     apply_verdict(&mut summary, template, Vec::new());
     Ok(summary)

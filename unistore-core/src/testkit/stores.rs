@@ -98,6 +98,12 @@ fn summary(run_id: RunId, worker_id: Option<&str>, started_at: DateTime<Utc>, op
         steps: Vec::new(),
         best_step: None,
         server_stats: Some(serde_json::json!({"calls": 42, "note": "round-trips"})),
+        client: Some(crate::metrics::ClientInfo {
+            hosts: vec!["bench-host-1".into()],
+            workers: 1,
+            threads: 2,
+            version: "0.1.0".into(),
+        }),
     }
 }
 
