@@ -420,6 +420,9 @@ pub enum Verdict {
     Cancelled,
     /// The run failed: nothing measured, too many errors, a panic, a lost worker.
     Failed,
+    /// Completed, but its regression gate found it significantly worse than its baseline by
+    /// more than the allowance.
+    Regressed,
 }
 
 impl Verdict {
@@ -432,6 +435,7 @@ impl Verdict {
             Verdict::TargetNotReached => "TARGET_NOT_REACHED",
             Verdict::Cancelled => "CANCELLED",
             Verdict::Failed => "FAILED",
+            Verdict::Regressed => "REGRESSED",
         }
     }
 }
@@ -453,6 +457,7 @@ impl std::str::FromStr for Verdict {
             Verdict::TargetNotReached,
             Verdict::Cancelled,
             Verdict::Failed,
+            Verdict::Regressed,
         ]
         .into_iter()
         .find(|v| v.as_str() == up)
@@ -566,6 +571,9 @@ pub struct RunSummary {
     /// warns when they differ). `None` in summaries stored by versions that did not record it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<ClientInfo>,
+    /// The regression gate's judgement, when the run had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<crate::analysis::GateReport>,
 }
 
 /// The client side of a run: where and with what it measured.
@@ -669,6 +677,7 @@ impl RunSummary {
             best_step: None,
             server_stats: None,
             client: None,
+            gate: None,
         }
     }
 }

@@ -90,6 +90,7 @@ pub fn summarize(report: &EngineReport, ctx: &SummaryContext) -> Result<RunSumma
         best_step: None,
         server_stats: None,
         client: Some(crate::metrics::ClientInfo::this_process()),
+        gate: None,
     })
 }
 

@@ -312,7 +312,9 @@ async fn run(args: BenchArgs) -> ExitCode {
         return ExitCode::from(sig.exit_code());
     }
     match summary.verdict() {
-        Verdict::Failed | Verdict::SloFailed | Verdict::TargetNotReached => ExitCode::from(EXIT_FAILED),
+        Verdict::Failed | Verdict::SloFailed | Verdict::TargetNotReached | Verdict::Regressed => {
+            ExitCode::from(EXIT_FAILED)
+        }
         _ if incomplete || json_failed || log_failed => ExitCode::from(EXIT_RESULTS_NOT_STORED),
         _ => ExitCode::SUCCESS,
     }

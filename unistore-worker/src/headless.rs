@@ -224,7 +224,8 @@ pub async fn run(h: Headless, interrupts: &Interrupts) -> ExitCode {
     }
     let verdict = outcome.summary.as_ref().map_or(Verdict::Failed, |s| s.verdict());
     match (outcome.record.status, verdict) {
-        (RunStatus::Failed, _) | (_, Verdict::Failed | Verdict::SloFailed | Verdict::TargetNotReached) => {
+        (RunStatus::Failed, _)
+        | (_, Verdict::Failed | Verdict::SloFailed | Verdict::TargetNotReached | Verdict::Regressed) => {
             ExitCode::from(1)
         }
         _ if store.incomplete() || json_failed => ExitCode::from(3),

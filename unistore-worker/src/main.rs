@@ -6,6 +6,7 @@
 
 mod bench;
 mod headless;
+mod history;
 mod join;
 mod oplog;
 mod report;
@@ -37,6 +38,12 @@ enum Command {
         #[arg(long, env = "UNISTORE_RESULTS", hide_env_values = true)]
         results: String,
     },
+    /// List stored runs, newest first.
+    Runs(history::RunsArgs),
+    /// Show one stored run: summary, per-kind table, workers, server-side figures.
+    Show(history::ShowArgs),
+    /// Export a run's snapshots and summaries as CSV or JSON.
+    Export(history::ExportArgs),
     /// Write results that earlier runs spooled (their store was unreachable) to the store.
     Flush {
         /// Store URL (default: the embedded SQLite file in the data directory).
@@ -90,6 +97,9 @@ fn main() -> ExitCode {
         Command::Join(args) => join::main(*args),
         Command::Setup { results } => setup(&results),
         Command::Flush { results } => flush(results.as_deref()),
+        Command::Runs(args) => history::runs(args),
+        Command::Show(args) => history::show(args),
+        Command::Export(args) => history::export(args),
     }
 }
 

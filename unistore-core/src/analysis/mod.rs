@@ -15,6 +15,8 @@
 //!   95 %) excludes zero. A run with fewer than [`MIN_SECONDS`] measured seconds or fewer than
 //!   [`MIN_OPS`] operations is "not enough data", never a difference.
 
+mod gate;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -22,6 +24,8 @@ use serde::{Deserialize, Serialize};
 use crate::metrics::{MetricSnapshot, RunSummary};
 use crate::model::{QueryKind, RunId};
 use crate::sink::RunRecord;
+
+pub use gate::{judge_gate, GateReport};
 
 /// Fewest measured seconds a run needs before it is compared.
 pub const MIN_SECONDS: usize = 10;
@@ -78,8 +82,15 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in display order.
-    pub const ALL: [Metric; 7] =
-        [Metric::Throughput, Metric::ErrorRate, Metric::P50, Metric::P95, Metric::P99, Metric::P999, Metric::Max];
+    pub const ALL: [Metric; 7] = [
+        Metric::Throughput,
+        Metric::ErrorRate,
+        Metric::P50,
+        Metric::P95,
+        Metric::P99,
+        Metric::P999,
+        Metric::Max,
+    ];
 
     /// Short name: "ops/s", "errors", "p50", ...
     pub fn label(self) -> &'static str {

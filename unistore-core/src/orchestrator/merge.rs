@@ -120,6 +120,7 @@ pub fn merge_summaries(run_id: RunId, template: &Template, parts: &[RunSummary])
         best_step: None,
         server_stats: merge_server_stats(parts),
         client: crate::metrics::ClientInfo::merge(parts.iter().filter_map(|p| p.client.as_ref())),
+        gate: None,
     };
     apply_verdict(&mut summary, template, Vec::new());
     Ok(summary)

@@ -79,6 +79,91 @@ pub struct Template {
     /// measurement lasts the sum of the stages; warmup runs at the first stage's load.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<Stage>,
+    /// A regression gate for CI: the finished run is compared with a baseline run and fails
+    /// (exit 1, verdict `REGRESSED`) when a chosen figure is worse by more than the allowance
+    /// and the difference is significant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<Gate>,
+}
+
+/// `[gate]`: compare the run with a baseline when it finishes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gate {
+    /// The baseline run's id.
+    pub baseline: crate::model::RunId,
+    /// Largest allowed regression, in percent (5.0: throughput may drop by 5 %, a percentile
+    /// may grow by 5 %).
+    #[serde(default = "default_max_regression")]
+    pub max_regression_pct: f64,
+    /// The figures judged (default throughput and p99).
+    #[serde(default = "default_gate_metrics")]
+    pub metrics: Vec<crate::analysis::Metric>,
+    /// Confidence of the comparison (default 0.95).
+    #[serde(default = "default_gate_confidence")]
+    pub confidence: f64,
+}
+
+fn default_max_regression() -> f64 {
+    5.0
+}
+
+fn default_gate_metrics() -> Vec<crate::analysis::Metric> {
+    vec![crate::analysis::Metric::Throughput, crate::analysis::Metric::P99]
+}
+
+fn default_gate_confidence() -> f64 {
+    0.95
+}
+
+impl Gate {
+    /// A gate against `baseline` with the defaults (5 %, throughput and p99, 95 %).
+    pub fn new(baseline: crate::model::RunId) -> Self {
+        Gate {
+            baseline,
+            max_regression_pct: default_max_regression(),
+            metrics: default_gate_metrics(),
+            confidence: default_gate_confidence(),
+        }
+    }
+
+    /// Checks the gate's settings.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.max_regression_pct > 0.0 && self.max_regression_pct < 100.0) {
+            return Err(Error::invalid(format!(
+                "gate max_regression_pct {} is outside (0, 100): write e.g. 5 for 5 %",
+                self.max_regression_pct
+            )));
+        }
+        if self.metrics.is_empty() {
+            return Err(Error::invalid(
+                "gate metrics is empty: name at least one of throughput, error_rate, p50, p95, p99, p999",
+            ));
+        }
+        if self.metrics.contains(&crate::analysis::Metric::Max) {
+            return Err(Error::invalid(
+                "gate metric max cannot be judged (one value, no interval): use p999 or p99",
+            ));
+        }
+        if !(self.confidence > 0.5 && self.confidence < 1.0) {
+            return Err(Error::invalid(format!(
+                "gate confidence {} is outside (0.5, 1): write e.g. 0.95",
+                self.confidence
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Parses an allowance such as `5%` or `5` (percent).
+pub fn parse_percent(text: &str) -> Result<f64> {
+    let t = text.trim();
+    let number = t.strip_suffix('%').unwrap_or(t).trim();
+    number
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| Error::invalid(format!("`{text}` is not a percentage: write e.g. 5% or 2.5%")))
 }
 
 /// One stage of a staged run.
@@ -470,6 +555,7 @@ impl Template {
             timeouts: Timeouts::default(),
             guardrails: Guardrails::default(),
             stages: Vec::new(),
+            gate: None,
         }
     }
 

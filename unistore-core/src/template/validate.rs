@@ -38,6 +38,9 @@ impl Template {
         }
         self.validate_mix()?;
         self.validate_custom_sql()?;
+        if let Some(gate) = &self.gate {
+            gate.validate()?;
+        }
         self.validate_phases()?;
         if !(0.0..=1.0).contains(&self.sample_rate) || self.sample_rate.is_nan() {
             return Err(Error::invalid(format!(

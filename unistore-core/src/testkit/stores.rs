@@ -104,6 +104,7 @@ fn summary(run_id: RunId, worker_id: Option<&str>, started_at: DateTime<Utc>, op
             threads: 2,
             version: "0.1.0".into(),
         }),
+        gate: None,
     }
 }
 

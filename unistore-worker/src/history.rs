@@ -1,0 +1,538 @@
+//! Reading stored runs back: `runs` (history), `show` (one run), `export` (CSV or JSON), and
+//! `compare` (two or more runs, with how sure the difference is). The same on every results
+//! store: everything goes through `ResultsReader`.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, ValueEnum};
+use unistore_core::analysis::RunData;
+use unistore_core::metrics::{KindStats, MetricSnapshot, RunSummary};
+use unistore_core::{Error, ResultsReader, RunId, RunStatus};
+
+use crate::results;
+
+/// Where the results are (shared by the reading commands).
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Results store URL (default: the embedded SQLite file in the data directory).
+    #[arg(long, env = "UNISTORE_RESULTS", hide_env_values = true)]
+    pub results: Option<String>,
+}
+
+/// `runs`: history, newest first.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// How many runs to list.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// Only runs of this table (as stored: schema.table).
+    #[arg(long)]
+    table: Option<String>,
+    /// Only runs with this status (COMPLETED, FAILED, CANCELLED, RUNNING).
+    #[arg(long)]
+    status: Option<String>,
+    /// Print JSON (one array) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `show`: one run.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The run.
+    run_id: String,
+    /// Print the run as JSON (its summary, its workers' summaries and its configuration).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// One row per snapshot and kind (TOTAL and each query kind).
+    Csv,
+    /// The summaries and every snapshot.
+    Json,
+}
+
+/// `export`: a run's snapshots and summaries for spreadsheets and notebooks.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The run.
+    run_id: String,
+    /// csv or json.
+    #[arg(long, value_enum)]
+    format: ExportFormat,
+    /// Write to this file instead of stdout (written whole or not at all).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+/// A problem that ends a reading command: exit 2 with one line.
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::invalid(format!("cannot start the runtime: {e}")))
+}
+
+/// Parses a run id given on the command line.
+pub fn parse_run_id(text: &str) -> Result<RunId, Error> {
+    text.trim().parse::<RunId>().map_err(|_| {
+        Error::invalid(format!(
+            "`{text}` is not a run id (a UUID such as 5f0c2a9e-...): list runs with `unistore-worker runs`"
+        ))
+    })
+}
+
+/// A store opened for reading.
+pub struct Reader {
+    /// The read side.
+    pub reader: Arc<dyn ResultsReader>,
+    /// The store's URL without secrets.
+    pub redacted: String,
+}
+
+impl Reader {
+    /// Opens the store named by `args` (default: the embedded SQLite file).
+    pub async fn open(args: &StoreArgs) -> Result<Reader, Error> {
+        let store = results::open(args.results.as_deref()).await?;
+        Ok(Reader { reader: store.reader, redacted: store.redacted })
+    }
+
+    /// A run's own summary; an unknown run is an error that names the store.
+    pub async fn summary(&self, run_id: RunId) -> Result<RunSummary, Error> {
+        self.reader.summary(run_id, None).await?.ok_or_else(|| {
+            Error::invalid(format!(
+                "run {run_id} is not in the results store {}: list runs with `unistore-worker runs` (or pass \
+                 --results for another store)",
+                self.redacted
+            ))
+        })
+    }
+
+    /// Everything the analysis reads of a finished run. A run still running is an error.
+    pub async fn finished(&self, run_id: RunId) -> Result<RunData, Error> {
+        let summary = self.summary(run_id).await?;
+        if !summary.status.is_terminal() {
+            return Err(Error::invalid(format!(
+                "run {run_id} is still {}: wait until it has finished (or stop it)",
+                summary.status
+            )));
+        }
+        let record = self.reader.run_record(run_id, None).await?;
+        let snapshots = self.reader.snapshots(run_id).await?;
+        Ok(RunData { summary, record, snapshots })
+    }
+
+    /// The summaries of a run's workers, in worker order (empty for a one-process run).
+    pub async fn workers(
+        &self,
+        run_id: RunId,
+        snapshots: &[MetricSnapshot],
+    ) -> Result<Vec<RunSummary>, Error> {
+        let ids: BTreeSet<&str> = snapshots.iter().map(|s| s.worker_id.as_str()).collect();
+        let mut parts = Vec::new();
+        for id in ids {
+            if let Some(s) = self.reader.summary(run_id, Some(id)).await? {
+                parts.push(s);
+            }
+        }
+        Ok(parts)
+    }
+}
+
+/// `runs`.
+pub fn runs(args: RunsArgs) -> ExitCode {
+    let result = runtime().and_then(|rt| rt.block_on(list(&args)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+async fn list(args: &RunsArgs) -> Result<(), Error> {
+    let status = match &args.status {
+        Some(s) => Some(s.trim().to_ascii_uppercase().parse::<RunStatus>().map_err(|_| {
+            Error::invalid(format!(
+                "--status `{s}` is not a run status: use COMPLETED, FAILED, CANCELLED, RUNNING or PREPARED"
+            ))
+        })?),
+        None => None,
+    };
+    if args.limit == 0 {
+        return Err(Error::invalid("--limit 0 lists nothing: give at least 1"));
+    }
+    let store = Reader::open(&args.store).await?;
+    // The store lists rows newest first, workers' rows beside their run's: read enough rows to
+    // fill the page after filtering.
+    let rows = store.reader.runs(args.limit.saturating_mul(50).clamp(500, 100_000)).await?;
+    let mut out: Vec<RunSummary> = Vec::new();
+    for row in rows.iter().filter(|r| r.worker_id.is_none()) {
+        if out.len() >= args.limit {
+            break;
+        }
+        if args.table.as_deref().is_some_and(|t| !same_table(t, &row.table)) {
+            continue;
+        }
+        if status.is_some_and(|s| s.as_str() != row.status) {
+            continue;
+        }
+        if let Some(s) = store.reader.summary(row.run_id, None).await? {
+            out.push(s);
+        }
+    }
+    if args.json {
+        let rows: Vec<serde_json::Value> = out.iter().map(listing_json).collect();
+        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        return Ok(());
+    }
+    if out.is_empty() {
+        println!(
+            "no runs{} in {}",
+            if args.table.is_some() || status.is_some() { " match" } else { "" },
+            store.redacted
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<36}  {:<20} {:<24} {:<11} {:<17} {:>7} {:>11} {:>9} {:>9}  verdict",
+        "run", "started (UTC)", "table", "mode", "load", "workers", "ok ops/s", "p50 ms", "p99 ms"
+    );
+    for s in &out {
+        println!(
+            "{:<36}  {:<20} {:<24} {:<11} {:<17} {:>7} {:>11.1} {:>9.3} {:>9.3}  {}",
+            s.run_id,
+            s.started_at.format("%Y-%m-%d %H:%M:%S"),
+            truncate(&s.table, 24),
+            s.mode,
+            load_text(s),
+            s.client.as_ref().map_or(1, |c| c.workers),
+            s.total.qps,
+            s.total.latency_ms.p50,
+            s.total.latency_ms.p99,
+            s.verdict()
+        );
+    }
+    Ok(())
+}
+
+/// Whether `asked` names `stored` (`orders` matches `public.orders`; case-insensitive).
+fn same_table(asked: &str, stored: &str) -> bool {
+    let (a, s) = (asked.trim().to_ascii_lowercase(), stored.to_ascii_lowercase());
+    s == a || s.rsplit('.').next() == Some(a.as_str())
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn load_text(s: &RunSummary) -> String {
+    match s.target_qps {
+        Some(q) => format!("{q:.0}/s, {} conn", s.connections),
+        None => format!("{} conn", s.connections),
+    }
+}
+
+fn listing_json(s: &RunSummary) -> serde_json::Value {
+    serde_json::json!({
+        "run_id": s.run_id,
+        "started_at": s.started_at,
+        "template": s.template,
+        "table": s.table,
+        "table_type": s.table_type,
+        "mode": s.mode,
+        "connections": s.connections,
+        "target_qps": s.target_qps,
+        "status": s.status,
+        "verdict": s.verdict(),
+        "workers": s.client.as_ref().map_or(1, |c| c.workers),
+        "ops": s.total.ops,
+        "errors": s.total.errors,
+        "qps": s.total.qps,
+        "p50_ms": s.total.latency_ms.p50,
+        "p95_ms": s.total.latency_ms.p95,
+        "p99_ms": s.total.latency_ms.p99,
+    })
+}
+
+/// `show`.
+pub fn show(args: ShowArgs) -> ExitCode {
+    let result = runtime().and_then(|rt| rt.block_on(show_run(&args)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+async fn show_run(args: &ShowArgs) -> Result<(), Error> {
+    let run_id = parse_run_id(&args.run_id)?;
+    let store = Reader::open(&args.store).await?;
+    let summary = store.summary(run_id).await?;
+    let record = store.reader.run_record(run_id, None).await?;
+    let snapshots = store.reader.snapshots(run_id).await?;
+    let workers = store.workers(run_id, &snapshots).await?;
+    if args.json {
+        let doc = serde_json::json!({
+            "summary": summary,
+            "workers": workers,
+            "record": record,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return Ok(());
+    }
+    println!("run {run_id}");
+    println!("  template: {}  table: {} ({})", summary.template, summary.table, summary.table_type);
+    if let Some(r) = &record {
+        println!("  target: {}  seed: {}", r.target, r.seed);
+    }
+    println!(
+        "  started: {}  measured: {} to {}",
+        summary.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        summary.measurement_started_at.format("%H:%M:%S"),
+        summary.measurement_ended_at.format("%H:%M:%S")
+    );
+    if let Some(c) = &summary.client {
+        println!(
+            "  client: {} worker(s) on {}, {} runtime thread(s) each, unistore {}",
+            c.workers,
+            c.hosts.join(", "),
+            c.threads,
+            c.version
+        );
+    }
+    crate::report::print_summary(&summary, false);
+    if workers.len() > 1 || workers.first().is_some_and(|w| w.worker_id.is_some()) {
+        println!();
+        println!(
+            "{:<14} {:<10} {:>11} {:>10} {:>7} {:>11} {:>9} {:>9}",
+            "worker", "status", "connections", "ok ops", "errors", "ok ops/s", "p50 ms", "p99 ms"
+        );
+        for w in &workers {
+            println!(
+                "{:<14} {:<10} {:>11} {:>10} {:>7} {:>11.1} {:>9.3} {:>9.3}",
+                w.worker_id.as_deref().unwrap_or("-"),
+                w.status.as_str(),
+                w.connections,
+                w.total.ops,
+                w.total.errors,
+                w.total.qps,
+                w.total.latency_ms.p50,
+                w.total.latency_ms.p99
+            );
+        }
+    }
+    if let Some(stats) = &summary.server_stats {
+        println!();
+        print_server_stats(stats, &summary);
+    }
+    Ok(())
+}
+
+/// The server's own figures beside the client's count.
+fn print_server_stats(stats: &serde_json::Value, s: &RunSummary) {
+    // A multi-worker run keeps the covering worker's window under "run".
+    let (figures, origin) = match stats.get("run") {
+        Some(run) if !run.is_null() => (run, stats.get("covered_by").and_then(|v| v.as_str())),
+        Some(_) => {
+            println!(
+                "server-side figures: {}",
+                stats.get("note").and_then(|n| n.as_str()).unwrap_or("no window covers the whole run")
+            );
+            return;
+        }
+        None => (stats, None),
+    };
+    if let Some(statements) = figures.get("statements").and_then(|v| v.as_array()) {
+        println!(
+            "server-side figures ({}{}): statements on {}",
+            figures.get("source").and_then(|v| v.as_str()).unwrap_or("server"),
+            origin.map(|w| format!(", {w}'s window")).unwrap_or_default(),
+            s.table
+        );
+        println!("{:>10} {:>10} {:>12}  statement", "calls", "rows", "mean ms");
+        let table = s.table.rsplit('.').next().unwrap_or(&s.table).to_ascii_lowercase();
+        let mut calls = 0;
+        for st in statements {
+            let query = st.get("query").and_then(|v| v.as_str()).unwrap_or("");
+            if !query.to_ascii_lowercase().contains(&table) {
+                continue;
+            }
+            let n = st.get("calls").and_then(serde_json::Value::as_u64).unwrap_or(0);
+            calls += n;
+            println!(
+                "{:>10} {:>10} {:>12.3}  {}",
+                n,
+                st.get("rows").and_then(serde_json::Value::as_u64).unwrap_or(0),
+                st.get("mean_exec_time_ms").and_then(serde_json::Value::as_f64).unwrap_or(0.0),
+                truncate(&query.split_whitespace().collect::<Vec<_>>().join(" "), 100)
+            );
+        }
+        let client = s.completed_ops_all_phases + s.total.errors;
+        println!(
+            "server counted {calls} calls on the table; the client issued {client} operations (all phases)"
+        );
+    } else {
+        println!(
+            "server-side figures:\n{}",
+            serde_json::to_string_pretty(figures).unwrap_or_else(|_| figures.to_string())
+        );
+    }
+}
+
+/// `export`.
+pub fn export(args: ExportArgs) -> ExitCode {
+    let result = runtime().and_then(|rt| rt.block_on(export_run(&args)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+async fn export_run(args: &ExportArgs) -> Result<(), Error> {
+    let run_id = parse_run_id(&args.run_id)?;
+    if let Some(path) = &args.output {
+        check_writable(path)?;
+    }
+    let store = Reader::open(&args.store).await?;
+    let summary = store.summary(run_id).await?;
+    let snapshots = store.reader.snapshots(run_id).await?;
+    let text = match args.format {
+        ExportFormat::Json => {
+            let workers = store.workers(run_id, &snapshots).await?;
+            let doc = serde_json::json!({ "summary": summary, "workers": workers, "snapshots": snapshots });
+            serde_json::to_string_pretty(&doc)
+                .map_err(|e| Error::invalid(format!("cannot write JSON: {e}")))?
+                + "\n"
+        }
+        ExportFormat::Csv => snapshots_csv(&snapshots),
+    };
+    match &args.output {
+        Some(path) => {
+            write_whole(path, text.as_bytes())?;
+            eprintln!("wrote {} ({} snapshots of run {run_id})", path.display(), snapshots.len());
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth a message.
+            let _ = out.write_all(text.as_bytes());
+        }
+    }
+    Ok(())
+}
+
+const CSV_HEADER: &str = "run_id,worker_id,seq,taken_at,elapsed_s,interval_s,phase,kind,ops,errors,qps,mean_ms,\
+                          p50_ms,p95_ms,p99_ms,p999_ms,max_ms,active_connections,target_connections,target_qps,\
+                          late_starts,backlog";
+
+/// One row per snapshot and kind (`TOTAL` first, then each kind).
+pub fn snapshots_csv(snapshots: &[MetricSnapshot]) -> String {
+    let mut out = String::with_capacity(snapshots.len() * 200);
+    out.push_str(CSV_HEADER);
+    out.push('\n');
+    for s in snapshots {
+        let kinds =
+            std::iter::once(("TOTAL", &s.total)).chain(s.by_kind.iter().map(|(k, v)| (k.as_str(), v)));
+        for (kind, k) in kinds {
+            csv_row(&mut out, s, kind, k);
+        }
+    }
+    out
+}
+
+fn csv_row(out: &mut String, s: &MetricSnapshot, kind: &str, k: &KindStats) {
+    use std::fmt::Write as _;
+    let l = &k.latency_ms;
+    let _ = writeln!(
+        out,
+        "{},{},{},{},{:.3},{:.3},{},{},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{},{},{},{},{}",
+        s.run_id,
+        csv_field(&s.worker_id),
+        s.seq,
+        s.taken_at.to_rfc3339(),
+        s.elapsed_s,
+        s.interval_s,
+        s.phase.as_str(),
+        kind,
+        k.ops,
+        k.errors,
+        k.qps,
+        l.mean,
+        l.p50,
+        l.p95,
+        l.p99,
+        l.p999,
+        l.max,
+        s.active_connections,
+        s.target_connections,
+        s.target_qps.map(|q| format!("{q}")).unwrap_or_default(),
+        s.late_starts,
+        s.backlog
+    );
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// Fails early, before reading anything, when `path`'s directory cannot take the file.
+pub fn check_writable(path: &Path) -> Result<(), Error> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::invalid(format!(
+            "cannot write {}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        )));
+    }
+    if path.is_dir() {
+        return Err(Error::invalid(format!(
+            "cannot write {}: it is a directory; give a file name",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` whole or not at all: a temporary file beside it, then a rename.
+pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    check_writable(path)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let cannot = |e: std::io::Error| Error::invalid(format!("cannot write {}: {e}", path.display()));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(cannot)?;
+    tmp.write_all(bytes).map_err(cannot)?;
+    tmp.persist(path).map_err(|e| cannot(e.error))?;
+    Ok(())
+}
