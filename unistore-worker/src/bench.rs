@@ -113,6 +113,8 @@ pub struct BenchArgs {
     /// replace (a new worker takes its share, up to 3 times) or replace:N.
     #[arg(long, value_name = "POLICY")]
     on_worker_loss: Option<unistore_core::orchestrator::LossPolicy>,
+    #[command(flatten)]
+    gate: crate::gate::GateArgs,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -198,6 +200,12 @@ async fn run(args: BenchArgs) -> ExitCode {
             }
         }
     }
+    if let Err(e) = crate::gate::apply_flags(&mut template, &args.gate) {
+        return bad_input(e);
+    }
+    if template.gate.is_some() && args.no_results {
+        return bad_input("a regression gate compares stored runs: drop --no-results (or the gate)");
+    }
     if let Some(n) = args.workers {
         template.scaling = unistore_core::template::Scaling::Fixed { workers: n };
     }
@@ -234,6 +242,14 @@ async fn run(args: BenchArgs) -> ExitCode {
             Ok(Err(e)) => return bad_input(e),
             Err(code) => return code,
         }
+    };
+    // The baseline is read before the load: a gate that cannot judge fails before it costs a run.
+    let baseline = match (&template.gate, &store) {
+        (Some(gate), Some(s)) => match crate::gate::baseline(s.reader.as_ref(), gate, &s.redacted).await {
+            Ok(b) => Some((b, gate.clone())),
+            Err(e) => return bad_input(e),
+        },
+        _ => None,
     };
     let mut options = TargetOptions::new(run_id, table, template.table_type);
     options.connect_timeout = template.timeouts.connect;
@@ -295,8 +311,19 @@ async fn run(args: BenchArgs) -> ExitCode {
     for w in &finished.persistence_warnings {
         eprintln!("warning: {w}");
     }
-    let summary = &finished.summary;
+    let mut summary = finished.summary.clone();
+    let gate_report = match (baseline, &store) {
+        (Some((baseline, gate)), Some(s)) => Some(
+            crate::gate::judge(s.reader.as_ref(), &s.sink(), &mut summary, baseline, &gate, !s.incomplete())
+                .await,
+        ),
+        _ => None,
+    };
+    let summary = &summary;
     report::print_summary(summary, store.is_some());
+    if let Some(r) = &gate_report {
+        crate::gate::print(r);
+    }
     let json_failed = args.json.as_deref().is_some_and(|path| !report::write_json(path, summary));
     let incomplete = match &store {
         Some(s) => {

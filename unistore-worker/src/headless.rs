@@ -121,6 +121,13 @@ pub async fn run(h: Headless, interrupts: &Interrupts) -> ExitCode {
         Ok(lines) => lines.iter().for_each(|l| eprintln!("{l}")),
         Err(e) => eprintln!("warning: cannot check the control store for abandoned runs: {e}"),
     }
+    let baseline = match &h.template.gate {
+        Some(gate) => match crate::gate::baseline(store.reader.as_ref(), gate, &store.redacted).await {
+            Ok(b) => Some((b, gate.clone())),
+            Err(e) => return bad_input(e),
+        },
+        None => None,
+    };
     let record = match orchestrator.prepare(h.template.clone(), RunOptions::default()).await {
         Ok(r) => r,
         Err(e) => return bad_input(e),
@@ -203,9 +210,20 @@ pub async fn run(h: Headless, interrupts: &Interrupts) -> ExitCode {
         eprintln!("note: {note}");
     }
     let mut json_failed = false;
+    let mut outcome = outcome;
+    let gate_report = match (baseline, outcome.summary.as_mut()) {
+        (Some((baseline, gate)), Some(s)) => Some(
+            crate::gate::judge(store.reader.as_ref(), &store.sink(), s, baseline, &gate, !store.incomplete())
+                .await,
+        ),
+        _ => None,
+    };
     match &outcome.summary {
         Some(s) => {
             report::print_summary(s, !h.no_results);
+            if let Some(r) = &gate_report {
+                crate::gate::print(r);
+            }
             json_failed = h.json.as_deref().is_some_and(|path| !report::write_json(path, s));
         }
         None => println!(

@@ -536,3 +536,145 @@ pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     tmp.persist(path).map_err(|e| cannot(e.error))?;
     Ok(())
 }
+
+/// `compare`: two or more runs, the first the baseline.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The runs: the first is the baseline.
+    #[arg(num_args = 2.., required = true, value_name = "RUN_ID")]
+    runs: Vec<String>,
+    /// Confidence level of the intervals (0.5 to 0.999).
+    #[arg(long, default_value_t = 0.95)]
+    confidence: f64,
+    /// Print the comparison as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `compare`.
+pub fn compare(args: CompareArgs) -> ExitCode {
+    let result = runtime().and_then(|rt| rt.block_on(compare_runs(&args)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+/// Reads finished runs, in the order given. Unknown or unfinished runs are errors; a run named
+/// twice is an error too.
+pub async fn load_finished(store: &Reader, ids: &[String]) -> Result<Vec<RunData>, Error> {
+    let mut seen = BTreeSet::new();
+    let mut runs = Vec::new();
+    for text in ids {
+        let id = parse_run_id(text)?;
+        if !seen.insert(id) {
+            return Err(Error::invalid(format!("run {id} is named twice: name each run once")));
+        }
+        runs.push(store.finished(id).await?);
+    }
+    Ok(runs)
+}
+
+async fn compare_runs(args: &CompareArgs) -> Result<(), Error> {
+    if !(0.5..=0.999).contains(&args.confidence) {
+        return Err(Error::invalid(format!(
+            "--confidence {} is outside 0.5 to 0.999: write e.g. 0.95",
+            args.confidence
+        )));
+    }
+    let store = Reader::open(&args.store).await?;
+    let runs = load_finished(&store, &args.runs).await?;
+    let options =
+        unistore_core::analysis::CompareOptions { confidence: args.confidence, ..Default::default() };
+    let comparison = unistore_core::analysis::compare(&runs, &options)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&comparison).unwrap_or_default());
+        return Ok(());
+    }
+    print_comparison(&comparison, &runs);
+    Ok(())
+}
+
+fn short(id: &RunId) -> String {
+    id.to_string().chars().take(8).collect()
+}
+
+/// The comparison as a table: warnings first, then per metric (totals, then each kind) the
+/// baseline and each run with its difference, interval and whether it is significant.
+pub fn print_comparison(c: &unistore_core::analysis::Comparison, runs: &[RunData]) {
+    use unistore_core::analysis::Significance;
+    for w in &c.warnings {
+        println!("warning: {w}");
+    }
+    if !c.warnings.is_empty() {
+        println!();
+    }
+    for (i, r) in runs.iter().enumerate() {
+        let s = &r.summary;
+        println!(
+            "{} {}  {}  {} on {}  {}",
+            if i == 0 { "baseline" } else { "run     " },
+            s.run_id,
+            s.started_at.format("%Y-%m-%d %H:%M"),
+            load_text(s),
+            s.table,
+            s.verdict()
+        );
+    }
+    println!();
+    let mut header = format!("{:<14} {:<11} {:>12}", "kind", "figure", short(&c.runs[0]));
+    for id in &c.runs[1..] {
+        header.push_str(&format!(
+            " {:>12} {:>9} {:>25} {:<5}",
+            short(id),
+            "change",
+            "interval of the difference",
+            ""
+        ));
+    }
+    println!("{header}");
+    for row in &c.rows {
+        let kind = row.kind.map_or("TOTAL", |k| k.as_str());
+        let fmt = |v: Option<f64>| match (v, row.metric) {
+            (None, _) => "-".to_string(),
+            (Some(v), unistore_core::analysis::Metric::ErrorRate) => format!("{:.4}%", v * 100.0),
+            (Some(v), unistore_core::analysis::Metric::Throughput) => format!("{v:.1}"),
+            (Some(v), _) => format!("{v:.3}"),
+        };
+        let mut line = format!("{kind:<14} {:<11} {:>12}", row.metric.label(), fmt(row.values[0]));
+        for (i, d) in row.differences.iter().enumerate() {
+            let value = fmt(row.values.get(i + 1).copied().flatten());
+            match d {
+                None => line.push_str(&format!(" {value:>12} {:>9} {:>25} {:<5}", "-", "", "")),
+                Some(d) => {
+                    let change =
+                        d.ratio.map_or_else(|| "-".into(), |r| format!("{:+.1}%", (r - 1.0) * 100.0));
+                    let interval = d.interval.map_or_else(String::new, |(lo, hi)| match row.metric {
+                        unistore_core::analysis::Metric::ErrorRate => {
+                            format!("[{:+.4}%, {:+.4}%]", lo * 100.0, hi * 100.0)
+                        }
+                        _ => format!("[{lo:+.3}, {hi:+.3}]"),
+                    });
+                    let mark = match (d.significance, d.better) {
+                        (Significance::Significant, Some(true)) => "better",
+                        (Significance::Significant, _) => "WORSE",
+                        (Significance::NotSignificant, _) => "same",
+                        (Significance::NotEnoughData, _) => "n/a",
+                        (Significance::NotTested, _) => "",
+                    };
+                    line.push_str(&format!(" {value:>12} {change:>9} {interval:>25} {mark:<5}"));
+                }
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+    println!();
+    println!(
+        "better / WORSE: the difference is significant at {:.0} % (its interval excludes 0); same: it is not; n/a: \
+         not enough data to tell",
+        c.confidence * 100.0
+    );
+    println!("method: {}", c.method);
+}

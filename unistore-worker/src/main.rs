@@ -5,6 +5,7 @@
 #![allow(rustdoc::broken_intra_doc_links)]
 
 mod bench;
+mod gate;
 mod headless;
 mod history;
 mod join;
@@ -44,6 +45,9 @@ enum Command {
     Show(history::ShowArgs),
     /// Export a run's snapshots and summaries as CSV or JSON.
     Export(history::ExportArgs),
+    /// Compare two or more runs (the first is the baseline): each figure's difference, its
+    /// interval and whether it is significant, warnings first.
+    Compare(history::CompareArgs),
     /// Write results that earlier runs spooled (their store was unreachable) to the store.
     Flush {
         /// Store URL (default: the embedded SQLite file in the data directory).
@@ -100,6 +104,7 @@ fn main() -> ExitCode {
         Command::Runs(args) => history::runs(args),
         Command::Show(args) => history::show(args),
         Command::Export(args) => history::export(args),
+        Command::Compare(args) => history::compare(args),
     }
 }
 
