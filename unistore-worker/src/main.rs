@@ -8,6 +8,7 @@ mod bench;
 mod headless;
 mod join;
 mod oplog;
+mod prometheus;
 mod report;
 mod results;
 mod signals;
