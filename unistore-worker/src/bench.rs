@@ -9,6 +9,7 @@
 //! - `130` / `143`: stopped by SIGINT (Ctrl-C) / SIGTERM; the summary is still stored as
 //!   CANCELLED and written to `--json`.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use unistore_core::template::{limits, Overrides};
 use unistore_core::{Error, ResultsSink, RunId, TableType, Template, Verdict, WorkerIdentity};
 
 use crate::oplog;
+use crate::prometheus;
 use crate::report;
 use crate::results::{self, OpenedStore};
 use crate::signals::Interrupts;
@@ -115,6 +117,15 @@ pub struct BenchArgs {
     on_worker_loss: Option<unistore_core::orchestrator::LossPolicy>,
     #[command(flatten)]
     gate: crate::gate::GateArgs,
+    /// Serve the live figures for Prometheus on this address, as OpenMetrics text on
+    /// GET /metrics (e.g. 127.0.0.1:9464; see the README's Prometheus section). The final
+    /// figures are served until the process exits.
+    #[arg(long, value_name = "IP:PORT", value_parser = crate::prometheus::parse_listen_address)]
+    metrics_listen: Option<SocketAddr>,
+    /// With --metrics-listen: keep serving the final figures this long after the summary, so
+    /// that a scrape takes them, e.g. 15s (default: 0s, exit at once).
+    #[arg(long, value_name = "DURATION", value_parser = parse_zero_ok, requires = "metrics_listen")]
+    metrics_linger: Option<Duration>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -206,6 +217,15 @@ async fn run(args: BenchArgs) -> ExitCode {
     if template.gate.is_some() && args.no_results {
         return bad_input("a regression gate compares stored runs: drop --no-results (or the gate)");
     }
+    // Bound before any load starts: a port in use is bad input, not a run without metrics.
+    let exporter = match args.metrics_listen {
+        Some(addr) => match prometheus::start(addr).await {
+            Ok(e) => Some(e),
+            Err(e) => return bad_input(e),
+        },
+        None => None,
+    };
+    let linger = args.metrics_linger.unwrap_or_default();
     if let Some(n) = args.workers {
         template.scaling = unistore_core::template::Scaling::Fixed { workers: n };
     }
@@ -226,6 +246,8 @@ async fn run(args: BenchArgs) -> ExitCode {
             no_results: args.no_results,
             on_worker_loss: args.on_worker_loss,
             json: args.json.clone(),
+            exporter,
+            metrics_linger: linger,
         };
         return crate::headless::run(headless, &interrupts).await;
     }
@@ -273,6 +295,14 @@ async fn run(args: BenchArgs) -> ExitCode {
         Err(code) => return code,
     };
     prepared.target = redacted_target.clone();
+    if let Some(e) = &exporter {
+        e.start_run(
+            run_id,
+            &prepared.template.table,
+            prepared.template.load.name(),
+            mix_kinds(&prepared.template),
+        );
+    }
     prepared.config.log_operations = args.log.is_some();
     report::print_header(&prepared, &redacted_target);
     let mut progress = report::Progress::new(args.progress, &prepared);
@@ -288,8 +318,20 @@ async fn run(args: BenchArgs) -> ExitCode {
         (Some(path), Some(rx)) => Some(oplog::spawn_writer(path.clone(), rx)),
         _ => None,
     };
-    let finished = active.finish(|s| progress.observe(s)).await;
+    // The engine hands over every snapshot, the last partial second included, before `finish`
+    // returns: from then on the exporter's counters are the summary's totals.
+    let finished = active
+        .finish(|s| {
+            progress.observe(s);
+            if let Some(e) = &exporter {
+                e.observe(s);
+            }
+        })
+        .await;
     progress.finish();
+    if let Some(e) = &exporter {
+        e.finish();
+    }
     let log_failed = match log_writer.map(std::thread::JoinHandle::join) {
         Some(Ok(Ok(n))) => {
             eprintln!(
@@ -335,16 +377,24 @@ async fn run(args: BenchArgs) -> ExitCode {
             false
         }
     };
-    if let Some(sig) = interrupts.first() {
-        return ExitCode::from(sig.exit_code());
-    }
-    match summary.verdict() {
-        Verdict::Failed | Verdict::SloFailed | Verdict::TargetNotReached | Verdict::Regressed => {
+    let code = match (interrupts.first(), summary.verdict()) {
+        (Some(sig), _) => ExitCode::from(sig.exit_code()),
+        (None, Verdict::Failed | Verdict::SloFailed | Verdict::TargetNotReached | Verdict::Regressed) => {
             ExitCode::from(EXIT_FAILED)
         }
         _ if incomplete || json_failed || log_failed => ExitCode::from(EXIT_RESULTS_NOT_STORED),
         _ => ExitCode::SUCCESS,
+    };
+    // A signal while lingering ends the wait, not the run's exit code: the run is over.
+    if exporter.is_some() {
+        prometheus::linger(linger, &interrupts).await;
     }
+    code
+}
+
+/// The query kinds that the template's mix runs.
+pub(crate) fn mix_kinds(template: &Template) -> Vec<unistore_core::QueryKind> {
+    template.mix.iter().filter(|(_, weight)| **weight > 0).map(|(kind, _)| *kind).collect()
 }
 
 /// Checks before the run that `path` can be written, so a typo does not cost the run. An

@@ -13,6 +13,7 @@ use unistore_core::orchestrator::{
 };
 use unistore_core::{RunStatus, Template, Verdict};
 
+use crate::prometheus::PrometheusExporter;
 use crate::report;
 use crate::results;
 use crate::signals::Interrupts;
@@ -26,23 +27,32 @@ pub struct Headless {
     pub no_results: bool,
     pub on_worker_loss: Option<LossPolicy>,
     pub json: Option<std::path::PathBuf>,
+    /// `--metrics-listen`: the exporter, already serving, that the workers' snapshots feed.
+    pub exporter: Option<Arc<PrometheusExporter>>,
+    /// `--metrics-linger`.
+    pub metrics_linger: Duration,
 }
 
 type LiveSlot = Arc<parking_lot::Mutex<Option<Arc<Orchestrator>>>>;
 
 /// A loopback HTTP endpoint for the workers' snapshots (`POST /api/runs/{id}/metrics/live`),
-/// answered by the orchestrator once it is in the slot. Returns its base URL.
-async fn live_receiver() -> std::io::Result<(String, LiveSlot)> {
+/// answered by the orchestrator once it is in the slot (and counted by the exporter, if any).
+/// Returns its base URL.
+async fn live_receiver(exporter: Option<Arc<PrometheusExporter>>) -> std::io::Result<(String, LiveSlot)> {
     use axum::extract::State;
     use axum::http::StatusCode;
+    type Receivers = (LiveSlot, Option<Arc<PrometheusExporter>>);
     let slot: LiveSlot = Arc::new(parking_lot::Mutex::new(None));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    async fn push(State(slot): State<LiveSlot>, body: axum::body::Bytes) -> StatusCode {
+    async fn push(State((slot, exporter)): State<Receivers>, body: axum::body::Bytes) -> StatusCode {
         let Ok(snapshot) = serde_json::from_slice::<unistore_core::MetricSnapshot>(&body) else {
             return StatusCode::BAD_REQUEST;
         };
         let orchestrator = slot.lock().clone();
+        if let (Some(e), Some(_)) = (&exporter, &orchestrator) {
+            e.observe(&snapshot);
+        }
         match orchestrator.map(|o| o.observe_live(snapshot)) {
             Some(Ok(())) => StatusCode::NO_CONTENT,
             _ => StatusCode::NOT_FOUND,
@@ -50,7 +60,7 @@ async fn live_receiver() -> std::io::Result<(String, LiveSlot)> {
     }
     let app = axum::Router::new()
         .route("/api/runs/{id}/metrics/live", axum::routing::post(push))
-        .with_state(slot.clone());
+        .with_state((slot.clone(), exporter));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::warn!("the snapshot endpoint stopped: {e}");
@@ -102,7 +112,7 @@ pub async fn run(h: Headless, interrupts: &Interrupts) -> ExitCode {
     let launcher = LocalLauncher::new(program).with_log_dir(&log_dir);
     // The workers push their one-second snapshots here, as they would to the controller: the
     // live merge (and a search across workers) needs them.
-    let (live_url, live_slot) = match live_receiver().await {
+    let (live_url, live_slot) = match live_receiver(h.exporter.clone()).await {
         Ok(r) => r,
         Err(e) => return bad_input(format!("cannot listen for the workers' snapshots on 127.0.0.1: {e}")),
     };
@@ -133,6 +143,9 @@ pub async fn run(h: Headless, interrupts: &Interrupts) -> ExitCode {
         Err(e) => return bad_input(e),
     };
     let run_id = record.run_id;
+    if let Some(e) = &h.exporter {
+        e.start_run(run_id, &h.template.table, h.template.load.name(), crate::bench::mix_kinds(&h.template));
+    }
     let first = unistore_core::orchestrator::plan_workers(&h.template, orchestrator.settings().host)
         .map_or(record.worker_count, |p| p.workers);
     let workers = if first < record.worker_count {
@@ -206,6 +219,16 @@ pub async fn run(h: Headless, interrupts: &Interrupts) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(e) = &h.exporter {
+        // A worker's push is best effort (it may be lost, or still in flight when the worker
+        // exits); its snapshots are all in the store by the time its summary is: those not
+        // counted yet are added, so the final counters are the run's totals.
+        match store.reader.snapshots(run_id).await {
+            Ok(snapshots) => snapshots.iter().for_each(|s| e.observe(s)),
+            Err(e) => eprintln!("warning: the metrics may miss a worker's last seconds: {e}"),
+        }
+        e.finish();
+    }
     for note in orchestrator.view(run_id).await.map(|v| v.notes).unwrap_or_default() {
         eprintln!("note: {note}");
     }
@@ -237,16 +260,18 @@ pub async fn run(h: Headless, interrupts: &Interrupts) -> ExitCode {
     } else {
         eprintln!("{}", store.final_line());
     }
-    if let Some(sig) = interrupts.first() {
-        return ExitCode::from(sig.exit_code());
-    }
     let verdict = outcome.summary.as_ref().map_or(Verdict::Failed, |s| s.verdict());
-    match (outcome.record.status, verdict) {
-        (RunStatus::Failed, _)
-        | (_, Verdict::Failed | Verdict::SloFailed | Verdict::TargetNotReached | Verdict::Regressed) => {
+    let code = match (interrupts.first(), outcome.record.status, verdict) {
+        (Some(sig), _, _) => ExitCode::from(sig.exit_code()),
+        (None, RunStatus::Failed, _)
+        | (None, _, Verdict::Failed | Verdict::SloFailed | Verdict::TargetNotReached | Verdict::Regressed) => {
             ExitCode::from(1)
         }
         _ if store.incomplete() || json_failed => ExitCode::from(3),
         _ => ExitCode::SUCCESS,
+    };
+    if h.exporter.is_some() {
+        crate::prometheus::linger(h.metrics_linger, interrupts).await;
     }
+    code
 }

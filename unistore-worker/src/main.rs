@@ -10,6 +10,7 @@ mod headless;
 mod history;
 mod join;
 mod oplog;
+mod prometheus;
 mod report;
 mod results;
 mod signals;

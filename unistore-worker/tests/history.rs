@@ -126,7 +126,8 @@ fn compare_reads_the_same_from_sqlite_and_postgres_stores() {
     let listed: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
     let ids: Vec<&str> = listed.as_array().unwrap().iter().map(|r| r["run_id"].as_str().unwrap()).collect();
     assert_eq!(ids, vec![b_text.as_str(), a_text.as_str()]);
-    let filtered = cli(data.path(), &["runs", "--results", &sqlite, "--table", "hist_accounts", "--status", "failed"]);
+    let filtered =
+        cli(data.path(), &["runs", "--results", &sqlite, "--table", "hist_accounts", "--status", "failed"]);
     assert!(text(&filtered.stdout).contains("no runs match"), "{}", text(&filtered.stdout));
     let show = cli(data.path(), &["show", &a_text, "--results", &pg]);
     let shown = text(&show.stdout);
@@ -207,12 +208,14 @@ fn the_regression_gate_fails_a_slower_run_and_passes_a_rerun() {
 
     // A baseline that does not exist: refused before any load, nothing stored.
     let before = cli(data.path(), &["runs", "--json"]);
-    let missing = bench(data.path(), &["--template", &fast, "--baseline", "5f0c2a9e-0000-4000-8000-000000000000"]);
+    let missing =
+        bench(data.path(), &["--template", &fast, "--baseline", "5f0c2a9e-0000-4000-8000-000000000000"]);
     assert_eq!(missing.status.code(), Some(2), "{}", text(&missing.stderr));
     assert!(text(&missing.stderr).contains("not in the results store"), "{}", text(&missing.stderr));
     assert_eq!(cli(data.path(), &["runs", "--json"]).stdout, before.stdout, "nothing was run");
 
-    let slower = bench(data.path(), &["--template", &slow, "--baseline", &baseline, "--max-regression", "10%"]);
+    let slower =
+        bench(data.path(), &["--template", &slow, "--baseline", &baseline, "--max-regression", "10%"]);
     let out = text(&slower.stdout);
     assert_eq!(slower.status.code(), Some(1), "{out}\n{}", text(&slower.stderr));
     assert!(out.contains("regression gate against") && out.contains("FAILED"), "{out}");
@@ -227,7 +230,8 @@ fn the_regression_gate_fails_a_slower_run_and_passes_a_rerun() {
     assert!(!gate.passed && gate.lines.iter().any(|l| l.starts_with("REGRESSED")), "{gate:?}");
     assert_eq!(stored.verdict, Some(unistore_core::Verdict::Regressed));
 
-    let rerun = bench(data.path(), &["--template", &fast, "--baseline", &baseline, "--max-regression", "10%"]);
+    let rerun =
+        bench(data.path(), &["--template", &fast, "--baseline", &baseline, "--max-regression", "10%"]);
     let out = text(&rerun.stdout);
     assert_eq!(rerun.status.code(), Some(0), "the same workload passes: {out}\n{}", text(&rerun.stderr));
     assert!(out.contains("regression gate against") && out.contains("passed"), "{out}");
