@@ -4,20 +4,59 @@
 //! `report`, the regression gate) and the controller's pages.
 //!
 //! Method (also in [`Comparison::method`], printed with every comparison):
+//! - **Values** are the runs' stored summaries, so a comparison shows the numbers of the
+//!   summary; each later run is compared with the first (the baseline).
 //! - **Throughput** is compared on the per-second series of the measurement window (the
-//!   workers' snapshots of each second added up). Neighbouring seconds are correlated, so the
-//!   series are resampled in blocks of consecutive seconds (a moving-block bootstrap), and the
-//!   interval of the difference of the means is read from the resampled differences.
+//!   workers' snapshots of each second added up, [`measured_seconds`]). Neighbouring seconds
+//!   are correlated, so the series are resampled in blocks of consecutive seconds (a circular
+//!   moving-block bootstrap, each run on its own), and the interval of the difference of the
+//!   mean rates is read from the resampled differences. The block length is the larger of
+//!   ⌈n^(1/3)⌉ and the AR(1) rule (3n/2)^(1/3) · (2ρ / (1 − ρ²))^(2/3), ρ being the lag-1
+//!   autocorrelation of the run's seconds (bias-corrected).
+//! - **Error rate** is compared the same way, on failed over completed operations of the
+//!   resampled seconds.
 //! - **Latency percentiles** (p50, p95, p99, p99.9) are compared the same way: blocks of
-//!   seconds are resampled, their histograms merged, and the percentile read from the merge;
-//!   the interval of each percentile's difference comes from the resampled differences.
+//!   seconds are resampled, their histograms merged (as counts on a shared log-scale grid of
+//!   1 % buckets) and the percentile read from the merge.
+//! - Blocks lose the correlation between seconds of different blocks, and a variance measured
+//!   from a few blocks is itself uncertain; so each run's resampled values are widened by the
+//!   AR(1) ratio of the long-run variance to the variance the blocks keep, and the resampled
+//!   differences by the ratio of the Student t quantile (Welch–Satterthwaite degrees of
+//!   freedom, one per block) to the normal one. Without these, nominal 95 % intervals held
+//!   zero in only 87 of 100 comparisons of two 60-second runs of the same AR(1) process
+//!   (autocorrelation 0.5); with them, in 95 to 96 % of 4,000.
 //! - A difference is **significant** when its interval at the chosen confidence (default
-//!   95 %) excludes zero. A run with fewer than [`MIN_SECONDS`] measured seconds or fewer than
-//!   [`MIN_OPS`] operations is "not enough data", never a difference.
+//!   95 %) excludes zero. A run with fewer than [`MIN_SECONDS`] measured seconds, or
+//!   (percentiles) fewer than [`MIN_OPS`] operations of the kind, is "not enough data", never
+//!   a difference. The maximum is shown, not tested.
+//!
+//! ```
+//! use unistore_core::analysis::{compare, CompareOptions, RunData};
+//!
+//! fn print(runs: &[RunData]) -> unistore_core::Result<()> {
+//!     let comparison = compare(runs, &CompareOptions::default())?;
+//!     for w in &comparison.warnings {
+//!         println!("warning: {w}");
+//!     }
+//!     println!("{}", comparison.method);
+//!     Ok(())
+//! }
+//! ```
+
+mod bootstrap;
+mod compare;
+mod series;
+#[cfg(test)]
+mod tests;
+mod warnings;
 
 mod gate;
 
 use std::collections::BTreeMap;
+
+pub use compare::compare;
+pub use series::{measured_seconds, measured_seconds_by_kind};
+pub use warnings::{compare_warnings, short_id};
 
 use serde::{Deserialize, Serialize};
 
