@@ -531,8 +531,16 @@ pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         _ => Path::new("."),
     };
     let cannot = |e: std::io::Error| Error::invalid(format!("cannot write {}: {e}", path.display()));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(cannot)?;
+    let mut tmp =
+        tempfile::Builder::new().prefix(".unistore-").suffix(".tmp").tempfile_in(dir).map_err(cannot)?;
     tmp.write_all(bytes).map_err(cannot)?;
+    tmp.as_file().sync_all().map_err(cannot)?;
+    #[cfg(unix)]
+    {
+        // A temporary file is private (0600); a report or an export is a document like any other.
+        use std::os::unix::fs::PermissionsExt as _;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(cannot)?;
+    }
     tmp.persist(path).map_err(|e| cannot(e.error))?;
     Ok(())
 }
@@ -677,4 +685,36 @@ pub fn print_comparison(c: &unistore_core::analysis::Comparison, runs: &[RunData
         c.confidence * 100.0
     );
     println!("method: {}", c.method);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_file_is_written_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.html");
+        write_whole(&path, b"<p>hi</p>").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "<p>hi</p>");
+        assert!(write_whole(dir.path(), b"x").unwrap_err().to_string().contains("is a directory"));
+        assert!(write_whole(&dir.path().join("missing/r.html"), b"x")
+            .unwrap_err()
+            .to_string()
+            .contains("does not exist"));
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("r.html")], "no temporary file is left behind");
+    }
+
+    #[test]
+    fn run_ids_and_tables() {
+        assert!(parse_run_id("nope").unwrap_err().to_string().contains("is not a run id"));
+        assert!(parse_run_id(&RunId::new().to_string()).is_ok());
+        assert!(same_table("orders", "public.orders") && same_table("Public.Orders", "public.orders"));
+        assert!(!same_table("order", "public.orders"));
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
 }

@@ -8,6 +8,7 @@ mod bench;
 mod gate;
 mod headless;
 mod history;
+mod html_report;
 mod join;
 mod oplog;
 mod prometheus;
@@ -34,6 +35,9 @@ enum Command {
     /// Join a multi-worker run as one of its workers (the controller starts workers this way;
     /// start one by hand on another host with the same arguments to add it to the run).
     Join(Box<join::JoinArgs>),
+    /// Write stored runs as one self-contained HTML file: summary, per-kind tables, the
+    /// server's figures, charts over time and, for several runs, their comparison.
+    Report(Box<html_report::ReportArgs>),
     /// Create the results and control tables of a store (the files in sql/schema/BACKEND/). Idempotent.
     Setup {
         /// Store URL: postgres://...?schema=unistore, snowflake://..., sqlite:///path.db
@@ -100,6 +104,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Bench(args) => bench::main(*args),
         Command::Join(args) => join::main(*args),
+        Command::Report(args) => html_report::main(*args),
         Command::Setup { results } => setup(&results),
         Command::Flush { results } => flush(results.as_deref()),
         Command::Runs(args) => history::runs(args),
