@@ -84,11 +84,16 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_current_thread()
+/// Runs a reading command to its exit code: 0 done, 2 with one line on a problem.
+pub fn run_command(command: impl std::future::Future<Output = Result<(), Error>>) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::invalid(format!("cannot start the runtime: {e}")))
+        .map_err(|e| Error::invalid(format!("cannot start the runtime: {e}")));
+    match runtime.and_then(|rt| rt.block_on(command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
 }
 
 /// Parses a run id given on the command line.
@@ -159,11 +164,7 @@ impl Reader {
 
 /// `runs`.
 pub fn runs(args: RunsArgs) -> ExitCode {
-    let result = runtime().and_then(|rt| rt.block_on(list(&args)));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e),
-    }
+    run_command(list(&args))
 }
 
 async fn list(args: &RunsArgs) -> Result<(), Error> {
@@ -279,11 +280,7 @@ fn listing_json(s: &RunSummary) -> serde_json::Value {
 
 /// `show`.
 pub fn show(args: ShowArgs) -> ExitCode {
-    let result = runtime().and_then(|rt| rt.block_on(show_run(&args)));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e),
-    }
+    run_command(show_run(&args))
 }
 
 async fn show_run(args: &ShowArgs) -> Result<(), Error> {
@@ -403,11 +400,7 @@ fn print_server_stats(stats: &serde_json::Value, s: &RunSummary) {
 
 /// `export`.
 pub fn export(args: ExportArgs) -> ExitCode {
-    let result = runtime().and_then(|rt| rt.block_on(export_run(&args)));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e),
-    }
+    run_command(export_run(&args))
 }
 
 async fn export_run(args: &ExportArgs) -> Result<(), Error> {
@@ -563,11 +556,7 @@ pub struct CompareArgs {
 
 /// `compare`.
 pub fn compare(args: CompareArgs) -> ExitCode {
-    let result = runtime().and_then(|rt| rt.block_on(compare_runs(&args)));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e),
-    }
+    run_command(compare_runs(&args))
 }
 
 /// Reads finished runs, in the order given. Unknown or unfinished runs are errors; a run named

@@ -47,18 +47,17 @@ pub fn judge_gate(comparison: &Comparison, gate: &Gate) -> GateReport {
         let change_text = change.map_or_else(|| format!("{:+.3}", d.diff), |c| format!("{c:+.1} %"));
         let figures = format!("{:.3} against {:.3} ({change_text})", d.value, d.baseline);
         // How far worse, as a fraction of the baseline (positive: worse).
-        let worse_by = match (metric.higher_is_better(), d.baseline) {
-            (_, b) if b == 0.0 => {
-                if d.value == 0.0 {
-                    0.0
-                } else if metric.higher_is_better() {
-                    -1.0
-                } else {
-                    f64::INFINITY
-                }
+        let b = d.baseline;
+        let worse_by = if b == 0.0 {
+            match (d.value == 0.0, metric.higher_is_better()) {
+                (true, _) => 0.0,
+                (false, true) => -1.0,
+                (false, false) => f64::INFINITY,
             }
-            (true, b) => (b - d.value) / b,
-            (false, b) => (d.value - b) / b,
+        } else if metric.higher_is_better() {
+            (b - d.value) / b
+        } else {
+            (d.value - b) / b
         };
         let line = match d.significance {
             Significance::NotEnoughData => {

@@ -45,21 +45,9 @@ async fn run(args: &ReportArgs) -> Result<(), Error> {
 
 /// `unistore-worker report`.
 pub fn main(args: ReportArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(&args)) {
-        Ok(()) => {
-            println!("{}", args.html.display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
+    history::run_command(async {
+        run(&args).await?;
+        println!("{}", args.html.display());
+        Ok(())
+    })
 }
