@@ -267,6 +267,15 @@ fn notes(s: &RunSummary) -> Markup {
                 ul { @for l in &lines { li { (l) } } }
             }
         }
+        @if let Some(gate) = &s.gate {
+            div.notes role="note" {
+                strong {
+                    "Regression gate against " (gate.baseline) " (allowance " (format!("{:.1}", gate.max_regression_pct)) " %): "
+                    (if gate.passed { "passed" } else { "FAILED" })
+                }
+                ul { @for l in &gate.lines { li { (l) } } }
+            }
+        }
         @if !s.error_examples.is_empty() {
             div.notes.errors {
                 strong { "First error of each kind" }
@@ -547,6 +556,26 @@ mod tests {
         let mut summary = sample_summary(RunId::new());
         summary.server_stats = server_stats;
         RunData { summary, record: None, snapshots: Vec::new() }
+    }
+
+    #[test]
+    fn a_failed_regression_gate_is_shown_with_its_reasons() {
+        let mut r = run(None);
+        let baseline = RunId::new();
+        r.summary.gate = Some(unistore_core::analysis::GateReport {
+            baseline,
+            max_regression_pct: 5.0,
+            metrics: vec![Metric::Throughput],
+            passed: false,
+            lines: vec!["REGRESSED ops/s: 900.000 against 1000.000 (-10.0 %)".into()],
+        });
+        let page = render(std::slice::from_ref(&r), None);
+        assert!(
+            page.contains(&format!("Regression gate against {baseline} (allowance 5.0 %): FAILED")),
+            "{page}"
+        );
+        assert!(page.contains("REGRESSED ops/s: 900.000 against 1000.000"));
+        assert!(!render(&[run(None)], None).contains("Regression gate"), "no gate, no section");
     }
 
     #[test]
