@@ -116,11 +116,13 @@ fn every_write_survives_a_results_store_outage_mid_run_and_at_the_end() {
     // Create the demo database first, so the run starts at once.
     assert!(bench(dir.path(), &["--duration", "1s", "--warmup", "0s", "--no-results"]).status.success());
     let json_path = dir.path().join("outage.json");
+    // Long enough that the store is down again well before the end, however slow a busy
+    // machine makes the restart in between.
     let child = spawn_bench(
         dir.path(),
         &[
             "--duration",
-            "7s",
+            "10s",
             "--warmup",
             "0s",
             "-c",
