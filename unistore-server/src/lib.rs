@@ -1,8 +1,9 @@
 //! # unistore-server
 //!
 //! The Unistore Bench controller: `GET /healthz` and the runs API (prepare, start, stop and
-//! watch multi-worker runs through the core's orchestrator; see the `runs` routes); live
-//! metrics over WebSocket and the UI come next, on the serving
+//! watch multi-worker runs through the core's orchestrator; see the `runs` routes) and a run's
+//! live figures over WebSocket (`GET /ws/test/{id}`, one message a second); the UI comes next,
+//! on the serving
 //! layer here: [`serve`] runs any axum [`Router`] within [`ServerLimits`] (header-read timeout,
 //! request timeout, write timeout, body and header size limits, a bound on open connections) and
 //! shuts down gracefully.
@@ -13,7 +14,7 @@
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let results = unistore_adapters::open_results("sqlite:///tmp/results.db").await?;
-//! let state = AppState { results, results_kind: "sqlite".into(), orchestrator: None };
+//! let state = AppState { results, results_kind: "sqlite".into(), orchestrator: None, live: Default::default() };
 //! let limits = ServerLimits { header_timeout: Duration::from_secs(5), ..ServerLimits::default() };
 //! let listener = bind_listener("127.0.0.1:0", &limits).await?;
 //! let shutdown = async {
@@ -38,11 +39,13 @@ mod connection;
 mod error;
 mod eviction;
 mod limits;
+mod live;
 mod runs;
 mod serve;
 
 pub use error::{ApiError, ApiErrorKind, ServerError};
 pub use limits::{parse_byte_size, parse_duration, ServerLimits, RESERVED_DESCRIPTORS};
+pub use live::LiveHub;
 pub use serve::{apply_limits, bind_listener, serve, ShutdownReport};
 
 /// Shared state of the HTTP handlers.
@@ -54,6 +57,8 @@ pub struct AppState {
     pub results_kind: String,
     /// Runs multi-worker runs (`None`: the runs API answers 503).
     pub orchestrator: Option<Arc<unistore_core::orchestrator::Orchestrator>>,
+    /// The runs watched over WebSocket (`/ws/test/{id}`), one ticker each.
+    pub live: Arc<LiveHub>,
 }
 
 #[derive(Debug, Serialize)]
@@ -83,5 +88,9 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Result<Json<Health>, Api
 
 /// The controller's routes. [`serve`] adds the limits.
 pub fn router(state: AppState) -> Router {
-    Router::new().route("/healthz", get(healthz)).merge(runs::routes()).with_state(Arc::new(state))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(runs::routes())
+        .merge(live::routes())
+        .with_state(Arc::new(state))
 }

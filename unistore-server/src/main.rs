@@ -215,7 +215,12 @@ async fn main() -> ExitCode {
     };
     match serve(
         listener,
-        router(AppState { results, results_kind: kind, orchestrator: Some(orchestrator) }),
+        router(AppState {
+            results,
+            results_kind: kind,
+            orchestrator: Some(orchestrator),
+            live: Default::default(),
+        }),
         limits,
         shutdown,
     )

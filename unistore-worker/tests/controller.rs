@@ -307,3 +307,93 @@ fn a_restarted_controller_reattaches_workers_that_are_still_running() {
     assert!(parent.total.ops > 0);
     assert_eq!(parent.connections, 2, "both workers' rows are rolled up");
 }
+
+/// Reads one socket's messages until the run's last one (or the limit).
+async fn read_socket(url: &str) -> Vec<Value> {
+    use futures::StreamExt;
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while let Ok(Some(Ok(m))) = tokio::time::timeout_at(deadline, ws.next()).await {
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            let last = v["final"] == true;
+            out.push(v);
+            if last {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// `GET /ws/test/{id}`: one message a second while the run goes, the same text to every
+/// socket (one computation per run per second), and a last message with the stored figures.
+#[test]
+fn the_live_socket_sends_every_browser_the_same_message_each_second() {
+    let data = tempfile::tempdir().unwrap();
+    let template = demo_template(data.path(), 2, 4, "1s", "4s");
+    let server = Server::start(data.path(), &[]);
+    let runs = format!("{}/api/runs", server.base);
+    let (status, created) = call("POST", &runs, Some(json!({ "template": template })));
+    assert_eq!(status, 201, "{created}");
+    let id = created["run_id"].as_str().unwrap().to_string();
+    let ws = format!("{}/ws/test/{id}", server.base.replacen("http://", "ws://", 1));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (a, b) = rt.block_on(async {
+        let a = tokio::spawn({
+            let ws = ws.clone();
+            async move { read_socket(&ws).await }
+        });
+        let b = tokio::spawn({
+            let ws = ws.clone();
+            async move { read_socket(&ws).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let start = format!("{runs}/{id}/start");
+        let (status, _) = tokio::task::spawn_blocking(move || call("POST", &start, None)).await.unwrap();
+        assert_eq!(status, 200);
+        (a.await.unwrap(), b.await.unwrap())
+    });
+    let last = a.last().unwrap();
+    assert_eq!(last["final"], true, "{last}");
+    assert_eq!(last["status"], "COMPLETED", "{last}");
+    let stored = support::summaries(data.path(), id.parse().unwrap(), &[]).0;
+    assert_eq!(
+        last["summary"]["ops"].as_u64(),
+        Some(stored.total.ops),
+        "the last message is the stored summary"
+    );
+    // While it ran: live figures merged from both workers, phases with the time left.
+    let live: Vec<&Value> = a.iter().filter(|m| m["live"]["qps"].as_f64().is_some_and(|q| q > 0.0)).collect();
+    assert!(live.len() >= 2, "live figures in {} messages: {a:?}", live.len());
+    assert!(live.iter().any(|m| m["workers"].as_array().is_some_and(|w| w.len() == 2)), "{live:?}");
+    let phases = &live[0]["phases"];
+    assert_eq!(phases[1]["phase"], "MEASUREMENT", "{phases}");
+    assert_eq!(phases[1]["length_s"].as_f64(), Some(4.0));
+    // One message a second: consecutive numbers over the run's 5 to 6 seconds.
+    let seqs: Vec<u64> = a.iter().filter_map(|m| m["seq"].as_u64()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    assert!((5..=20).contains(&seqs.len()), "about one a second: {seqs:?}");
+    // Every socket gets the same text for the same second.
+    for m in &b {
+        if let Some(same) = a.iter().find(|x| x["seq"] == m["seq"]) {
+            assert_eq!(same, m, "one computation for every socket");
+        }
+    }
+    assert!(
+        b.iter().filter(|m| a.contains(m)).count() >= seqs.len() - 1,
+        "both sockets got the run's messages"
+    );
+
+    // A run that does not exist, and a path that is not a run id.
+    let (unknown, bad) = rt.block_on(async {
+        let base = server.base.replacen("http://", "ws://", 1);
+        (
+            read_socket(&format!("{base}/ws/test/5f0c2a9e-0000-4000-8000-000000000000")).await,
+            read_socket(&format!("{base}/ws/test/nope")).await,
+        )
+    });
+    assert!(unknown[0]["error"].as_str().unwrap().starts_with("no run"), "{unknown:?}");
+    assert!(bad[0]["error"].as_str().unwrap().contains("is not a run id"), "{bad:?}");
+}

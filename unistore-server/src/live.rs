@@ -1,0 +1,268 @@
+//! `GET /ws/test/{test_id}`: a run's live figures over WebSocket, one message a second.
+//!
+//! Each run has one ticker while anybody watches it: once a second it reads the run's view
+//! (status, phase, elapsed, workers with their last heartbeat, the exact merge of the workers'
+//! latest snapshots, notes) and broadcasts the same text to every socket, so the work is one
+//! computation per run per second whatever the number of browsers. A socket opened later gets
+//! the latest message at once. When the run has ended, the last message (`"final": true`)
+//! carries the stored summary's figures, and the sockets are closed. A run this controller does
+//! not drive (it was restarted, or the run ended long ago) is answered from the results store.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+use unistore_core::orchestrator::{plan, Orchestrator, RunView};
+use unistore_core::{RunId, Template};
+
+use crate::AppState;
+
+/// The tickers of the runs being watched.
+#[derive(Debug, Default)]
+pub struct LiveHub {
+    runs: Mutex<HashMap<RunId, Watched>>,
+}
+
+#[derive(Debug)]
+struct Watched {
+    tx: broadcast::Sender<Arc<str>>,
+    latest: Option<Arc<str>>,
+}
+
+impl LiveHub {
+    /// Subscribes to a run's messages, starting its ticker if nobody watched it yet. Returns
+    /// the latest message (if any) and the receiver.
+    fn subscribe(
+        self: &Arc<Self>,
+        run_id: RunId,
+        source: Source,
+    ) -> (Option<Arc<str>>, broadcast::Receiver<Arc<str>>) {
+        let mut runs = self.runs.lock();
+        if let Some(w) = runs.get(&run_id) {
+            return (w.latest.clone(), w.tx.subscribe());
+        }
+        let (tx, rx) = broadcast::channel(16);
+        runs.insert(run_id, Watched { tx: tx.clone(), latest: None });
+        tokio::spawn(self.clone().tick(run_id, source, tx));
+        (None, rx)
+    }
+
+    async fn tick(self: Arc<Self>, run_id: RunId, source: Source, tx: broadcast::Sender<Arc<str>>) {
+        let mut interval = tokio::time::interval(Duration::from_secs(1));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut seq = 0u64;
+        loop {
+            interval.tick().await;
+            seq += 1;
+            let (mut message, done) = source.message(run_id).await;
+            message["seq"] = json!(seq);
+            let text: Arc<str> = Arc::from(message.to_string());
+            {
+                let mut runs = self.runs.lock();
+                if let Some(w) = runs.get_mut(&run_id) {
+                    w.latest = Some(text.clone());
+                }
+                // Nobody watches any more, or the run has ended: the ticker stops. The removal
+                // happens under the lock, so a socket that subscribes now starts a new ticker.
+                if tx.receiver_count() == 0 || done {
+                    let _ = tx.send(text);
+                    runs.remove(&run_id);
+                    return;
+                }
+            }
+            let _ = tx.send(text);
+        }
+    }
+}
+
+/// Where a run's figures come from.
+#[derive(Clone)]
+struct Source {
+    orchestrator: Option<Arc<Orchestrator>>,
+    results: Arc<dyn unistore_core::ResultsReader>,
+}
+
+impl Source {
+    /// One message, and whether the run has ended (the message is its last).
+    async fn message(&self, run_id: RunId) -> (Value, bool) {
+        if let Some(o) = &self.orchestrator {
+            match o.view(run_id).await {
+                Ok(view) if !view.record.status.is_terminal() => return (running(&view), false),
+                Ok(view) => return (self.ended(run_id, Some(&view)).await, true),
+                Err(e) if e.kind() == unistore_core::ErrorKind::NotFound => {}
+                Err(e) => {
+                    // A control store that does not answer this second: say so, keep trying.
+                    return (
+                        json!({ "run_id": run_id, "error": format!("cannot read the run: {e}") }),
+                        false,
+                    );
+                }
+            }
+        }
+        (self.ended(run_id, None).await, true)
+    }
+
+    /// The last message of a run: its row and the stored summary's figures.
+    async fn ended(&self, run_id: RunId, view: Option<&RunView>) -> Value {
+        let summary = match self.results.summary(run_id, None).await {
+            Ok(s) => s,
+            Err(e) => {
+                return json!({ "run_id": run_id, "final": true, "error": format!("cannot read the run: {e}") })
+            }
+        };
+        if view.is_none() && summary.is_none() {
+            return json!({ "run_id": run_id, "final": true, "error": format!("no run {run_id}") });
+        }
+        let mut message = view.map_or_else(|| json!({ "run_id": run_id }), running);
+        if let Some(s) = summary {
+            message["status"] = json!(s.status);
+            message["reason"] = json!(s.reason);
+            message["verdict"] = json!(s.verdict());
+            message["summary"] = json!({
+                "ops": s.total.ops,
+                "errors": s.total.errors,
+                "qps": s.total.qps,
+                "latency_ms": s.total.latency_ms,
+                "connections": s.connections,
+                "duration_s": s.duration_s,
+                "steps": s.steps,
+                "best_step": s.best_step,
+                "warnings": s.warnings,
+            });
+        }
+        message["final"] = json!(true);
+        message
+    }
+}
+
+/// A running run's message: status, phase with the time left in each phase, the merged live
+/// figures, workers and notes.
+fn running(view: &RunView) -> Value {
+    let r = &view.record;
+    let template: Option<Template> = r.template_json.as_deref().and_then(|j| serde_json::from_str(j).ok());
+    let phases = template.as_ref().map(|t| {
+        let elapsed = view.elapsed_s.unwrap_or(0.0);
+        let mut start = 0.0;
+        let mut out = Vec::new();
+        for (name, d) in [
+            ("WARMUP", t.phases.warmup),
+            ("MEASUREMENT", plan::measurement_of(t)),
+            ("COOLDOWN", t.phases.cooldown),
+        ] {
+            let length = d.as_secs_f64();
+            let left = (start + length - elapsed).clamp(0.0, length);
+            out.push(json!({ "phase": name, "length_s": length, "remaining_s": left }));
+            start += length;
+        }
+        out
+    });
+    let live = view.live.as_ref().map(|l| {
+        json!({
+            "qps": l.total.qps,
+            "ops": l.total.ops,
+            "errors": l.total.errors,
+            "error_rate": l.total.error_rate(),
+            "p50_ms": l.total.latency_ms.p50,
+            "p95_ms": l.total.latency_ms.p95,
+            "p99_ms": l.total.latency_ms.p99,
+            "connections": l.active_connections,
+            "target_qps": l.target_qps,
+            "workers": l.workers,
+            "taken_at": l.taken_at,
+        })
+    });
+    let workers: Vec<Value> = view
+        .workers
+        .iter()
+        .map(|w| {
+            let h = &w.heartbeat;
+            json!({
+                "worker_id": h.worker_id,
+                "state": h.state,
+                "phase": h.phase,
+                "connections": h.connections,
+                "ops": h.ops,
+                "errors": h.errors,
+                "last_error": h.last_error,
+                "host": h.host,
+                "beat_age_s": w.beat_age_s,
+            })
+        })
+        .collect();
+    json!({
+        "run_id": r.run_id,
+        "status": r.status,
+        "phase": r.phase,
+        "reason": r.reason,
+        "elapsed_s": view.elapsed_s,
+        "phases": phases,
+        "target_connections": r.target_connections,
+        "target_qps": r.target_qps,
+        "live": live,
+        "workers": workers,
+        "notes": view.notes,
+        "final": false,
+    })
+}
+
+async fn socket(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let parsed: Result<RunId, _> = id.parse();
+    let hub = state.live.clone();
+    let source = Source { orchestrator: state.orchestrator.clone(), results: state.results.reader.clone() };
+    upgrade.on_upgrade(move |mut ws| async move {
+        let Ok(run_id) = parsed else {
+            let error = json!({ "error": format!("`{id}` is not a run id"), "final": true }).to_string();
+            let _ = ws.send(Message::Text(error.into())).await;
+            let _ = ws.send(Message::Close(None)).await;
+            return;
+        };
+        let (latest, rx) = hub.subscribe(run_id, source);
+        forward(ws, latest, rx).await;
+    })
+}
+
+/// Sends the run's messages to one socket until the run ends or the browser goes away.
+async fn forward(mut ws: WebSocket, latest: Option<Arc<str>>, mut rx: broadcast::Receiver<Arc<str>>) {
+    if let Some(text) = latest {
+        if ws.send(Message::Text(text.as_ref().into())).await.is_err() {
+            return;
+        }
+    }
+    loop {
+        tokio::select! {
+            m = rx.recv() => match m {
+                Ok(text) => {
+                    let last = text.contains("\"final\":true");
+                    if ws.send(Message::Text(text.as_ref().into())).await.is_err() || last {
+                        break;
+                    }
+                }
+                // A slow socket missed messages: the next one is the latest state anyway.
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            incoming = ws.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    let _ = ws.send(Message::Close(None)).await;
+}
+
+/// The WebSocket route.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new().route("/ws/test/{test_id}", get(socket))
+}
