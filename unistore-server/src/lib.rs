@@ -42,6 +42,7 @@ mod limits;
 mod live;
 mod runs;
 mod serve;
+mod templates;
 
 pub use error::{ApiError, ApiErrorKind, ServerError};
 pub use limits::{parse_byte_size, parse_duration, ServerLimits, RESERVED_DESCRIPTORS};
@@ -92,5 +93,6 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(runs::routes())
         .merge(live::routes())
+        .merge(templates::routes())
         .with_state(Arc::new(state))
 }

@@ -1,0 +1,341 @@
+//! The templates API over HTTP: the router served in-process on a free port, with the embedded
+//! SQLite results store in a temporary directory.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
+
+use reqwest::header::{CONTENT_TYPE, LOCATION};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+use unistore_server::{bind_listener, router, serve, AppState, ServerLimits};
+
+struct Server {
+    base: String,
+    http: Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/results.db", dir.path().display());
+        let results = unistore_adapters::open_results(&url).await.expect("results store opens");
+        let state =
+            AppState { results, results_kind: "sqlite".into(), orchestrator: None, live: Default::default() };
+        let limits = ServerLimits::default();
+        let listener = bind_listener("127.0.0.1:0", &limits).await.expect("binds");
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(serve(listener, router(state), limits, async move {
+            let _ = stopped.await;
+        }));
+        Server { base: format!("http://{addr}"), http: Client::new(), _stop: stop, _dir: dir }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn get(&self, path: &str) -> Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.post_text(path, "application/json", &body.to_string()).await
+    }
+
+    async fn post_text(&self, path: &str, content_type: &str, body: &str) -> Response {
+        self.http
+            .post(self.url(path))
+            .header(CONTENT_TYPE, content_type)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn put_json(&self, path: &str, body: &Value) -> Response {
+        self.http
+            .put(self.url(path))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+async fn json_of(response: Response, status: StatusCode) -> Value {
+    let got = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(got, status, "{text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Asserts a JSON error of `kind` whose message holds every one of `words`.
+async fn error_of(response: Response, status: StatusCode, kind: &str, words: &[&str]) {
+    let body = json_of(response, status).await;
+    assert_eq!(body["error"]["kind"], kind, "{body}");
+    let message = body["error"]["message"].as_str().expect("a message");
+    for word in words {
+        assert!(message.contains(word), "`{word}` not in: {message}");
+    }
+}
+
+fn orders_template() -> Value {
+    json!({
+        "name": "orders read",
+        "table": "main.orders",
+        "mix": {"POINT_LOOKUP": 80, "RANGE_SCAN": 20},
+        "seed": 7
+    })
+}
+
+const ACCOUNTS_TOML: &str = r#"
+name = "accounts lookups"
+table = "accounts"
+sample_rate = 0.5
+
+[mix]
+point_lookup = 100
+"#;
+
+#[tokio::test]
+async fn templates_are_created_listed_versioned_duplicated_exported_and_deleted() {
+    let server = Server::start().await;
+    assert_eq!(json_of(server.get("/api/templates").await, StatusCode::OK).await, json!([]));
+
+    // Create from JSON.
+    let response = server.post_json("/api/templates", &json!({"template": orders_template()})).await;
+    assert_eq!(response.headers()[LOCATION], "/api/templates/orders_read");
+    let created = json_of(response, StatusCode::CREATED).await;
+    assert_eq!(created, json!({"id": "orders_read", "name": "orders read", "version": 1}));
+
+    // Create from TOML.
+    let response = server.post_text("/api/templates", "application/toml", ACCOUNTS_TOML).await;
+    let created = json_of(response, StatusCode::CREATED).await;
+    assert_eq!(created, json!({"id": "accounts_lookups", "name": "accounts lookups", "version": 1}));
+
+    // The same name again is a conflict, not a silent new version.
+    let again = server.post_json("/api/templates", &json!({"template": orders_template()})).await;
+    error_of(again, StatusCode::CONFLICT, "conflict", &["orders_read", "PUT"]).await;
+
+    // List (the order between two templates saved in the same instant is the store's).
+    let list = json_of(server.get("/api/templates").await, StatusCode::OK).await;
+    let rows = list.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let row = |id: &str| rows.iter().find(|r| r["id"] == id).unwrap_or_else(|| panic!("{id} in {list}"));
+    assert_eq!(row("accounts_lookups")["table"], "accounts");
+    assert_eq!(row("accounts_lookups")["name"], "accounts lookups");
+    assert_eq!(row("orders_read")["name"], "orders read");
+    assert_eq!(row("orders_read")["table"], "main.orders");
+    assert_eq!(row("orders_read")["version"], 1);
+    assert!(row("orders_read")["updated"].as_str().is_some_and(|u| u.contains('T')), "{list}");
+
+    // Get.
+    let got = json_of(server.get("/api/templates/orders_read").await, StatusCode::OK).await;
+    assert_eq!(got["id"], "orders_read");
+    assert_eq!(got["version"], 1);
+    assert_eq!(got["template"]["mix"], json!({"POINT_LOOKUP": 80, "RANGE_SCAN": 20}));
+    assert_eq!(got["template"]["seed"], 7);
+    let toml_one = json_of(server.get("/api/templates/accounts_lookups").await, StatusCode::OK).await;
+    assert_eq!(toml_one["template"]["mix"], json!({"POINT_LOOKUP": 100}));
+    assert_eq!(toml_one["template"]["sample_rate"], 0.5);
+
+    // Update: a new version; the same content again keeps it.
+    let mut changed = orders_template();
+    changed["mix"] = json!({"POINT_LOOKUP": 50, "RANGE_SCAN": 50});
+    let updated = json_of(
+        server.put_json("/api/templates/orders_read", &json!({"template": changed})).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(updated["version"], 2);
+    let same = json_of(
+        server.put_json("/api/templates/orders_read", &json!({"template": changed})).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(same["version"], 2);
+    let got = json_of(server.get("/api/templates/orders_read").await, StatusCode::OK).await;
+    assert_eq!(got["version"], 2);
+    assert_eq!(got["template"]["mix"]["RANGE_SCAN"], 50);
+
+    // Versions, oldest first, each with its own content.
+    let versions = json_of(server.get("/api/templates/orders_read/versions").await, StatusCode::OK).await;
+    let versions = versions.as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0]["version"], 1);
+    assert_eq!(versions[0]["template"]["mix"]["POINT_LOOKUP"], 80);
+    assert_eq!(versions[1]["version"], 2);
+    assert_eq!(versions[1]["template"]["mix"]["POINT_LOOKUP"], 50);
+
+    // Duplicate: a new id and name, the same content; a second copy gets its own name.
+    let copy = json_of(
+        server.http.post(server.url("/api/templates/orders_read/duplicate")).send().await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(copy, json!({"id": "orders_read__copy_", "name": "orders read (copy)", "version": 1}));
+    let copied = json_of(server.get("/api/templates/orders_read__copy_").await, StatusCode::OK).await;
+    assert_eq!(copied["template"]["mix"], got["template"]["mix"]);
+    assert_eq!(copied["template"]["table"], "main.orders");
+    let copy2 = json_of(
+        server.http.post(server.url("/api/templates/orders_read/duplicate")).send().await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(copy2["name"], "orders read (copy 2)");
+
+    // Export as TOML, delete, import it back: the same template.
+    let exported = server.get("/api/templates/orders_read/export?format=toml").await;
+    assert_eq!(exported.status(), StatusCode::OK);
+    assert!(exported.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("application/toml"));
+    let toml_text = exported.text().await.unwrap();
+    assert!(toml_text.contains("name = \"orders read\""), "{toml_text}");
+    let as_json = server.get("/api/templates/orders_read/export?format=json").await;
+    assert_eq!(as_json.headers()[CONTENT_TYPE], "application/json");
+    let as_json: Value = serde_json::from_str(&as_json.text().await.unwrap()).unwrap();
+    assert_eq!(as_json, got["template"]);
+
+    let deleted = server.http.delete(server.url("/api/templates/orders_read")).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    error_of(
+        server.get("/api/templates/orders_read").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &["orders_read"],
+    )
+    .await;
+    error_of(
+        server.get("/api/templates/orders_read/versions").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &["orders_read"],
+    )
+    .await;
+
+    let imported = json_of(
+        server.post_text("/api/templates/import", "application/toml", &toml_text).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(imported, json!({"id": "orders_read", "name": "orders read", "version": 1}));
+    let back = json_of(server.get("/api/templates/orders_read").await, StatusCode::OK).await;
+    assert_eq!(back["template"], got["template"]);
+
+    // Import of a JSON file, sniffed without a content type.
+    let mut other = as_json.clone();
+    other["name"] = json!("orders from json");
+    let imported = json_of(
+        server.post_text("/api/templates/import", "text/plain", &other.to_string()).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(imported["id"], "orders_from_json");
+}
+
+#[tokio::test]
+async fn bad_templates_and_unknown_ids_are_refused_with_the_reason() {
+    let server = Server::start().await;
+
+    error_of(
+        server.post_text("/api/templates", "application/json", "{\"template\": ").await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        &["not valid JSON"],
+    )
+    .await;
+    error_of(
+        server.post_json("/api/templates", &orders_template()).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        &["unknown field", "expected `template`"],
+    )
+    .await;
+
+    let mut bad_mix = orders_template();
+    bad_mix["mix"] = json!({"POINT_LOOKUP": 80, "RANGE_SCAN": 30});
+    error_of(
+        server.post_json("/api/templates", &json!({"template": bad_mix})).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        &["mix sums to 110%"],
+    )
+    .await;
+
+    let mut missing_table = orders_template();
+    missing_table.as_object_mut().unwrap().remove("table");
+    error_of(
+        server.post_json("/api/templates", &json!({"template": missing_table})).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        &["missing field `table`"],
+    )
+    .await;
+
+    let mut with_password = orders_template();
+    with_password["target"] = json!("postgres://bench:hunter2@db.example:5432/shop");
+    let response = server.post_json("/api/templates", &json!({"template": with_password})).await;
+    let body = json_of(response, StatusCode::BAD_REQUEST).await;
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("contains a password"), "{message}");
+    assert!(!message.contains("hunter2"), "the password is echoed: {message}");
+
+    error_of(
+        server.post_text("/api/templates", "application/toml", "name = \"x\"\ntable = \n").await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        &["line 2"],
+    )
+    .await;
+    error_of(
+        server.post_text("/api/templates/import", "application/toml", "name = \"x\"\ntable = \"t\"\n").await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        &["mix"],
+    )
+    .await;
+
+    // Nothing half-stored.
+    assert_eq!(json_of(server.get("/api/templates").await, StatusCode::OK).await, json!([]));
+
+    // Unknown ids.
+    error_of(server.get("/api/templates/nope").await, StatusCode::NOT_FOUND, "not_found", &["nope"]).await;
+    error_of(
+        server.put_json("/api/templates/nope", &json!({"template": orders_template()})).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &["nope"],
+    )
+    .await;
+    let deleted = server.http.delete(server.url("/api/templates/nope")).send().await.unwrap();
+    error_of(deleted, StatusCode::NOT_FOUND, "not_found", &["nope"]).await;
+    let duplicated = server.http.post(server.url("/api/templates/nope/duplicate")).send().await.unwrap();
+    error_of(duplicated, StatusCode::NOT_FOUND, "not_found", &["nope"]).await;
+    error_of(server.get("/api/templates/nope/export").await, StatusCode::NOT_FOUND, "not_found", &["nope"])
+        .await;
+    assert_eq!(json_of(server.get("/api/templates").await, StatusCode::OK).await, json!([]));
+
+    // A bad update leaves the stored version as it was; a bad export format is named.
+    server.post_json("/api/templates", &json!({"template": orders_template()})).await;
+    let mut bad_mix = orders_template();
+    bad_mix["mix"] = json!({"POINT_LOOKUP": 10});
+    error_of(
+        server.put_json("/api/templates/orders_read", &json!({"template": bad_mix})).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        &["mix sums to 10%"],
+    )
+    .await;
+    let got = json_of(server.get("/api/templates/orders_read").await, StatusCode::OK).await;
+    assert_eq!(got["version"], 1);
+    assert_eq!(got["template"]["mix"]["POINT_LOOKUP"], 80);
+    error_of(
+        server.get("/api/templates/orders_read/export?format=yaml").await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        &["yaml", "toml or json"],
+    )
+    .await;
+}
