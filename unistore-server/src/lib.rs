@@ -40,6 +40,7 @@ mod error;
 mod eviction;
 mod limits;
 mod live;
+mod results_api;
 mod runs;
 mod serve;
 mod templates;
@@ -92,6 +93,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(runs::routes())
+        .merge(results_api::routes())
         .merge(live::routes())
         .merge(templates::routes())
         .with_state(Arc::new(state))

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use unistore_core::analysis::RunData;
-use unistore_core::metrics::{KindStats, MetricSnapshot, RunSummary};
+use unistore_core::metrics::{MetricSnapshot, RunSummary};
 use unistore_core::{Error, ResultsReader, RunId, RunStatus};
 
 use crate::results;
@@ -419,7 +419,7 @@ async fn export_run(args: &ExportArgs) -> Result<(), Error> {
                 .map_err(|e| Error::invalid(format!("cannot write JSON: {e}")))?
                 + "\n"
         }
-        ExportFormat::Csv => snapshots_csv(&snapshots),
+        ExportFormat::Csv => unistore_core::analysis::snapshots_csv(&snapshots),
     };
     match &args.output {
         Some(path) => {
@@ -433,65 +433,6 @@ async fn export_run(args: &ExportArgs) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-const CSV_HEADER: &str = "run_id,worker_id,seq,taken_at,elapsed_s,interval_s,phase,kind,ops,errors,qps,mean_ms,\
-                          p50_ms,p95_ms,p99_ms,p999_ms,max_ms,active_connections,target_connections,target_qps,\
-                          late_starts,backlog";
-
-/// One row per snapshot and kind (`TOTAL` first, then each kind).
-pub fn snapshots_csv(snapshots: &[MetricSnapshot]) -> String {
-    let mut out = String::with_capacity(snapshots.len() * 200);
-    out.push_str(CSV_HEADER);
-    out.push('\n');
-    for s in snapshots {
-        let kinds =
-            std::iter::once(("TOTAL", &s.total)).chain(s.by_kind.iter().map(|(k, v)| (k.as_str(), v)));
-        for (kind, k) in kinds {
-            csv_row(&mut out, s, kind, k);
-        }
-    }
-    out
-}
-
-fn csv_row(out: &mut String, s: &MetricSnapshot, kind: &str, k: &KindStats) {
-    use std::fmt::Write as _;
-    let l = &k.latency_ms;
-    let _ = writeln!(
-        out,
-        "{},{},{},{},{:.3},{:.3},{},{},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{},{},{},{},{}",
-        s.run_id,
-        csv_field(&s.worker_id),
-        s.seq,
-        s.taken_at.to_rfc3339(),
-        s.elapsed_s,
-        s.interval_s,
-        s.phase.as_str(),
-        kind,
-        k.ops,
-        k.errors,
-        k.qps,
-        l.mean,
-        l.p50,
-        l.p95,
-        l.p99,
-        l.p999,
-        l.max,
-        s.active_connections,
-        s.target_connections,
-        s.target_qps.map(|q| format!("{q}")).unwrap_or_default(),
-        s.late_starts,
-        s.backlog
-    );
-}
-
-/// A CSV field, quoted when it holds a comma, a quote or a line break.
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
 }
 
 /// Fails early, before reading anything, when `path`'s directory cannot take the file.
@@ -703,7 +644,5 @@ mod tests {
         assert!(parse_run_id(&RunId::new().to_string()).is_ok());
         assert!(same_table("orders", "public.orders") && same_table("Public.Orders", "public.orders"));
         assert!(!same_table("order", "public.orders"));
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
     }
 }

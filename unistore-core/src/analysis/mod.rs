@@ -45,6 +45,7 @@
 
 mod bootstrap;
 mod compare;
+mod export;
 mod series;
 #[cfg(test)]
 mod tests;
@@ -55,7 +56,8 @@ mod gate;
 use std::collections::BTreeMap;
 
 pub use compare::compare;
-pub use series::{measured_seconds, measured_seconds_by_kind};
+pub use export::{csv_field, snapshots_csv, SNAPSHOTS_CSV_HEADER};
+pub use series::{all_seconds, measured_seconds, measured_seconds_by_kind, SecondPoint};
 pub use warnings::{compare_warnings, short_id};
 
 use serde::{Deserialize, Serialize};

@@ -109,6 +109,46 @@ pub fn measured_seconds_by_kind(run: &RunData) -> Result<BTreeMap<QueryKind, Sec
     Ok(out)
 }
 
+/// One second of a run in any phase, the workers' snapshots of that second merged: what a
+/// chart of the whole run (warmup and cooldown included) draws.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SecondPoint {
+    /// Whole seconds since the load started (as in [`measured_seconds`]).
+    pub second: u64,
+    /// The phase of the latest snapshot of the second: at a phase change the workers may
+    /// disagree for one second, and the later one is where the run is going.
+    pub phase: RunPhase,
+    /// All kinds together, merged as in [`measured_seconds`].
+    pub stats: KindStats,
+    /// Connections open at the end of the second, over all workers.
+    pub active_connections: u32,
+    /// Connections asked for, over all workers.
+    pub target_connections: u32,
+}
+
+/// The per-second series of a run over every phase, in time order. Grouping and merging are
+/// those of [`measured_seconds`]; only the phase filter is gone.
+pub fn all_seconds(run: &RunData) -> Result<Vec<SecondPoint>> {
+    let mut seconds: BTreeMap<u64, Vec<&MetricSnapshot>> = BTreeMap::new();
+    for s in &run.snapshots {
+        seconds.entry(second_of(s)).or_default().push(s);
+    }
+    seconds
+        .into_iter()
+        .map(|(second, snaps)| {
+            let parts: Vec<(&KindStats, f64)> = snaps.iter().map(|s| (&s.total, s.interval_s)).collect();
+            let latest = snaps.iter().max_by(|a, b| a.elapsed_s.total_cmp(&b.elapsed_s));
+            Ok(SecondPoint {
+                second,
+                phase: latest.map_or(RunPhase::Measurement, |s| s.phase),
+                stats: merge_second(&parts)?,
+                active_connections: snaps.iter().map(|s| s.active_connections).sum(),
+                target_connections: snaps.iter().map(|s| s.target_connections).sum(),
+            })
+        })
+        .collect()
+}
+
 /// What the comparison needs of one second of one series (a kind, or all kinds).
 #[derive(Debug, Clone, Default)]
 pub(super) struct SecondFigures {
