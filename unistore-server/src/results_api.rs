@@ -112,36 +112,6 @@ fn date_param(params: &HashMap<String, String>, name: &str) -> Result<Option<Dat
         .transpose()
 }
 
-/// Whether `asked` names `stored` (`orders` matches `public.orders`; case-insensitive), as the
-/// CLI's `runs --table`.
-fn same_table(asked: &str, stored: &str) -> bool {
-    let (a, s) = (asked.trim().to_ascii_lowercase(), stored.to_ascii_lowercase());
-    s == a || s.rsplit('.').next() == Some(a.as_str())
-}
-
-/// A run's line in the history: the same fields as the CLI's `runs --json`.
-fn listing(s: &RunSummary) -> Value {
-    json!({
-        "run_id": s.run_id,
-        "started_at": s.started_at,
-        "template": s.template,
-        "table": s.table,
-        "table_type": s.table_type,
-        "mode": s.mode,
-        "connections": s.connections,
-        "target_qps": s.target_qps,
-        "status": s.status,
-        "verdict": s.verdict(),
-        "workers": s.client.as_ref().map_or(1, |c| c.workers),
-        "ops": s.total.ops,
-        "errors": s.total.errors,
-        "qps": s.total.qps,
-        "p50_ms": s.total.latency_ms.p50,
-        "p95_ms": s.total.latency_ms.p95,
-        "p99_ms": s.total.latency_ms.p99,
-    })
-}
-
 async fn list(State(state): State<Arc<AppState>>, Query(params): Params) -> Result<Json<Value>, ApiError> {
     only_known(&params, &["template", "table", "status", "table_type", "from", "to", "limit", "offset"])?;
     let limit = count_param(&params, "limit", DEFAULT_PAGE, 1..=MAX_PAGE)?;
@@ -183,7 +153,7 @@ async fn list(State(state): State<Arc<AppState>>, Query(params): Params) -> Resu
     let mut more = false;
     for row in rows.iter().filter(|r| r.worker_id.is_none()) {
         if template.is_some_and(|t| t != row.template_name)
-            || table.is_some_and(|t| !same_table(t, &row.table))
+            || table.is_some_and(|t| !unistore_core::analysis::same_table(t, &row.table))
             || status.is_some_and(|s| s.as_str() != row.status)
             || from.is_some_and(|f| row.started_at < f)
             || to.is_some_and(|t| row.started_at > t)
@@ -211,7 +181,7 @@ async fn list(State(state): State<Arc<AppState>>, Query(params): Params) -> Resu
             summary = state.results.reader.summary(row.run_id, None).await?;
         }
         if let Some(s) = summary {
-            page.push(listing(&s));
+            page.push(unistore_core::analysis::run_listing(&s));
         }
     }
     Ok(Json(json!({ "runs": page, "limit": limit, "offset": offset, "has_more": more })))
@@ -429,7 +399,7 @@ async fn compare_runs(
                 format!("comparison failed: {e}"),
             )
         })?;
-    let listed: Vec<Value> = runs.iter().map(|r| listing(&r.summary)).collect();
+    let listed: Vec<Value> = runs.iter().map(|r| unistore_core::analysis::run_listing(&r.summary)).collect();
     Ok(Json(json!({ "runs": listed, "comparison": comparison? })))
 }
 

@@ -188,7 +188,7 @@ async fn list(args: &RunsArgs) -> Result<(), Error> {
         if out.len() >= args.limit {
             break;
         }
-        if args.table.as_deref().is_some_and(|t| !same_table(t, &row.table)) {
+        if args.table.as_deref().is_some_and(|t| !unistore_core::analysis::same_table(t, &row.table)) {
             continue;
         }
         if status.is_some_and(|s| s.as_str() != row.status) {
@@ -199,7 +199,7 @@ async fn list(args: &RunsArgs) -> Result<(), Error> {
         }
     }
     if args.json {
-        let rows: Vec<serde_json::Value> = out.iter().map(listing_json).collect();
+        let rows: Vec<serde_json::Value> = out.iter().map(unistore_core::analysis::run_listing).collect();
         println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
         return Ok(());
     }
@@ -233,12 +233,6 @@ async fn list(args: &RunsArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// Whether `asked` names `stored` (`orders` matches `public.orders`; case-insensitive).
-fn same_table(asked: &str, stored: &str) -> bool {
-    let (a, s) = (asked.trim().to_ascii_lowercase(), stored.to_ascii_lowercase());
-    s == a || s.rsplit('.').next() == Some(a.as_str())
-}
-
 fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
@@ -254,28 +248,6 @@ fn load_text(s: &RunSummary) -> String {
         Some(q) => format!("{q:.0}/s, {} conn", s.connections),
         None => format!("{} conn", s.connections),
     }
-}
-
-fn listing_json(s: &RunSummary) -> serde_json::Value {
-    serde_json::json!({
-        "run_id": s.run_id,
-        "started_at": s.started_at,
-        "template": s.template,
-        "table": s.table,
-        "table_type": s.table_type,
-        "mode": s.mode,
-        "connections": s.connections,
-        "target_qps": s.target_qps,
-        "status": s.status,
-        "verdict": s.verdict(),
-        "workers": s.client.as_ref().map_or(1, |c| c.workers),
-        "ops": s.total.ops,
-        "errors": s.total.errors,
-        "qps": s.total.qps,
-        "p50_ms": s.total.latency_ms.p50,
-        "p95_ms": s.total.latency_ms.p95,
-        "p99_ms": s.total.latency_ms.p99,
-    })
 }
 
 /// `show`.
@@ -642,7 +614,10 @@ mod tests {
     fn run_ids_and_tables() {
         assert!(parse_run_id("nope").unwrap_err().to_string().contains("is not a run id"));
         assert!(parse_run_id(&RunId::new().to_string()).is_ok());
-        assert!(same_table("orders", "public.orders") && same_table("Public.Orders", "public.orders"));
-        assert!(!same_table("order", "public.orders"));
+        assert!(
+            unistore_core::analysis::same_table("orders", "public.orders")
+                && unistore_core::analysis::same_table("Public.Orders", "public.orders")
+        );
+        assert!(!unistore_core::analysis::same_table("order", "public.orders"));
     }
 }

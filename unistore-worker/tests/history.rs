@@ -12,6 +12,14 @@ use std::process::Output;
 use support::{bench, psql, results_url, runtime, text, worker, Cluster};
 use unistore_core::RunId;
 
+/// The two tests measure and compare runs: run at the same time, each would slow the other's
+/// runs and blur what the gate must see. They take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// `unistore-worker ARGS` with the data directory `data`.
 fn cli(data: &Path, args: &[&str]) -> Output {
     worker(data).args(args).output().unwrap()
@@ -67,6 +75,7 @@ fn lookup_run(data: &Path, cluster: &Cluster, connections: &str) -> RunId {
 /// PostgreSQL results store: the same output. Plus `runs`, `show`, `export` and bad input.
 #[test]
 fn compare_reads_the_same_from_sqlite_and_postgres_stores() {
+    let _turn = one_at_a_time();
     let cluster = Cluster::start();
     psql(
         &cluster.url,
@@ -204,6 +213,7 @@ measurement = "11s"
 /// reason printed and stored with the run); a rerun of the baseline's workload passes.
 #[test]
 fn the_regression_gate_fails_a_slower_run_and_passes_a_rerun() {
+    let _turn = one_at_a_time();
     let cluster = Cluster::start();
     psql(&cluster.url, "DROP TABLE IF EXISTS gate_t; CREATE TABLE gate_t (id integer PRIMARY KEY)");
     let data = tempfile::tempdir().unwrap();

@@ -4,7 +4,38 @@
 
 use std::fmt::Write as _;
 
-use crate::metrics::{KindStats, MetricSnapshot};
+use crate::metrics::{KindStats, MetricSnapshot, RunSummary};
+
+/// A run's line in the history, the same for the CLI's `runs --json` and the controller's
+/// `GET /api/results`.
+pub fn run_listing(s: &RunSummary) -> serde_json::Value {
+    serde_json::json!({
+        "run_id": s.run_id,
+        "started_at": s.started_at,
+        "template": s.template,
+        "table": s.table,
+        "table_type": s.table_type,
+        "mode": s.mode,
+        "connections": s.connections,
+        "target_qps": s.target_qps,
+        "status": s.status,
+        "verdict": s.verdict(),
+        "workers": s.client.as_ref().map_or(1, |c| c.workers),
+        "ops": s.total.ops,
+        "errors": s.total.errors,
+        "qps": s.total.qps,
+        "p50_ms": s.total.latency_ms.p50,
+        "p95_ms": s.total.latency_ms.p95,
+        "p99_ms": s.total.latency_ms.p99,
+    })
+}
+
+/// Whether a table asked for in a filter names a stored run's table (`orders` matches
+/// `public.orders`; case-insensitive).
+pub fn same_table(asked: &str, stored: &str) -> bool {
+    let (a, s) = (asked.trim().to_ascii_lowercase(), stored.to_ascii_lowercase());
+    s == a || s.rsplit('.').next() == Some(a.as_str())
+}
 
 /// The header of [`snapshots_csv`].
 pub const SNAPSHOTS_CSV_HEADER: &str =

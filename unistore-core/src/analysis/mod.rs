@@ -56,7 +56,7 @@ mod gate;
 use std::collections::BTreeMap;
 
 pub use compare::compare;
-pub use export::{csv_field, snapshots_csv, SNAPSHOTS_CSV_HEADER};
+pub use export::{csv_field, run_listing, same_table, snapshots_csv, SNAPSHOTS_CSV_HEADER};
 pub use series::{all_seconds, measured_seconds, measured_seconds_by_kind, SecondPoint};
 pub use warnings::{compare_warnings, short_id};
 
