@@ -168,3 +168,24 @@ pub trait ResultsReader: Send + Sync + 'static {
     /// Up to `limit` sampled executions of a run, in time order.
     async fn query_executions(&self, run_id: RunId, limit: usize) -> Result<Vec<QueryExecution>>;
 }
+
+/// Reads a finished run back for the analysis: its own summary, its configuration and every
+/// snapshot. `Ok(None)`: the store has no such run (the caller names the store in its
+/// message). A run that has not ended is `ErrorKind::InvalidInput`.
+pub async fn read_finished_run(
+    reader: &dyn ResultsReader,
+    run_id: RunId,
+) -> Result<Option<crate::analysis::RunData>> {
+    let Some(summary) = reader.summary(run_id, None).await? else {
+        return Ok(None);
+    };
+    if !summary.status.is_terminal() {
+        return Err(crate::error::Error::invalid(format!(
+            "run {run_id} is still {}: wait until it has finished (or stop it)",
+            summary.status
+        )));
+    }
+    let record = reader.run_record(run_id, None).await?;
+    let snapshots = reader.snapshots(run_id).await?;
+    Ok(Some(crate::analysis::RunData { summary, record, snapshots }))
+}

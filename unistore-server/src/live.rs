@@ -33,8 +33,15 @@ pub struct LiveHub {
 
 #[derive(Debug)]
 struct Watched {
-    tx: broadcast::Sender<Arc<str>>,
-    latest: Option<Arc<str>>,
+    tx: broadcast::Sender<Tick>,
+    latest: Option<Tick>,
+}
+
+/// One second's message of a run, and whether it is the run's last.
+#[derive(Debug, Clone)]
+struct Tick {
+    text: Arc<str>,
+    last: bool,
 }
 
 impl LiveHub {
@@ -44,7 +51,7 @@ impl LiveHub {
         self: &Arc<Self>,
         run_id: RunId,
         source: Source,
-    ) -> (Option<Arc<str>>, broadcast::Receiver<Arc<str>>) {
+    ) -> (Option<Tick>, broadcast::Receiver<Tick>) {
         let mut runs = self.runs.lock();
         if let Some(w) = runs.get(&run_id) {
             return (w.latest.clone(), w.tx.subscribe());
@@ -55,7 +62,7 @@ impl LiveHub {
         (None, rx)
     }
 
-    async fn tick(self: Arc<Self>, run_id: RunId, source: Source, tx: broadcast::Sender<Arc<str>>) {
+    async fn tick(self: Arc<Self>, run_id: RunId, source: Source, tx: broadcast::Sender<Tick>) {
         let mut interval = tokio::time::interval(Duration::from_secs(1));
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut seq = 0u64;
@@ -64,7 +71,7 @@ impl LiveHub {
             seq += 1;
             let (mut message, done) = source.message(run_id).await;
             message["seq"] = json!(seq);
-            let text: Arc<str> = Arc::from(message.to_string());
+            let text = Tick { text: Arc::from(message.to_string()), last: done };
             {
                 let mut runs = self.runs.lock();
                 if let Some(w) = runs.get_mut(&run_id) {
@@ -234,18 +241,17 @@ async fn socket(
 }
 
 /// Sends the run's messages to one socket until the run ends or the browser goes away.
-async fn forward(mut ws: WebSocket, latest: Option<Arc<str>>, mut rx: broadcast::Receiver<Arc<str>>) {
-    if let Some(text) = latest {
-        if ws.send(Message::Text(text.as_ref().into())).await.is_err() {
+async fn forward(mut ws: WebSocket, latest: Option<Tick>, mut rx: broadcast::Receiver<Tick>) {
+    if let Some(tick) = latest {
+        if ws.send(Message::Text(tick.text.as_ref().into())).await.is_err() {
             return;
         }
     }
     loop {
         tokio::select! {
             m = rx.recv() => match m {
-                Ok(text) => {
-                    let last = text.contains("\"final\":true");
-                    if ws.send(Message::Text(text.as_ref().into())).await.is_err() || last {
+                Ok(tick) => {
+                    if ws.send(Message::Text(tick.text.as_ref().into())).await.is_err() || tick.last {
                         break;
                     }
                 }

@@ -373,21 +373,10 @@ async fn compare_runs(
         }
         // A comparison names its runs in the query: one that is missing or still running makes
         // the request wrong (400), not the resource absent.
-        let summary = state
-            .results
-            .reader
-            .summary(run_id, None)
+        let run = unistore_core::sink::read_finished_run(state.results.reader.as_ref(), run_id)
             .await?
             .ok_or_else(|| bad_request(format!("run {run_id} is not in the results store")))?;
-        if !summary.status.is_terminal() {
-            return Err(bad_request(format!(
-                "run {run_id} is still {}: compare it once it has finished",
-                summary.status
-            )));
-        }
-        let record = state.results.reader.run_record(run_id, None).await?;
-        let snapshots = state.results.reader.snapshots(run_id).await?;
-        runs.push(RunData { summary, record, snapshots });
+        runs.push(run);
     }
     // The bootstrap takes CPU for a while: off the async workers, which serve other requests.
     let options = CompareOptions { confidence, ..Default::default() };

@@ -74,20 +74,11 @@ pub fn apply_flags(template: &mut Template, args: &GateArgs) -> Result<(), Error
 /// The baseline, read before the load: it must exist and have finished.
 pub async fn baseline(reader: &dyn ResultsReader, gate: &Gate, store: &str) -> Result<RunData, Error> {
     let id = gate.baseline;
-    let summary = reader.summary(id, None).await?.ok_or_else(|| {
+    unistore_core::sink::read_finished_run(reader, id).await?.ok_or_else(|| {
         Error::invalid(format!(
             "the baseline run {id} is not in the results store {store}: list runs with `unistore-worker runs`"
         ))
-    })?;
-    if !summary.status.is_terminal() {
-        return Err(Error::invalid(format!(
-            "the baseline run {id} is still {}: choose a finished run",
-            summary.status
-        )));
-    }
-    let record = reader.run_record(id, None).await?;
-    let snapshots = reader.snapshots(id).await?;
-    Ok(RunData { summary, record, snapshots })
+    })
 }
 
 /// Judges the finished run against the baseline, stores the judgement with the run (and the

@@ -122,27 +122,22 @@ impl Reader {
 
     /// A run's own summary; an unknown run is an error that names the store.
     pub async fn summary(&self, run_id: RunId) -> Result<RunSummary, Error> {
-        self.reader.summary(run_id, None).await?.ok_or_else(|| {
-            Error::invalid(format!(
-                "run {run_id} is not in the results store {}: list runs with `unistore-worker runs` (or pass \
-                 --results for another store)",
-                self.redacted
-            ))
-        })
+        self.reader.summary(run_id, None).await?.ok_or_else(|| self.unknown(run_id))
+    }
+
+    fn unknown(&self, run_id: RunId) -> Error {
+        Error::invalid(format!(
+            "run {run_id} is not in the results store {}: list runs with `unistore-worker runs` (or pass \
+             --results for another store)",
+            self.redacted
+        ))
     }
 
     /// Everything the analysis reads of a finished run. A run still running is an error.
     pub async fn finished(&self, run_id: RunId) -> Result<RunData, Error> {
-        let summary = self.summary(run_id).await?;
-        if !summary.status.is_terminal() {
-            return Err(Error::invalid(format!(
-                "run {run_id} is still {}: wait until it has finished (or stop it)",
-                summary.status
-            )));
-        }
-        let record = self.reader.run_record(run_id, None).await?;
-        let snapshots = self.reader.snapshots(run_id).await?;
-        Ok(RunData { summary, record, snapshots })
+        unistore_core::sink::read_finished_run(self.reader.as_ref(), run_id)
+            .await?
+            .ok_or_else(|| self.unknown(run_id))
     }
 
     /// The summaries of a run's workers, in worker order (empty for a one-process run).
