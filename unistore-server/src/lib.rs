@@ -44,6 +44,7 @@ mod results_api;
 mod runs;
 mod serve;
 mod templates;
+mod ui;
 
 pub use error::{ApiError, ApiErrorKind, ServerError};
 pub use limits::{parse_byte_size, parse_duration, ServerLimits, RESERVED_DESCRIPTORS};
@@ -96,5 +97,6 @@ pub fn router(state: AppState) -> Router {
         .merge(results_api::routes())
         .merge(live::routes())
         .merge(templates::routes())
+        .merge(ui::routes())
         .with_state(Arc::new(state))
 }

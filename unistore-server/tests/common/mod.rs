@@ -2,6 +2,8 @@
 
 #![allow(dead_code, clippy::unwrap_used)] // not every test file uses every helper; tests fail loudly
 
+pub mod browser;
+
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
