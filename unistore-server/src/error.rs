@@ -55,6 +55,10 @@ pub enum ApiErrorKind {
     Unavailable,
     /// A bug: a handler panicked.
     Internal,
+    /// The request carries no token, or a wrong one (`UNISTORE_TOKEN`).
+    Unauthorized,
+    /// The request came from another origin or named a host this controller does not serve.
+    Forbidden,
 }
 
 /// A handler's error: the status code and `{ "error": { "kind": ..., "message": ... } }`.

@@ -35,6 +35,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use unistore_adapters::ResultsStore;
 
+mod auth;
 mod connection;
 mod error;
 mod eviction;
@@ -46,6 +47,7 @@ mod serve;
 mod templates;
 mod ui;
 
+pub use auth::{protect, Access, MIN_TOKEN_LEN, TOKEN_COOKIE};
 pub use error::{ApiError, ApiErrorKind, ServerError};
 pub use limits::{parse_byte_size, parse_duration, ServerLimits, RESERVED_DESCRIPTORS};
 pub use live::LiveHub;

@@ -11,7 +11,7 @@ use clap::{Args, Parser};
 use unistore_adapters::{open_results, redact_url};
 use unistore_core::orchestrator::{LocalLauncher, Orchestrator, OrchestratorSettings};
 use unistore_server::{
-    bind_listener, parse_byte_size, parse_duration, router, serve, AppState, ServerLimits,
+    bind_listener, parse_byte_size, parse_duration, protect, router, serve, Access, AppState, ServerLimits,
 };
 
 // Every argument that reads the environment hides its value in `--help`: `UNISTORE_RESULTS` may
@@ -163,14 +163,22 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match listener.local_addr() {
-        // Printed on stdout so scripts (and tests) can read the chosen port.
-        Ok(addr) => println!("listening on http://{addr}"),
+    let addr = match listener.local_addr() {
+        Ok(addr) => addr,
         Err(e) => {
             eprintln!("error: the listening socket has no local address: {e}");
             return ExitCode::from(1);
         }
-    }
+    };
+    let access = match Access::for_listen_addr(&addr, std::env::var("UNISTORE_TOKEN").ok().as_deref()) {
+        Ok(access) => access,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Printed on stdout so scripts (and tests) can read the chosen port.
+    println!("listening on http://{addr}");
     tracing::info!(results = %redact_url(&url), ?limits, "unistore-server started");
     let controller_url = listener.local_addr().ok().map(|a| format!("http://{a}"));
     let orchestrator = match orchestrator(&cli.runs, &url, &results, controller_url).await {
@@ -213,19 +221,13 @@ async fn main() -> ExitCode {
             std::process::exit(130);
         });
     };
-    match serve(
-        listener,
-        router(AppState {
-            results,
-            results_kind: kind,
-            orchestrator: Some(orchestrator),
-            live: Default::default(),
-        }),
-        limits,
-        shutdown,
-    )
-    .await
-    {
+    let app = router(AppState {
+        results,
+        results_kind: kind,
+        orchestrator: Some(orchestrator),
+        live: Default::default(),
+    });
+    match serve(listener, protect(app, access), limits, shutdown).await {
         Ok(report) => {
             tracing::info!(
                 connections_accepted = report.connections_accepted,

@@ -64,15 +64,20 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 struct HttpPublisher {
     client: reqwest::Client,
     url: String,
+    /// The controller's `UNISTORE_TOKEN`, inherited from the controller that started this
+    /// worker; required when the controller listens beyond loopback.
+    token: Option<String>,
 }
 
 #[async_trait]
 impl SnapshotPublisher for HttpPublisher {
     async fn publish(&self, snapshot: &MetricSnapshot) -> unistore_core::Result<()> {
         let body = serde_json::to_vec(snapshot).map_err(|e| Error::invalid(format!("snapshot: {e}")))?;
-        let response = self
-            .client
-            .post(&self.url)
+        let mut request = self.client.post(&self.url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -196,6 +201,10 @@ async fn run(args: JoinArgs) -> ExitCode {
         Arc::new(HttpPublisher {
             client: reqwest::Client::new(),
             url: format!("{}/api/runs/{run_id}/metrics/live", base.trim_end_matches('/')),
+            token: std::env::var("UNISTORE_TOKEN")
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| t.trim().to_string()),
         }) as Arc<dyn SnapshotPublisher>
     });
     let sink: Arc<dyn ResultsSink> = store.sink();
