@@ -37,6 +37,7 @@ use unistore_adapters::ResultsStore;
 
 mod auth;
 mod connection;
+mod demo;
 mod error;
 mod eviction;
 mod limits;
@@ -48,6 +49,7 @@ mod templates;
 mod ui;
 
 pub use auth::{protect, Access, MIN_TOKEN_LEN, TOKEN_COOKIE};
+pub use demo::{demo_template, seed_demo, DEMO_TEMPLATE_ID};
 pub use error::{ApiError, ApiErrorKind, ServerError};
 pub use limits::{parse_byte_size, parse_duration, ServerLimits, RESERVED_DESCRIPTORS};
 pub use live::LiveHub;

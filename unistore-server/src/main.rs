@@ -25,6 +25,9 @@ struct Cli {
     /// Results store URL (default: embedded SQLite file in the data directory).
     #[arg(long, env = "UNISTORE_RESULTS", hide_env_values = true)]
     results: Option<String>,
+    /// Do not create the demo database and its ready-made template on a fresh start.
+    #[arg(long, env = "UNISTORE_NO_DEMO")]
+    no_demo: bool,
     #[command(flatten)]
     runs: RunArgs,
     #[command(flatten)]
@@ -155,6 +158,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    match if cli.no_demo { Ok(None) } else { unistore_server::seed_demo(&results).await } {
+        Ok(Some(id)) => tracing::info!("stored the ready-made template `{id}` for the demo table"),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("cannot prepare the demo database and its template: {e}"),
+    }
     let kind = url.split("://").next().unwrap_or("unknown").to_string();
     let listener = match bind_listener(&cli.listen, &limits).await {
         Ok(listener) => listener,
