@@ -12,6 +12,8 @@
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "snowflake"))]
 mod control_rows;
 pub mod registry;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "snowflake"))]
+mod run_filter;
 mod url_util;
 
 #[cfg(feature = "sqlite")]
@@ -24,7 +26,7 @@ pub mod snowflake;
 pub mod postgres;
 
 pub use registry::{
-    apply_schema, open_control, open_results, open_target, OpenedTarget, ResultsStore, TargetOptions,
-    DEFAULT_CONNECT_TIMEOUT,
+    apply_schema, open_catalog, open_control, open_results, open_target, OpenedTarget, ResultsStore,
+    TargetOptions, DEFAULT_CONNECT_TIMEOUT,
 };
 pub use url_util::redact_url;

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use unistore_core::{
-    ControlStore, Error, Result, ResultsReader, ResultsSink, RunId, TableManager, TableRef, TableType,
-    TargetPool,
+    Catalog, ControlStore, Error, Result, ResultsReader, ResultsSink, RunId, TableManager, TableRef,
+    TableType, TargetPool,
 };
 
 use crate::redact_url;
@@ -119,6 +119,21 @@ pub async fn open_target(url: &str, options: &TargetOptions) -> Result<OpenedTar
         #[cfg(feature = "postgres")]
         "postgres" | "postgresql" => crate::postgres::open_target(url, options).await,
         other => Err(unsupported("target", other)),
+    }
+}
+
+/// Opens the catalog of a target, to list its databases, schemas and tables. The URL is the
+/// target's (a password in it is accepted, as [`open_target`] accepts it); nothing is listed
+/// until a method is called, but the connection settings are checked here.
+pub async fn open_catalog(url: &str) -> Result<Arc<dyn Catalog>> {
+    match scheme(url)? {
+        #[cfg(feature = "sqlite")]
+        "sqlite" => crate::sqlite::open_catalog(url).await,
+        #[cfg(feature = "snowflake")]
+        "snowflake" => crate::snowflake::open_catalog(url).await,
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => crate::postgres::open_catalog(url).await,
+        other => Err(unsupported("catalog", other)),
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! The database-independent heart of Unistore Bench: the model (templates, runs, lifecycle),
 //! the four traits every backend implements ([`TargetPool`], [`TableManager`],
-//! [`ResultsSink`], [`ControlStore`]), the workload engine, and the metrics.
+//! [`ResultsSink`], [`ControlStore`]) plus [`Catalog`] for discovering tables, the workload
+//! engine, and the metrics.
 //!
 //! No database driver lives here; backends are in `unistore-adapters`.
 //!
@@ -20,6 +21,7 @@
 //! ```
 
 pub mod analysis;
+pub mod catalog;
 pub mod control;
 pub mod engine;
 pub mod error;
@@ -42,6 +44,7 @@ pub mod workload;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use catalog::{Catalog, CatalogTable};
 pub use control::ControlStore;
 pub use engine::{
     ConnectedEngine, Engine, EngineConfig, EngineControl, EngineHandle, EngineReport, StopReason,
@@ -49,7 +52,7 @@ pub use engine::{
 pub use error::{DriverError, Error, ErrorKind, Result};
 pub use metrics::{KindStats, LatencySummary, MetricSnapshot, QueryExecution, RunSummary, Verdict};
 pub use model::{QueryKind, RunId, RunPhase, RunStatus, TableRef, TableType, WorkerIdentity};
-pub use sink::{ResultsReader, ResultsSink, RunRecord, StoredTemplate};
+pub use sink::{ResultsReader, ResultsSink, RunFilter, RunListEntry, RunPage, RunRecord, StoredTemplate};
 pub use table::{ColumnInfo, Generated, TableManager, TableProfile};
 pub use target::{StatementSpec, TargetPool, TargetSession};
 pub use template::Template;

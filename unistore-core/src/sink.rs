@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::metrics::{MetricSnapshot, QueryExecution, RunSummary};
-use crate::model::{RunId, TableType};
+use crate::model::{RunId, RunStatus, TableType};
 use crate::template::Template;
 
 /// A template as stored: the current version of an id in `TEST_TEMPLATES`, or one version of
@@ -55,6 +55,88 @@ pub struct RunListEntry {
     pub ops: u64,
     /// Measured QPS.
     pub qps: f64,
+    /// Type of the table benchmarked (`None`: the stored value is not a known type).
+    #[serde(default)]
+    pub table_type: Option<TableType>,
+    /// Id of the stored template the run was made from (`None`: the row was written only by a
+    /// summary, without a template id).
+    #[serde(default)]
+    pub template_id: Option<String>,
+    /// Failed operations of the measurement (`None` where a store does not list it).
+    #[serde(default)]
+    pub errors: Option<u64>,
+    /// 95th percentile response time of the measurement, in ms (`None` where a store does not
+    /// list it).
+    #[serde(default)]
+    pub p95_ms: Option<f64>,
+}
+
+/// Default of [`RunFilter::limit`].
+pub const DEFAULT_RUN_PAGE_LIMIT: usize = 50;
+
+/// Which runs [`ResultsReader::runs_page`] lists: every field set narrows the list (they
+/// combine with AND); the default lists every run, [`DEFAULT_RUN_PAGE_LIMIT`] at a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunFilter {
+    /// Template name, exactly.
+    pub template_name: Option<String>,
+    /// Table, matched as [`crate::analysis::same_table`] does: case-insensitive, and a name
+    /// without dots also matches the last part of a qualified stored name (`orders` matches
+    /// `public.orders`).
+    pub table: Option<String>,
+    /// Table type.
+    pub table_type: Option<TableType>,
+    /// Any of these statuses (`None` or empty: any status).
+    pub status: Option<Vec<RunStatus>>,
+    /// Runs started at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Runs started at or before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Most runs on the page.
+    pub limit: usize,
+    /// Matching runs skipped before the page (newest first).
+    pub offset: usize,
+}
+
+impl Default for RunFilter {
+    fn default() -> Self {
+        RunFilter {
+            template_name: None,
+            table: None,
+            table_type: None,
+            status: None,
+            since: None,
+            until: None,
+            limit: DEFAULT_RUN_PAGE_LIMIT,
+            offset: 0,
+        }
+    }
+}
+
+impl RunFilter {
+    /// Whether a listed run passes the filter (paging aside): the same rules the stores apply
+    /// in SQL, for callers that filter rows they already hold.
+    pub fn matches(&self, entry: &RunListEntry) -> bool {
+        self.template_name.as_ref().is_none_or(|t| *t == entry.template_name)
+            && self.table.as_deref().is_none_or(|t| crate::analysis::same_table(t, &entry.table))
+            && self.table_type.is_none_or(|t| entry.table_type == Some(t))
+            && self
+                .status
+                .as_ref()
+                .is_none_or(|s| s.is_empty() || s.iter().any(|s| s.as_str() == entry.status))
+            && self.since.is_none_or(|t| entry.started_at >= t)
+            && self.until.is_none_or(|t| entry.started_at <= t)
+    }
+}
+
+/// One page of runs from [`ResultsReader::runs_page`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunPage {
+    /// The runs' own rows (never a worker's), newest first.
+    pub runs: Vec<RunListEntry>,
+    /// How many runs match the filter, on every page together.
+    pub total: u64,
 }
 
 /// A run as it starts: written before the load, so that a run that never finishes (a killed
@@ -156,8 +238,17 @@ pub trait ResultsReader: Send + Sync + 'static {
     /// its summary (by a version of the tool that did not write rows before the load).
     async fn run_record(&self, run_id: RunId, worker_id: Option<&str>) -> Result<Option<RunRecord>>;
 
-    /// The most recent runs, newest first.
+    /// The most recent rows, newest first: the runs' own rows and their workers' rows.
     async fn runs(&self, limit: usize) -> Result<Vec<RunListEntry>>;
+
+    /// A page of the runs' own rows (no worker rows) that pass `filter`, newest first (ties by
+    /// run id), filtered and paged by the store itself, with the number of matching runs.
+    async fn runs_page(&self, filter: &RunFilter) -> Result<RunPage>;
+
+    /// Removes everything stored about a run: its own row and its workers' rows, its snapshots
+    /// and its sampled executions, in one transaction where the store has them. Returns whether
+    /// the store held anything of it.
+    async fn delete_run(&self, run_id: RunId) -> Result<bool>;
 
     /// A run's summary (`worker_id` `None`: the run's own row).
     async fn summary(&self, run_id: RunId, worker_id: Option<&str>) -> Result<Option<RunSummary>>;

@@ -19,6 +19,8 @@
 //!   columns, triggers, foreign keys), with every catalog query bounded in time; issues no DDL.
 //! - [`PostgresResultsStore`] and [`PostgresControlStore`]: results and control tables from
 //!   `sql/schema/postgres/`, applied by the operator with [`apply_schema`].
+//! - [`PostgresCatalog`]: lists databases, schemas and tables (with row estimates and primary
+//!   keys) from the system catalogs, for a table picker.
 //! - [`stats`]: `pg_stat_statements` snapshots around the measurement phase.
 //!
 //! ```no_run
@@ -31,6 +33,7 @@
 //! # }
 //! ```
 
+mod catalog;
 mod config;
 mod connect;
 mod control;
@@ -45,8 +48,9 @@ use std::io;
 use std::sync::Arc;
 
 use tokio_postgres::error::SqlState;
-use unistore_core::{ControlStore, Error, ErrorKind, Result};
+use unistore_core::{Catalog, ControlStore, Error, ErrorKind, Result};
 
+pub use catalog::PostgresCatalog;
 pub use config::{PasswordSource, PostgresConfig, DEFAULT_STORE_SCHEMA};
 pub use control::PostgresControlStore;
 pub use pool::{application_name, PgParam, PostgresSession, PostgresTargetPool};
@@ -74,6 +78,11 @@ pub async fn open_target(url: &str, options: &TargetOptions) -> Result<OpenedTar
         .with_statement_timeout(options.statement_timeout);
     let manager = PostgresTableManager::connect(&config, options.declared_type).await?;
     Ok(OpenedTarget { kind: "postgres", pool: Arc::new(pool), manager: Arc::new(manager) })
+}
+
+/// Opens the catalog of the URL's server (connects to the URL's database).
+pub async fn open_catalog(url: &str) -> Result<Arc<dyn Catalog>> {
+    Ok(Arc::new(PostgresCatalog::connect(PostgresConfig::from_url(url)?).await?))
 }
 
 /// Opens the results store (tables must exist: see [`apply_schema`]).

@@ -5,6 +5,8 @@
 //! (one round trip, idempotent on the primary key); query executions, the largest volume, go
 //! through binary `COPY ... FROM STDIN`.
 
+mod runs;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::pin_mut;
@@ -13,8 +15,8 @@ use tokio_postgres::types::{Json, ToSql, Type};
 use unistore_core::metrics::{MetricSnapshot, QueryExecution, RunSummary};
 use unistore_core::sink::{RunListEntry, STALE_RUN_REASON};
 use unistore_core::{
-    Error, ErrorKind, Result, ResultsReader, ResultsSink, RunId, RunRecord, RunStatus, StoredTemplate,
-    Template, Verdict,
+    Error, ErrorKind, Result, ResultsReader, ResultsSink, RunFilter, RunId, RunPage, RunRecord, RunStatus,
+    StoredTemplate, Template, Verdict,
 };
 use uuid::Uuid;
 
@@ -579,29 +581,23 @@ impl ResultsReader for PostgresResultsStore {
         let rows = client
             .query(
                 &format!(
-                    "SELECT run_id, worker_id, template_name, table_name, status, started_at, ops, qps FROM {} \
-                     ORDER BY started_at DESC, run_id, worker_id LIMIT $1",
+                    "SELECT {} FROM {} ORDER BY started_at DESC, run_id, worker_id LIMIT $1",
+                    runs::LISTED_COLUMNS,
                     self.table("test_results")
                 ),
                 &[&i64::try_from(limit).unwrap_or(i64::MAX)],
             )
             .await
             .map_err(|e| map_error(e, &self.ctx("listing runs")))?;
-        rows.iter()
-            .map(|r| {
-                let worker: String = decode(r.try_get(1), "worker_id")?;
-                Ok(RunListEntry {
-                    run_id: RunId(decode::<Uuid>(r.try_get(0), "run_id")?),
-                    worker_id: (!worker.is_empty()).then_some(worker),
-                    template_name: decode(r.try_get(2), "template_name")?,
-                    table: decode(r.try_get(3), "table_name")?,
-                    status: decode(r.try_get(4), "status")?,
-                    started_at: decode(r.try_get(5), "started_at")?,
-                    ops: u64_of(decode(r.try_get(6), "ops")?),
-                    qps: decode(r.try_get(7), "qps")?,
-                })
-            })
-            .collect()
+        rows.iter().map(runs::entry).collect()
+    }
+
+    async fn runs_page(&self, filter: &RunFilter) -> Result<RunPage> {
+        self.list_page(filter).await
+    }
+
+    async fn delete_run(&self, run_id: RunId) -> Result<bool> {
+        self.delete_run_rows(run_id).await
     }
 
     async fn summary(&self, run_id: RunId, worker_id: Option<&str>) -> Result<Option<RunSummary>> {

@@ -7,6 +7,8 @@
 //!   [`SnowflakeInteractiveTableManager`]: read-only verification, profiling and sampling.
 //! - [`SnowflakeResultsStore`] and [`SnowflakeHybridControlStore`]: the tool's tables in
 //!   `UNISTORE_BENCHMARK.TEST_RESULTS` (configurable), DDL in `sql/schema/snowflake/`.
+//! - [`SnowflakeAccountCatalog`]: databases, schemas and tables (type, rows, key) for a table
+//!   picker, read from `SHOW` statements.
 //! - [`history`]: server-side figures from `QUERY_HISTORY` / `AGGREGATE_QUERY_HISTORY`.
 //!
 //! The client is `snowflake-connector-rs`: it binds parameters (hybrid tables reuse plans for
@@ -23,6 +25,7 @@
 //! tool's own statements (profiling, sampling, stores) by `query_timeout_s`; see
 //! [`config`] for the URL parameters.
 
+mod catalog;
 pub mod config;
 mod control;
 pub mod history;
@@ -35,10 +38,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use snowflake_connector_rs::{CellValue, DynamicRow};
-use unistore_core::{ControlStore, Error, ErrorKind, Result, RunId, TableType};
+use unistore_core::{Catalog, ControlStore, Error, ErrorKind, Result, RunId, TableType};
 
 use crate::registry::{OpenedTarget, ResultsStore, TargetOptions};
 
+pub use catalog::SnowflakeAccountCatalog;
 pub use config::SnowflakeConfig;
 pub use control::SnowflakeHybridControlStore;
 pub use http::ConnectionFigures;
@@ -81,6 +85,14 @@ pub async fn open_target(url: &str, options: &TargetOptions) -> Result<OpenedTar
         }
     };
     Ok(OpenedTarget { kind: "snowflake", pool: Arc::new(pool), manager })
+}
+
+/// Opens the catalog of the URL's account (databases, schemas and tables the role sees). Logs in
+/// now, so that a wrong account or credential fails here rather than at the first listing.
+pub async fn open_catalog(url: &str) -> Result<Arc<dyn Catalog>> {
+    let catalog = SnowflakeAccountCatalog::new(SnowflakeConfig::from_url(url)?);
+    catalog.check_login().await?;
+    Ok(Arc::new(catalog))
 }
 
 /// Table managers for a target URL, one per Snowflake table type.

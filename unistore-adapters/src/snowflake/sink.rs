@@ -1,6 +1,7 @@
 //! The results store in Snowflake: templates, run summaries, metric snapshots and sampled query
 //! executions, in `UNISTORE_BENCHMARK.TEST_RESULTS` (database and schema from the URL).
 
+mod runs;
 mod versions;
 
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use unistore_core::metrics::{MetricSnapshot, QueryExecution, RunSummary};
 use unistore_core::sink::{
     ResultsReader, ResultsSink, RunListEntry, RunRecord, StoredTemplate, STALE_RUN_REASON,
 };
-use unistore_core::{ErrorKind, Result, RunId, RunStatus, TableType, Value, Verdict};
+use unistore_core::{ErrorKind, Result, RunFilter, RunId, RunPage, RunStatus, TableType, Value, Verdict};
 
 use super::pool::{Connector, SessionPool};
 use super::tables::ident;
@@ -468,27 +469,21 @@ impl ResultsReader for SnowflakeResultsStore {
 
     async fn runs(&self, limit: usize) -> Result<Vec<RunListEntry>> {
         let sql = format!(
-            "SELECT RUN_ID, WORKER_ID, TEMPLATE_NAME, TABLE_NAME, STATUS, STARTED_AT, OPS, QPS FROM {} \
-             ORDER BY STARTED_AT DESC, RUN_ID, WORKER_ID LIMIT {}",
+            "SELECT {} FROM {} ORDER BY STARTED_AT DESC, RUN_ID, WORKER_ID LIMIT {}",
+            runs::LISTED_COLUMNS,
             self.table("TEST_RESULTS"),
             limit.max(1)
         );
         let rows = self.pool.rows(&sql, &[]).await?;
-        rows.iter()
-            .map(|r| {
-                let r = Row(r);
-                Ok(RunListEntry {
-                    run_id: r.run_id(0)?,
-                    worker_id: r.opt_text(1)?.filter(|w| !w.is_empty()),
-                    template_name: r.text(2)?,
-                    table: r.text(3)?,
-                    status: r.text(4)?,
-                    started_at: r.time(5)?,
-                    ops: r.u64(6)?,
-                    qps: r.opt_f64(7)?.unwrap_or(0.0),
-                })
-            })
-            .collect()
+        rows.iter().map(runs::entry).collect()
+    }
+
+    async fn runs_page(&self, filter: &RunFilter) -> Result<RunPage> {
+        self.list_page(filter).await
+    }
+
+    async fn delete_run(&self, run_id: RunId) -> Result<bool> {
+        self.delete_run_rows(run_id).await
     }
 
     async fn summary(&self, run_id: RunId, worker_id: Option<&str>) -> Result<Option<RunSummary>> {

@@ -43,16 +43,71 @@ struct CatalogEntry {
     rows: u64,
 }
 
-fn column_index(rows: &[DynamicRow], name: &str) -> Option<usize> {
+pub(crate) fn column_index(rows: &[DynamicRow], name: &str) -> Option<usize> {
     rows.first()?.schema().columns().iter().find(|c| c.name().eq_ignore_ascii_case(name)).map(|c| c.index())
 }
 
-fn text_at(row: &DynamicRow, index: Option<usize>) -> Option<String> {
+pub(crate) fn text_at(row: &DynamicRow, index: Option<usize>) -> Option<String> {
     index.and_then(|i| row.value_at(i).ok()).and_then(cell_text)
 }
 
 fn truthy(v: Option<String>) -> bool {
     v.is_some_and(|s| matches!(s.trim().to_ascii_uppercase().as_str(), "Y" | "YES" | "TRUE" | "1"))
+}
+
+/// The type `SHOW TABLES` gives one of its rows: hybrid by `is_hybrid`, interactive by
+/// `is_interactive`. `None` when the row is not hybrid and the account's `SHOW TABLES` has no
+/// `is_interactive` column: then `SHOW INTERACTIVE TABLES` says whether it is interactive.
+pub(crate) fn listed_type(rows: &[DynamicRow], row: &DynamicRow) -> Option<TableType> {
+    if truthy(text_at(row, column_index(rows, "is_hybrid"))) {
+        return Some(TableType::Hybrid);
+    }
+    let i = column_index(rows, "is_interactive")?;
+    Some(if truthy(text_at(row, Some(i))) { TableType::Interactive } else { TableType::Standard })
+}
+
+/// The `rows` figure of a `SHOW TABLES` row (from metadata; `None` when it has none).
+pub(crate) fn listed_rows(rows: &[DynamicRow], row: &DynamicRow) -> Option<u64> {
+    let i = column_index(rows, "rows")?;
+    row.value_at(i).ok().and_then(cell_i64).map(|n| n.max(0) as u64)
+}
+
+/// The primary keys in rows of `SHOW PRIMARY KEYS`, by database, schema and table, each with
+/// its columns in key order. Columns of one `key_sequence` keep the order the server listed them
+/// in (the emulator numbers every column 1).
+pub(crate) fn primary_keys(rows: &[DynamicRow]) -> Vec<(KeyOwner, Vec<String>)> {
+    let idx = |n: &str| column_index(rows, n);
+    let (i_db, i_schema, i_table, i_col, i_seq) = (
+        idx("database_name"),
+        idx("schema_name"),
+        idx("table_name"),
+        idx("column_name"),
+        idx("key_sequence"),
+    );
+    let mut keys: Vec<(KeyOwner, Vec<(i64, String)>)> = Vec::new();
+    for r in rows {
+        let (Some(table), Some(column)) = (text_at(r, i_table), text_at(r, i_col)) else { continue };
+        let owner = KeyOwner { database: text_at(r, i_db), schema: text_at(r, i_schema), table };
+        let seq = i_seq.and_then(|i| r.value_at(i).ok()).and_then(cell_i64).unwrap_or(0);
+        match keys.iter_mut().find(|(o, _)| *o == owner) {
+            Some((_, columns)) => columns.push((seq, column)),
+            None => keys.push((owner, vec![(seq, column)])),
+        }
+    }
+    keys.into_iter()
+        .map(|(owner, mut columns)| {
+            columns.sort_by_key(|(seq, _)| *seq);
+            (owner, columns.into_iter().map(|(_, c)| c).collect())
+        })
+        .collect()
+}
+
+/// The table a primary key of `SHOW PRIMARY KEYS` belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyOwner {
+    pub(crate) database: Option<String>,
+    pub(crate) schema: Option<String>,
+    pub(crate) table: String,
 }
 
 /// The shared catalog logic of the three managers.
@@ -123,21 +178,13 @@ impl SnowflakeCatalog {
             schema: Some(text_at(row, i_schema).unwrap_or(schema.clone())),
             name,
         };
-        let hybrid = truthy(text_at(row, column_index(&rows, "is_hybrid")));
-        let interactive = match column_index(&rows, "is_interactive") {
-            Some(i) => truthy(text_at(row, Some(i))),
-            None => self.listed_as_interactive(&resolved).await,
+        let table_type = match listed_type(&rows, row) {
+            Some(t) => t,
+            None if self.listed_as_interactive(&resolved).await => TableType::Interactive,
+            None => TableType::Standard,
         };
-        let table_type = if hybrid {
-            TableType::Hybrid
-        } else if interactive {
-            TableType::Interactive
-        } else {
-            TableType::Standard
-        };
-        let rows_meta =
-            row.value_at(column_index(&rows, "rows").unwrap_or(usize::MAX)).ok().and_then(cell_i64);
-        Ok(CatalogEntry { table: resolved, table_type, rows: rows_meta.unwrap_or(0).max(0) as u64 })
+        let rows_meta = listed_rows(&rows, row);
+        Ok(CatalogEntry { table: resolved, table_type, rows: rows_meta.unwrap_or(0) })
     }
 
     /// Accounts without the `is_interactive` column in `SHOW TABLES` still have
@@ -213,32 +260,17 @@ impl SnowflakeCatalog {
     async fn primary_key(&self, table: &TableRef) -> Result<Vec<String>> {
         let sql = format!("SHOW PRIMARY KEYS IN TABLE {}", qualified(table));
         let rows = self.pool.rows(&sql, &[]).await?;
-        let idx = |n: &str| column_index(&rows, n);
-        let (i_db, i_schema, i_table, i_col, i_seq) = (
-            idx("database_name"),
-            idx("schema_name"),
-            idx("table_name"),
-            idx("column_name"),
-            idx("key_sequence"),
-        );
-        let same = |v: Option<String>, want: &Option<String>| match (v, want) {
-            (Some(v), Some(w)) => v == *w,
+        let same = |v: &Option<String>, want: &Option<String>| match (v, want) {
+            (Some(v), Some(w)) => v == w,
             _ => true,
         };
-        let mut key: Vec<(i64, String)> = rows
-            .iter()
-            .filter(|r| {
-                same(text_at(r, i_db), &table.database)
-                    && same(text_at(r, i_schema), &table.schema)
-                    && text_at(r, i_table).as_deref() == Some(table.name.as_str())
+        Ok(primary_keys(&rows)
+            .into_iter()
+            .filter(|(o, _)| {
+                same(&o.database, &table.database) && same(&o.schema, &table.schema) && o.table == table.name
             })
-            .filter_map(|r| {
-                let seq = i_seq.and_then(|i| r.value_at(i).ok()).and_then(cell_i64).unwrap_or(0);
-                text_at(r, i_col).map(|c| (seq, c))
-            })
-            .collect();
-        key.sort();
-        Ok(key.into_iter().map(|(_, c)| c).collect())
+            .flat_map(|(_, columns)| columns)
+            .collect())
     }
 
     async fn row_estimate(&self, table: &TableRef, from_show: u64) -> u64 {

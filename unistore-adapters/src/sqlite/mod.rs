@@ -5,11 +5,13 @@
 //!   (journal mode, page size, ...) is changed.
 //! - [`SqliteResultsStore`] and [`SqliteControlStore`] keep the tool's own results and control
 //!   tables in a file the tool owns (created on first use, schema from `sql/schema/sqlite/`).
+//! - [`SqliteCatalog`] lists the schemas and tables of a file, for a table picker.
 //! - [`demo`] creates the demo database, the only table the tool ever creates.
 //!
 //! rusqlite is blocking, so every call runs on tokio's blocking pool: the async runtime threads
 //! that drive the load never wait on SQLite.
 
+mod catalog;
 pub mod config;
 mod control;
 pub mod demo;
@@ -21,10 +23,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::ErrorCode;
-use unistore_core::{ControlStore, Error, ErrorKind, Result, TableType};
+use unistore_core::{Catalog, ControlStore, Error, ErrorKind, Result, TableType};
 
 use crate::registry::{OpenedTarget, ResultsStore, TargetOptions};
 
+pub use catalog::SqliteCatalog;
 pub use config::SqliteConfig;
 pub use control::SqliteControlStore;
 pub use pool::{SqliteTargetPool, SqliteTargetSession};
@@ -45,6 +48,12 @@ pub async fn open_target(url: &str, options: &TargetOptions) -> Result<OpenedTar
     let manager = SqliteTableManager::open(&config).await?;
     let pool = SqliteTargetPool::new(config).with_statement_timeout(options.statement_timeout);
     Ok(OpenedTarget { kind: "sqlite", pool: Arc::new(pool), manager: Arc::new(manager) })
+}
+
+/// Opens the catalog of an SQLite file (which must exist: a missing file is `NotFound`).
+pub async fn open_catalog(url: &str) -> Result<Arc<dyn Catalog>> {
+    let config = SqliteConfig::from_url(url)?;
+    Ok(Arc::new(SqliteCatalog::open(&config).await?))
 }
 
 /// Opens (and creates, with its schema, if needed) an SQLite results store.

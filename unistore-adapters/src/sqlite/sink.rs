@@ -1,5 +1,7 @@
 //! The results store in an SQLite file the tool owns.
 
+mod runs;
+
 use std::str::FromStr;
 
 use async_trait::async_trait;
@@ -7,8 +9,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use unistore_core::sink::{same_template_json, RunListEntry, STALE_RUN_REASON};
 use unistore_core::{
-    Error, ErrorKind, MetricSnapshot, QueryExecution, QueryKind, Result, ResultsReader, ResultsSink, RunId,
-    RunPhase, RunRecord, RunStatus, RunSummary, StoredTemplate, TableType, Template, Verdict,
+    Error, ErrorKind, MetricSnapshot, QueryExecution, QueryKind, Result, ResultsReader, ResultsSink,
+    RunFilter, RunId, RunPage, RunPhase, RunRecord, RunStatus, RunSummary, StoredTemplate, TableType,
+    Template, Verdict,
 };
 
 use super::config::SqliteConfig;
@@ -520,45 +523,26 @@ impl ResultsReader for SqliteResultsStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.store
             .with_conn("runs", move |conn| {
-                let context = "listing runs";
                 // Newest first; within a run, the run's own row ('' sorts first) before its workers.
-                let mut stmt = conn
-                    .prepare(
-                        "SELECT RUN_ID, WORKER_ID, TEMPLATE_NAME, TABLE_NAME, STATUS, STARTED_AT, OPS, \
-                     QPS FROM TEST_RESULTS ORDER BY STARTED_AT DESC, RUN_ID, WORKER_ID LIMIT ?1",
-                    )
-                    .map_err(|e| map_error(e, context))?;
-                let rows = stmt
-                    .query_map([limit], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, String>(4)?,
-                            r.get::<_, String>(5)?,
-                            r.get::<_, i64>(6)?,
-                            r.get::<_, f64>(7)?,
-                        ))
-                    })
-                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                    .map_err(|e| map_error(e, context))?;
-                rows.into_iter()
-                    .map(|(run, worker, template, table, status, started, ops, qps)| {
-                        Ok(RunListEntry {
-                            run_id: parse_run_id(&run)?,
-                            worker_id: (!worker.is_empty()).then_some(worker),
-                            template_name: template,
-                            table,
-                            status,
-                            started_at: parse_stored_time(&started, "STARTED_AT")?,
-                            ops: from_sql_int(ops),
-                            qps,
-                        })
-                    })
-                    .collect()
+                runs::listed(
+                    conn,
+                    &format!(
+                        "SELECT {} FROM TEST_RESULTS ORDER BY STARTED_AT DESC, RUN_ID, WORKER_ID LIMIT ?1",
+                        runs::LISTED_COLUMNS
+                    ),
+                    &[rusqlite::types::Value::Integer(limit)],
+                    "listing runs",
+                )
             })
             .await
+    }
+
+    async fn runs_page(&self, filter: &RunFilter) -> Result<RunPage> {
+        self.list_page(filter).await
+    }
+
+    async fn delete_run(&self, run_id: RunId) -> Result<bool> {
+        self.delete_run_rows(run_id).await
     }
 
     async fn summary(&self, run_id: RunId, worker_id: Option<&str>) -> Result<Option<RunSummary>> {

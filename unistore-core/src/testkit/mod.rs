@@ -29,6 +29,7 @@
 //! # }
 //! ```
 
+mod run_listing;
 mod stores;
 mod target;
 mod template_versions;

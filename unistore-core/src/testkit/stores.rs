@@ -29,7 +29,7 @@ fn recorder(n: u64, base_us: u64) -> KindRecorder {
     r
 }
 
-fn snapshot(run_id: RunId, worker: &str, seq: u64, taken_at: DateTime<Utc>) -> MetricSnapshot {
+pub(super) fn snapshot(run_id: RunId, worker: &str, seq: u64, taken_at: DateTime<Utc>) -> MetricSnapshot {
     let r = recorder(100 * seq, 200 + seq * 50);
     let stats = r.stats(1.0, true).expect("statistics of a recorder");
     MetricSnapshot {
@@ -50,7 +50,12 @@ fn snapshot(run_id: RunId, worker: &str, seq: u64, taken_at: DateTime<Utc>) -> M
     }
 }
 
-fn summary(run_id: RunId, worker_id: Option<&str>, started_at: DateTime<Utc>, ops: u64) -> RunSummary {
+pub(super) fn summary(
+    run_id: RunId,
+    worker_id: Option<&str>,
+    started_at: DateTime<Utc>,
+    ops: u64,
+) -> RunSummary {
     let point = recorder(ops, 300);
     let range = recorder(ops / 4, 900);
     let mut total = point.clone();
@@ -113,7 +118,7 @@ pub fn sample_summary(run_id: RunId) -> RunSummary {
     summary(run_id, None, now_ms(), 1_000)
 }
 
-fn record(run_id: RunId, started_at: DateTime<Utc>, planned: ChronoDuration) -> RunRecord {
+pub(super) fn record(run_id: RunId, started_at: DateTime<Utc>, planned: ChronoDuration) -> RunRecord {
     let mut template = Template::new("unistore_conformance", BTreeMap::from([(QueryKind::PointLookup, 100)]));
     template.name = "conformance".into();
     template.load = LoadMode::Qps { target_qps: 500.0, connections: 3 };
@@ -208,6 +213,7 @@ async fn check_run_rows(sink: &dyn ResultsSink, reader: &dyn ResultsReader) {
 /// equal, replacements never duplicate, and listings are in the documented order.
 pub async fn check_results_store(sink: Arc<dyn ResultsSink>, reader: Arc<dyn ResultsReader>) {
     check_run_rows(sink.as_ref(), reader.as_ref()).await;
+    super::run_listing::check_run_listing(sink.as_ref(), reader.as_ref()).await;
     super::template_versions::check_template_versions(sink.clone(), reader.clone()).await;
     // Templates: insert, read back, replace (a new version), order, delete.
     let base = now_ms();
