@@ -5,7 +5,7 @@
 //!
 //! - `GET /api/results?template=&table=&status=&table_type=&from=&to=&limit=&offset=`: the
 //!   runs' own rows (not their workers'), newest first, filtered (dates in RFC 3339, both
-//!   inclusive) and paged (`limit` 1 to 500, default 50);
+//!   inclusive) and paged by the store (`limit` 1 to 500, default 50), with the `total` count;
 //! - `GET /api/results/{id}`: the summary, the workers' summaries and the run's configuration;
 //! - `GET /api/results/{id}/series`: one point a second over every phase;
 //! - `GET /api/results/{id}/kinds`: the per-kind table of the summary;
@@ -15,8 +15,7 @@
 //! - `GET /api/results/{id}/export?format=csv|json`: a download, as the CLI's `export`;
 //! - `GET /api/results/compare?runs=A,B[,C...]&confidence=`: the core's comparison.
 //!
-//! There is no `DELETE`: the results stores cannot remove a run yet (`ResultsSink` has no
-//! delete), and a route that pretends would be worse than none.
+//! - `DELETE /api/results/{id}`: removes a finished run (409 while it is still going).
 //!
 //! An unknown run is a 404, a malformed id or filter a 400 naming the parameter at fault.
 
@@ -32,7 +31,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use unistore_core::analysis::{all_seconds, compare, snapshots_csv, CompareOptions, RunData};
 use unistore_core::metrics::{KindStats, MetricSnapshot, RunSummary};
-use unistore_core::{RunId, RunStatus, TableType};
+use unistore_core::{RunFilter, RunId, RunStatus, TableType};
 
 use crate::error::{ApiError, ApiErrorKind};
 use crate::AppState;
@@ -144,47 +143,48 @@ async fn list(State(state): State<Arc<AppState>>, Query(params): Params) -> Resu
     let template = param(&params, "template");
     let table = param(&params, "table");
 
-    // The store lists rows newest first, workers' rows beside their run's, and filters nothing:
-    // read enough rows to fill the page after filtering (as the CLI's `runs`).
-    let wanted = offset.saturating_add(limit).saturating_add(1);
-    let rows = state.results.reader.runs(wanted.saturating_mul(50).clamp(500, 100_000)).await?;
-    let mut matched = 0usize;
-    let mut page = Vec::with_capacity(limit);
-    let mut more = false;
-    for row in rows.iter().filter(|r| r.worker_id.is_none()) {
-        if template.is_some_and(|t| t != row.template_name)
-            || table.is_some_and(|t| !unistore_core::analysis::same_table(t, &row.table))
-            || status.is_some_and(|s| s.as_str() != row.status)
-            || from.is_some_and(|f| row.started_at < f)
-            || to.is_some_and(|t| row.started_at > t)
-        {
-            continue;
-        }
-        // The table type is only in the summary: read it before counting the row, and only
-        // when the filter asks (a page of 50 then costs 50 reads, not offset + 50).
-        let mut summary = None;
-        if let Some(tt) = table_type {
-            summary = state.results.reader.summary(row.run_id, None).await?;
-            if summary.as_ref().is_none_or(|s| s.table_type != tt) {
-                continue;
-            }
-        }
-        matched += 1;
-        if matched <= offset {
-            continue;
-        }
-        if page.len() == limit {
-            more = true;
-            break;
-        }
-        if summary.is_none() {
-            summary = state.results.reader.summary(row.run_id, None).await?;
-        }
-        if let Some(s) = summary {
+    // Filtered and paged by the store (in SQL); each row's listing comes from its summary, so
+    // the page shows the same figures as the CLI's `runs`.
+    let filter = RunFilter {
+        template_name: template.map(str::to_string),
+        table: table.map(str::to_string),
+        table_type,
+        status: status.map(|s| vec![s]),
+        since: from,
+        until: to,
+        limit,
+        offset,
+    };
+    let found = state.results.reader.runs_page(&filter).await?;
+    let mut page = Vec::with_capacity(found.runs.len());
+    for row in &found.runs {
+        if let Some(s) = state.results.reader.summary(row.run_id, None).await? {
             page.push(unistore_core::analysis::run_listing(&s));
         }
     }
-    Ok(Json(json!({ "runs": page, "limit": limit, "offset": offset, "has_more": more })))
+    let more = (offset as u64).saturating_add(found.runs.len() as u64) < found.total;
+    Ok(Json(
+        json!({ "runs": page, "total": found.total, "limit": limit, "offset": offset, "has_more": more }),
+    ))
+}
+
+/// `DELETE /api/results/{id}`: removes a finished run's rows (its summary, its workers',
+/// snapshots, sampled executions). A run still going is refused: stop it first.
+async fn delete(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let run_id = parse_run_id(&id)?;
+    let summary = state.results.reader.summary(run_id, None).await?.ok_or_else(|| not_found(run_id))?;
+    if !summary.status.is_terminal() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ApiErrorKind::Conflict,
+            format!("run {run_id} is still {}: stop it before deleting it", summary.status),
+        ));
+    }
+    if state.results.reader.delete_run(run_id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found(run_id))
+    }
 }
 
 /// A run's own summary, or 404.
@@ -397,7 +397,7 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/results", get(list))
         .route("/api/results/compare", get(compare_runs))
-        .route("/api/results/{id}", get(show))
+        .route("/api/results/{id}", get(show).delete(delete))
         .route("/api/results/{id}/series", get(series))
         .route("/api/results/{id}/kinds", get(kinds))
         .route("/api/results/{id}/executions", get(executions))

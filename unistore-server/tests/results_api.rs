@@ -183,6 +183,8 @@ async fn listing_filters_and_pages_newest_first() {
     assert_eq!(f.listed("?limit=2").await, (vec!['d', 'c'], true));
     assert_eq!(f.listed("?limit=2&offset=2").await, (vec!['b', 'a'], false));
     assert_eq!(f.listed("?limit=2&offset=1&template=alpha").await, (vec!['c', 'a'], false));
+    let (_, body) = f.get("/api/results?limit=1&table=orders").await;
+    assert_eq!(body["total"], 3, "the count of every matching run, not of the page: {body}");
 
     let (_, body) = f.get("/api/results?status=failed").await;
     let row = &body["runs"][0];
@@ -351,7 +353,38 @@ async fn unknown_and_malformed_runs() {
         assert_eq!(status, 400, "{tail}: {body}");
         assert!(body["error"]["message"].as_str().unwrap().contains("`not-a-run` is not a run id"));
     }
-    // There is no delete: the stores cannot remove a run.
-    let response = f.client.delete(format!("{}/api/results/{}", f.base, f.ids[0])).send().await.unwrap();
-    assert_eq!(response.status(), 405);
+}
+
+#[tokio::test]
+async fn deleting_a_run_removes_it_and_only_it() {
+    let f = fixture().await;
+    let delete = |id: String| {
+        let url = format!("{}/api/results/{id}", f.base);
+        let client = f.client.clone();
+        async move {
+            let response = client.delete(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap())
+        }
+    };
+    // A run still going is refused, and stays.
+    let (status, body) = delete(f.ids[3].to_string()).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("is still RUNNING: stop it before deleting it"), "{body}");
+    // A finished run goes, with its workers' rows, snapshots and samples; the others stay.
+    let (status, body) = delete(f.ids[0].to_string()).await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(f.listed("").await, (vec!['d', 'c', 'b'], false));
+    for tail in ["", "/series", "/executions"] {
+        let (status, _) = f.get(&format!("/api/results/{}{tail}", f.ids[0])).await;
+        assert_eq!(status, 404, "{tail}");
+    }
+    let (status, body) = f.get(&format!("/api/results/{}/series", f.ids[2])).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["seconds"].as_array().unwrap().len(), f.seconds, "the other run keeps its snapshots");
+    // Twice: the second time it is not there.
+    let (status, body) = delete(f.ids[0].to_string()).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = delete("not-a-run".into()).await;
+    assert_eq!(status, 400);
 }
