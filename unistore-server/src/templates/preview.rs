@@ -183,30 +183,42 @@ fn describe(template: &Template, statements: &[StatementSpec]) -> Vec<PreviewSta
         .collect()
 }
 
+/// The demo database's URL in the data directory.
+pub(crate) fn demo_url() -> String {
+    format!("sqlite://{}", unistore_adapters::sqlite::demo::default_demo_path().display())
+}
+
+/// Creates the demo database when it is missing (well under a second in a release build) and
+/// returns its URL.
+async fn ensure_demo() -> Result<String, ApiError> {
+    let demo = tokio::task::spawn_blocking(|| {
+        unistore_adapters::sqlite::demo::ensure_demo_database(
+            &unistore_adapters::sqlite::demo::default_demo_path(),
+        )
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ApiErrorKind::Internal,
+            format!("creating the demo database did not finish: {e}"),
+        )
+    })??;
+    Ok(demo.url())
+}
+
 /// The URL to open for a template's target, and how to name it in the answer.
 ///
-/// - no target: the demo database in the data directory (created if missing);
+/// - no target, or the demo database's URL: the demo database in the data directory (created
+///   if missing);
 /// - `connection:ID`: a stored connection. The connections API (`connections.rs`) resolves
 ///   those; until it is part of this build, such a target is a 400.
 /// - anything else: the URL itself.
 async fn resolve_target(_state: &AppState, target: Option<&str>) -> Result<(String, String), ApiError> {
     match target {
-        None => {
-            let demo = tokio::task::spawn_blocking(|| {
-                unistore_adapters::sqlite::demo::ensure_demo_database(
-                    &unistore_adapters::sqlite::demo::default_demo_path(),
-                )
-            })
-            .await
-            .map_err(|e| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    ApiErrorKind::Internal,
-                    format!("creating the demo database did not finish: {e}"),
-                )
-            })??;
-            Ok((demo.url(), "demo database".to_string()))
-        }
+        None => Ok((ensure_demo().await?, "demo database".to_string())),
+        // The demo database named by its URL (as the form names it): created if missing too.
+        Some(url) if url == demo_url() => Ok((ensure_demo().await?, "demo database".to_string())),
         // The seam for stored connections: resolve `ID` to its URL (and its secret, which
         // must stay out of the answer) here once `connections.rs` offers that.
         Some(t) if t.starts_with(CONNECTION_PREFIX) => Err(ApiError::new(

@@ -474,12 +474,8 @@ fn params_text(params: &[unistore_core::template::ParamGenerator]) -> String {
         .join(", ")
 }
 
-fn demo_url() -> String {
-    format!("sqlite://{}", unistore_adapters::sqlite::demo::default_demo_path().display())
-}
-
 fn form_page(template: &Template, editing: Option<(&str, u32)>) -> Response {
-    let demo = demo_url();
+    let demo = crate::templates::preview::demo_url();
     let data = serde_json::json!({
         "id": editing.map(|(id, _)| id),
         "version": editing.map(|(_, v)| v),
