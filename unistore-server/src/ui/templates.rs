@@ -164,7 +164,7 @@ fn list_row(t: &StoredTemplate) -> Markup {
                 div.muted.small { "v" (t.version) }
             }
             td data-label="Table" { code { (t.template.table) } }
-            td data-label="Mix" { (mix_summary(&t.template)) }
+            td data-label="Mix" .small { (mix_summary(&t.template)) }
             td data-label="Load" {
                 span.badge { (load_mode_label(&t.template.load)) }
                 " " span.small { (load_summary(&t.template.load)) }
@@ -372,9 +372,9 @@ fn form_body(t: &Template, editing: Option<&str>, demo_url: &str) -> Markup {
                     div.field data-field="load_mode" {
                         label for="f-load_mode" { "Mode" }
                         select id="f-load_mode" name="load_mode" {
-                            option value="CONCURRENCY" selected[load_mode == "CONCURRENCY"] { "Concurrency: fixed connections, closed loop" }
-                            option value="QPS" selected[load_mode == "QPS"] { "QPS: a target rate, open loop" }
-                            option value="FIND_MAX_CONCURRENCY" selected[load_mode == "FIND_MAX_CONCURRENCY"] { "Find max: add connections until it stops scaling" }
+                            option value="CONCURRENCY" selected[load_mode == "CONCURRENCY"] { "Concurrency (closed loop)" }
+                            option value="QPS" selected[load_mode == "QPS"] { "QPS (open loop, a target rate)" }
+                            option value="FIND_MAX_CONCURRENCY" selected[load_mode == "FIND_MAX_CONCURRENCY"] { "Find max concurrency (step load)" }
                         }
                     }
                     div.row data-mode="CONCURRENCY QPS" {
@@ -399,7 +399,7 @@ fn form_body(t: &Template, editing: Option<&str>, demo_url: &str) -> Markup {
                     h3 { "Scaling" }
                     div.row {
                         div.field data-field="scaling" {
-                            label for="f-scaling" { "Workers" }
+                            label for="f-scaling" { "Scaling" }
                             select id="f-scaling" name="scaling" {
                                 option value="FIXED" selected[scaling_mode == "FIXED"] { "Fixed number" }
                                 option value="AUTO" selected[scaling_mode == "AUTO"] { "Auto, up to a bound" }
