@@ -12,7 +12,12 @@
 //! - `DELETE /api/templates/{id}`: 204, with every version;
 //! - `POST /api/templates/{id}/duplicate`: 201, a new template named `<name> (copy)`;
 //! - `GET /api/templates/{id}/export?format=toml|json`: the template as a file;
-//!   `POST /api/templates/import`: such a file (TOML or JSON), stored as by `POST`.
+//!   `POST /api/templates/import`: such a file (TOML or JSON), stored as by `POST`;
+//! - `GET /api/templates/{id}/preview`, `POST /api/templates/preview` (a template, as for
+//!   create; nothing is stored): the SQL each query kind of the mix would run on the table,
+//!   rendered by the target's table manager, with its parameters and the table's profile (see
+//!   [`preview`]). A table that is not there is a 404 naming it, a database that cannot be
+//!   reached a 503.
 //!
 //! Every template is validated before anything is stored (a target URL holding a password is
 //! refused there, as templates are shown in the UI and kept in the results store); bad input is a
@@ -32,6 +37,8 @@ use unistore_core::{StoredTemplate, Template};
 
 use crate::error::{ApiError, ApiErrorKind};
 use crate::AppState;
+
+pub(crate) mod preview;
 
 /// Copies tried for a free name before giving up (`(copy)`, `(copy 2)`, ...).
 const MAX_COPIES: u32 = 100;
@@ -307,13 +314,32 @@ async fn export(
         .into_response())
 }
 
+async fn preview_stored(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<preview::Preview>, ApiError> {
+    let template = current(&state, &id).await?.template;
+    Ok(Json(preview::preview(&state, &template).await?))
+}
+
+async fn preview_body(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Result<Json<preview::Preview>, ApiError> {
+    let template = template_from_body(&headers, &bytes)?;
+    Ok(Json(preview::preview(&state, &template).await?))
+}
+
 /// The templates routes.
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/templates", get(list).post(create))
         .route("/api/templates/import", post(import))
+        .route("/api/templates/preview", post(preview_body))
         .route("/api/templates/{id}", get(show).put(update).delete(delete))
         .route("/api/templates/{id}/versions", get(versions))
         .route("/api/templates/{id}/duplicate", post(duplicate))
         .route("/api/templates/{id}/export", get(export))
+        .route("/api/templates/{id}/preview", get(preview_stored))
 }

@@ -339,3 +339,140 @@ async fn bad_templates_and_unknown_ids_are_refused_with_the_reason() {
     )
     .await;
 }
+
+/// The demo database in `dir` (created by the adapter, as the server does).
+async fn demo_in(dir: &std::path::Path) -> String {
+    let path = dir.join("demo.db");
+    let demo =
+        tokio::task::spawn_blocking(move || unistore_adapters::sqlite::demo::ensure_demo_database(&path))
+            .await
+            .unwrap()
+            .expect("the demo database is created");
+    demo.url()
+}
+
+#[tokio::test]
+async fn the_preview_renders_each_kind_on_the_real_table_with_its_parameters_and_profile() {
+    let server = Server::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let demo = demo_in(data.path()).await;
+    let template = json!({
+        "name": "demo mixed",
+        "target": demo,
+        "table": "demo_orders",
+        "mix": {"POINT_LOOKUP": 50, "RANGE_SCAN": 20, "UPDATE": 10, "CUSTOM_SQL": 20},
+        "allow_writes": true,
+        "custom_sql": {"sql": "SELECT count(*) FROM demo_orders WHERE customer_id = ? AND status = ?",
+                       "params": [{"kind": "int", "min": 1, "max": 500}, {"kind": "choice", "values": ["paid", "new"]}]},
+        "values": {"range_scan_width": 25}
+    });
+    let p = json_of(
+        server.post_json("/api/templates/preview", &json!({"template": template})).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(p["table"], "demo_orders", "{p}");
+    assert_eq!(p["table_type"], "SQLITE");
+    assert_eq!(p["row_estimate"], 100_000);
+    assert_eq!(p["key_column"], "id");
+    assert_eq!(p["primary_key"], json!(["id"]));
+    let columns: Vec<&str> =
+        p["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(columns, ["id", "customer_id", "status", "amount", "created_at"]);
+    assert!(!p["target"].as_str().unwrap().is_empty());
+
+    let statements = p["statements"].as_array().unwrap();
+    let kinds: Vec<&str> = statements.iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["POINT_LOOKUP", "RANGE_SCAN", "UPDATE", "CUSTOM_SQL"], "{p}");
+    let percents: Vec<f64> = statements.iter().map(|s| s["percent"].as_f64().unwrap()).collect();
+    assert_eq!(percents, [50.0, 20.0, 10.0, 20.0]);
+    let lookup = &statements[0];
+    let sql = lookup["sql"].as_str().unwrap();
+    assert!(sql.starts_with("SELECT") && sql.contains("\"demo_orders\"") && sql.contains("\"id\""), "{sql}");
+    assert_eq!(lookup["params"].as_array().unwrap().len(), 1);
+    assert_eq!(lookup["params"][0]["column"], "id");
+    assert_eq!(lookup["params"][0]["column_type"], "integer");
+    assert!(lookup["params"][0]["value"].as_str().unwrap().contains("a key of `id`"), "{lookup}");
+    let scan = &statements[1];
+    assert_eq!(scan["params"].as_array().unwrap().len(), 2, "{scan}");
+    assert!(scan["params"][1]["value"].as_str().unwrap().contains("plus 25"), "{scan}");
+    let update = &statements[2];
+    assert!(update["sql"].as_str().unwrap().starts_with("UPDATE"), "{update}");
+    let custom = &statements[3];
+    assert_eq!(
+        custom["sql"], "SELECT count(*) FROM demo_orders WHERE customer_id = ? AND status = ?",
+        "{custom}"
+    );
+    assert_eq!(custom["params"][0]["value"], "a random integer in 1..=500");
+    assert_eq!(custom["params"][1]["value"], "one of paid, new");
+
+    // A stored template previews the same way; previewing stores nothing.
+    assert_eq!(json_of(server.get("/api/templates").await, StatusCode::OK).await, json!([]));
+    let created = json_of(
+        server.post_json("/api/templates", &json!({"template": template})).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let stored = json_of(
+        server.get(&format!("/api/templates/{}/preview", created["id"].as_str().unwrap())).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(stored["statements"], p["statements"]);
+}
+
+#[tokio::test]
+async fn the_preview_names_what_is_wrong_with_the_table_the_template_or_the_database() {
+    let server = Server::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let demo = demo_in(data.path()).await;
+    let base = json!({"name": "p", "target": demo, "table": "demo_orders", "mix": {"POINT_LOOKUP": 100}});
+
+    let mut vanished = base.clone();
+    vanished["table"] = json!("orders_gone");
+    error_of(
+        server.post_json("/api/templates/preview", &json!({"template": vanished})).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &["orders_gone"],
+    )
+    .await;
+
+    let mut bad_mix = base.clone();
+    bad_mix["mix"] = json!({"POINT_LOOKUP": 90});
+    error_of(
+        server.post_json("/api/templates/preview", &json!({"template": bad_mix})).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        &["sums to 90%"],
+    )
+    .await;
+
+    let mut stored_connection = base.clone();
+    stored_connection["target"] = json!("connection:warehouse");
+    error_of(
+        server.post_json("/api/templates/preview", &json!({"template": stored_connection})).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        &["stored connections are not available", "connection:warehouse"],
+    )
+    .await;
+
+    // Nothing listens on port 1: connection refused, classified, without the URL's user.
+    let mut unreachable = base.clone();
+    unreachable["target"] = json!("postgres://bench_user@127.0.0.1:1/app");
+    unreachable["table"] = json!("public.orders");
+    unreachable["timeouts"] = json!({"connect": "2s"});
+    let response = server.post_json("/api/templates/preview", &json!({"template": unreachable})).await;
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert!(
+        status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::BAD_GATEWAY,
+        "{status} {body}"
+    );
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert!(body["error"]["kind"] == "unavailable" || body["error"]["kind"] == "timeout", "{body}");
+
+    error_of(server.get("/api/templates/nope/preview").await, StatusCode::NOT_FOUND, "not_found", &["nope"])
+        .await;
+}
