@@ -81,7 +81,7 @@ async fn a_template_is_made_previewed_saved_duplicated_deleted_and_run_from_the_
     let data = tempfile::tempdir().unwrap();
     // The demo database lives in the data directory the server (and its workers) inherit.
     std::env::set_var("UNISTORE_DATA_DIR", data.path());
-    let server = common::start_server(&[], None).await;
+    let server = common::start_server(&["--no-demo"], None).await;
     let addr = server.addr.clone();
     let origin = format!("http://{addr}");
     let b = Browser::launch(&chromium).await;
