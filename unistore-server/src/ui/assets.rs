@@ -16,6 +16,8 @@ use crate::AppState;
 const ASSETS: &[(&str, &str, &str)] = &[
     ("app.css", "text/css; charset=utf-8", include_str!("assets/app.css")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("assets/app.js")),
+    ("connections.js", "text/javascript; charset=utf-8", include_str!("assets/connections.js")),
+    ("connections.css", "text/css; charset=utf-8", include_str!("assets/connections.css")),
     ("favicon.svg", "image/svg+xml", include_str!("assets/favicon.svg")),
     (
         "uplot.js",

@@ -15,9 +15,13 @@ use axum::Router;
 use crate::AppState;
 
 pub(crate) mod assets;
+mod connections;
 pub(crate) mod layout;
 
 /// The UI's routes: the pages and their assets.
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/", get(|| async { Redirect::to("/templates") })).merge(assets::routes())
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/templates") }))
+        .merge(assets::routes())
+        .merge(connections::routes())
 }
