@@ -327,6 +327,10 @@ async fn every_route_with_good_and_bad_input_and_no_secret_anywhere() {
     assert!(text.contains("UNISTORE_SECRET_KEY") && text.contains("64 hex digits"), "{text}");
     assert!(!text.contains("letmein"));
 
+    // Outside the server (the worker CLI), `connection:ID` is refused with what to do instead.
+    let err = unistore_adapters::ping("connection:test-pg").await.expect_err("not a URL");
+    assert!(err.to_string().contains("unistore-server") && err.to_string().contains("--target"), "{err}");
+
     for body in &seen.0 {
         assert!(!body.contains(SECRET), "the secret is in a response: {body}");
     }

@@ -277,6 +277,40 @@ impl Launcher for LocalLauncher {
 mod tests {
     use super::{url_has_secret, Secret};
 
+    /// The run's secrets reach the worker's environment and never its command line.
+    #[tokio::test]
+    async fn run_secrets_go_to_the_environment_not_the_arguments() {
+        use super::{LaunchSpec, Launcher, LocalLauncher};
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let script = dir.path().join("fake-worker.sh");
+        std::fs::write(&script, "#!/bin/sh\nenv > \"$OUT/env\"\necho \"$@\" > \"$OUT/args\"\n")
+            .expect("script");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        let launcher = LocalLauncher::new(&script).with_env("OUT", dir.path().display().to_string());
+        let spec = LaunchSpec {
+            run_id: crate::model::RunId::new(),
+            worker_id: "worker-0".into(),
+            index: 0,
+            count: 1,
+            control_url: "sqlite:///tmp/control.db".into(),
+            results_url: None,
+            controller_url: None,
+            env: vec![("PGPASSWORD".into(), Secret::new("s3cret-pw"))],
+        };
+        assert!(!format!("{spec:?}").contains("s3cret-pw"));
+        let mut worker = launcher.launch(&spec).await.expect("launches");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while worker.try_exit().expect("state").is_none() {
+            assert!(std::time::Instant::now() < deadline, "the fake worker did not end");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let env = std::fs::read_to_string(dir.path().join("env")).expect("env written");
+        assert!(env.lines().any(|l| l == "PGPASSWORD=s3cret-pw"), "{env}");
+        let args = std::fs::read_to_string(dir.path().join("args")).expect("args written");
+        assert!(args.contains("--worker-id worker-0") && !args.contains("s3cret-pw"), "{args}");
+    }
+
     #[test]
     fn a_secret_never_shows_in_debug() {
         let s = Secret::new("hunter2");

@@ -22,9 +22,9 @@ fn row(c: &ConnectionView) -> Markup {
                 @if c.builtin { " " span.badge { "built in" } }
                 div.small.muted.mono { "connection:" (c.id) }
             }
-            td { span class={ "badge kind " (c.kind) } { (c.kind) } }
+            td.kind data-label="Kind" { span class={ "badge kind " (c.kind) } { (c.kind) } }
             td.url { code { (c.url) } }
-            td.secret {
+            td.secret data-label="Password" {
                 @if c.has_secret { span.badge.ok { "stored, encrypted" } } @else { span.muted { "none" } }
             }
             td.row-actions {

@@ -25,13 +25,15 @@
     if (c.builtin) { name.appendChild(document.createTextNode(" ")); name.appendChild(el("span", "badge", "built in")); }
     name.appendChild(el("div", "small muted mono", "connection:" + c.id));
     tr.appendChild(name);
-    const kind = el("td");
+    const kind = el("td", "kind");
+    kind.dataset.label = "Kind";
     kind.appendChild(el("span", "badge kind " + c.kind, c.kind));
     tr.appendChild(kind);
     const url = el("td", "url");
     url.appendChild(el("code", "", c.url));
     tr.appendChild(url);
     const secret = el("td", "secret");
+    secret.dataset.label = "Password";
     secret.appendChild(c.has_secret ? el("span", "badge ok", "stored, encrypted") : el("span", "muted", "none"));
     tr.appendChild(secret);
     const actions = el("td", "row-actions");
