@@ -26,7 +26,7 @@ pub mod snowflake;
 pub mod postgres;
 
 pub use registry::{
-    apply_schema, open_catalog, open_control, open_results, open_target, OpenedTarget, ResultsStore,
+    apply_schema, open_catalog, open_control, open_results, open_target, ping, OpenedTarget, ResultsStore,
     TargetOptions, DEFAULT_CONNECT_TIMEOUT,
 };
 pub use url_util::redact_url;

@@ -81,6 +81,12 @@ impl std::fmt::Debug for ResultsStore {
 }
 
 fn scheme(url: &str) -> Result<&str> {
+    if let Some(id) = url.strip_prefix("connection:") {
+        return Err(Error::invalid(format!(
+            "`connection:{id}` names a connection stored in unistore-server, which resolves it when it \
+             starts a run; here give the database URL itself (--target postgres://user@host/db)"
+        )));
+    }
     url.split_once("://").map(|(s, _)| s).ok_or_else(|| {
         Error::invalid(format!(
             "`{}` is not a URL: use sqlite:///path/file.db, postgres://user@host/db or snowflake://...",
@@ -178,5 +184,20 @@ pub async fn apply_schema(url: &str) -> Result<()> {
         #[cfg(feature = "snowflake")]
         "snowflake" => crate::snowflake::apply_schema(url).await,
         other => Err(unsupported("results", other)),
+    }
+}
+
+/// Connects to a database and runs a trivial query; returns the server's version (for a
+/// connection test). Fails with the backend's classified error (`Connect`, `Permission`,
+/// `Timeout`, ...), whose message never holds the password.
+pub async fn ping(url: &str) -> Result<String> {
+    match scheme(url)? {
+        #[cfg(feature = "sqlite")]
+        "sqlite" => crate::sqlite::ping(url).await,
+        #[cfg(feature = "snowflake")]
+        "snowflake" => crate::snowflake::ping(url).await,
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => crate::postgres::ping(url).await,
+        other => Err(unsupported("target", other)),
     }
 }

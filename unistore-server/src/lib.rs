@@ -14,7 +14,13 @@
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let results = unistore_adapters::open_results("sqlite:///tmp/results.db").await?;
-//! let state = AppState { results, results_kind: "sqlite".into(), orchestrator: None, live: Default::default() };
+//! let state = AppState {
+//!     results,
+//!     results_kind: "sqlite".into(),
+//!     orchestrator: None,
+//!     live: Default::default(),
+//!     connections: Default::default(),
+//! };
 //! let limits = ServerLimits { header_timeout: Duration::from_secs(5), ..ServerLimits::default() };
 //! let listener = bind_listener("127.0.0.1:0", &limits).await?;
 //! let shutdown = async {
@@ -38,12 +44,14 @@ use unistore_adapters::ResultsStore;
 mod auth;
 mod connection;
 mod demo;
+pub mod connections;
 mod error;
 mod eviction;
 mod limits;
 mod live;
 mod results_api;
 mod runs;
+pub mod secrets;
 mod serve;
 mod templates;
 mod ui;
@@ -66,6 +74,8 @@ pub struct AppState {
     pub orchestrator: Option<Arc<unistore_core::orchestrator::Orchestrator>>,
     /// The runs watched over WebSocket (`/ws/test/{id}`), one ticker each.
     pub live: Arc<LiveHub>,
+    /// The stored connections (`Default`: those of the data directory, opened at first use).
+    pub connections: Arc<connections::ConnectionStore>,
 }
 
 #[derive(Debug, Serialize)]
@@ -101,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .merge(results_api::routes())
         .merge(live::routes())
         .merge(templates::routes())
+        .merge(connections::routes())
         .merge(ui::routes())
         .with_state(Arc::new(state))
 }

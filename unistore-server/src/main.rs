@@ -164,6 +164,14 @@ async fn main() -> ExitCode {
         Err(e) => tracing::warn!("cannot prepare the demo database and its template: {e}"),
     }
     let kind = url.split("://").next().unwrap_or("unknown").to_string();
+    let data_dir = unistore_adapters::sqlite::demo::default_data_dir();
+    let connections = match unistore_server::connections::ConnectionStore::open(&data_dir) {
+        Ok(c) => std::sync::Arc::new(c),
+        Err(e) => {
+            eprintln!("error: cannot open the stored connections in {}: {e}", data_dir.display());
+            return ExitCode::from(1);
+        }
+    };
     let listener = match bind_listener(&cli.listen, &limits).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -234,6 +242,7 @@ async fn main() -> ExitCode {
         results_kind: kind,
         orchestrator: Some(orchestrator),
         live: Default::default(),
+        connections,
     });
     match serve(listener, protect(app, access), limits, shutdown).await {
         Ok(report) => {

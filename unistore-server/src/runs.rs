@@ -2,7 +2,7 @@
 //! workers push their one-second snapshots to.
 //!
 //! - `POST /api/runs` with `{"template_id": "..."}` (a stored template) or `{"template": {...}}`
-//!   (inline), optionally `"on_worker_loss": {"policy": "replace", "max_replacements": 2}`:
+//!   (inline; a `target` of `connection:ID` names a stored connection), optionally `"on_worker_loss": {"policy": "replace", "max_replacements": 2}`:
 //!   201 with the run's row (`PREPARED`);
 //! - `POST /api/runs/{id}/start`, `POST /api/runs/{id}/stop` (optional `{"reason": "..."}`);
 //! - `GET /api/runs/{id}`: status, phase, elapsed, workers with their last heartbeat, and the
@@ -82,7 +82,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<RunStatusRecord>), ApiError> {
     let o = orchestrator(&state)?;
     let req: CreateRun = body(&bytes, "the run request is not valid JSON")?;
-    let template: Template = match (req.template_id, req.template) {
+    let mut template: Template = match (req.template_id, req.template) {
         (Some(_), Some(_)) => return Err(bad_request("give either template_id or template, not both")),
         (None, None) => {
             return Err(bad_request("give template_id (a stored template) or template (the template itself)"))
@@ -105,7 +105,15 @@ async fn create(
         (None, Some(value)) => serde_json::from_value(value)
             .map_err(|e| bad_request(format!("the template is not valid: {e}")))?,
     };
-    let record = o.prepare(template, RunOptions { on_worker_loss: req.on_worker_loss }).await?;
+    let mut options = RunOptions { on_worker_loss: req.on_worker_loss, ..RunOptions::default() };
+    // A stored connection: the run's template gets its URL without the password, and the
+    // password reaches the workers through their environment only.
+    if let Some(id) = template.target.as_deref().and_then(|t| t.strip_prefix("connection:")) {
+        let target = state.connections.run_target(id.trim()).await?;
+        template.target = Some(target.url);
+        options.worker_env = target.env;
+    }
+    let record = o.prepare(template, options).await?;
     Ok((StatusCode::CREATED, Json(record)))
 }
 

@@ -154,8 +154,13 @@ async fn fixture() -> Fixture {
         .collect();
     sink.write_query_executions(&executions).await.unwrap();
 
-    let state =
-        AppState { results, results_kind: "sqlite".into(), orchestrator: None, live: Default::default() };
+    let state = AppState {
+        results,
+        results_kind: "sqlite".into(),
+        orchestrator: None,
+        live: Default::default(),
+        connections: Default::default(),
+    };
     let limits = ServerLimits::default();
     let listener = bind_listener("127.0.0.1:0", &limits).await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -20,8 +20,13 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/results.db", dir.path().display());
         let results = unistore_adapters::open_results(&url).await.expect("results store opens");
-        let state =
-            AppState { results, results_kind: "sqlite".into(), orchestrator: None, live: Default::default() };
+        let state = AppState {
+            results,
+            results_kind: "sqlite".into(),
+            orchestrator: None,
+            live: Default::default(),
+            connections: Default::default(),
+        };
         let limits = ServerLimits::default();
         let listener = bind_listener("127.0.0.1:0", &limits).await.expect("binds");
         let addr = listener.local_addr().unwrap();

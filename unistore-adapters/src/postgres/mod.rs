@@ -85,6 +85,21 @@ pub async fn open_catalog(url: &str) -> Result<Arc<dyn Catalog>> {
     Ok(Arc::new(PostgresCatalog::connect(PostgresConfig::from_url(url)?).await?))
 }
 
+/// Connects (within the default connect timeout, unless the URL sets one) and returns
+/// `PostgreSQL <server_version>`.
+pub async fn ping(url: &str) -> Result<String> {
+    let config = PostgresConfig::from_url(url)?.with_default_connect_timeout(crate::DEFAULT_CONNECT_TIMEOUT);
+    let client = config.connect("unistore-connection-test").await?;
+    let row = client
+        .query_one("SHOW server_version", &[])
+        .await
+        .map_err(|e| map_error(e, &format!("querying {}", config.redacted_url())))?;
+    let version: String = row
+        .try_get(0)
+        .map_err(|e| map_error(e, &format!("reading the version of {}", config.redacted_url())))?;
+    Ok(format!("PostgreSQL {version}"))
+}
+
 /// Opens the results store (tables must exist: see [`apply_schema`]).
 pub async fn open_results(url: &str) -> Result<ResultsStore> {
     let store = Arc::new(PostgresResultsStore::open(url).await?);

@@ -159,6 +159,13 @@ pub async fn execute_statements(url: &str, statements: &[String]) -> Result<()> 
     Ok(())
 }
 
+/// Logs in, runs `SELECT CURRENT_VERSION()` and returns `Snowflake <version>`.
+pub async fn ping(url: &str) -> Result<String> {
+    let rows = query_text(url, "SELECT CURRENT_VERSION()").await?;
+    let version = rows.into_iter().next().and_then(|r| r.into_iter().next().flatten()).unwrap_or_default();
+    Ok(format!("Snowflake {version}").trim_end().to_string())
+}
+
 /// Runs a query and returns its rows as text (`None` for NULL), for checks by hand and tests.
 pub async fn query_text(url: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
     let config = SnowflakeConfig::from_url(url)?;

@@ -56,6 +56,27 @@ pub async fn open_catalog(url: &str) -> Result<Arc<dyn Catalog>> {
     Ok(Arc::new(SqliteCatalog::open(&config).await?))
 }
 
+/// Opens the database file read-only (it must exist) and returns `SQLite <version>`.
+pub async fn ping(url: &str) -> Result<String> {
+    let config = SqliteConfig::from_url(url)?;
+    let path = config.path().to_path_buf();
+    run_blocking("a connection test", move || {
+        if !path.is_file() {
+            return Err(Error::backend(
+                ErrorKind::NotFound,
+                format!("no SQLite database at {}: check the path", path.display()),
+            ));
+        }
+        let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| map_error(e, &format!("opening {}", path.display())))?;
+        let version: String = conn
+            .query_row("SELECT sqlite_version()", [], |row| row.get(0))
+            .map_err(|e| map_error(e, &format!("querying {}", path.display())))?;
+        Ok(format!("SQLite {version}"))
+    })
+    .await
+}
+
 /// Opens (and creates, with its schema, if needed) an SQLite results store.
 pub async fn open_results(url: &str) -> Result<ResultsStore> {
     let config = SqliteConfig::from_url(url)?;

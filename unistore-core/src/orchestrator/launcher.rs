@@ -28,6 +28,38 @@ pub struct LaunchSpec {
     pub results_url: Option<String>,
     /// The controller's base URL for live metrics (`POST /api/runs/{id}/metrics/live`).
     pub controller_url: Option<String>,
+    /// Environment variables of this run's workers that hold secrets (`PGPASSWORD` of a stored
+    /// connection): set in the worker's environment only, never on its command line.
+    pub env: Vec<(String, Secret)>,
+}
+
+/// A secret (a password) on its way to a worker's environment. It is kept in memory only;
+/// `Debug` prints `***`, and it has no `Serialize`, so it cannot reach a log, a store or a
+/// response by accident.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps `value`.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that must hand it on.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
 }
 
 /// Whether a store URL carries a secret (a password in its user part, or a password, token or
@@ -208,6 +240,9 @@ impl Launcher for LocalLauncher {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        for (k, v) in &spec.env {
+            cmd.env(k, v.expose());
+        }
         match self.log_path(spec.run_id, &spec.worker_id) {
             Some(path) => {
                 if let Some(dir) = path.parent() {
@@ -240,7 +275,50 @@ impl Launcher for LocalLauncher {
 
 #[cfg(test)]
 mod tests {
-    use super::url_has_secret;
+    use super::{url_has_secret, Secret};
+
+    /// The run's secrets reach the worker's environment and never its command line.
+    #[tokio::test]
+    async fn run_secrets_go_to_the_environment_not_the_arguments() {
+        use super::{LaunchSpec, Launcher, LocalLauncher};
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let script = dir.path().join("fake-worker.sh");
+        std::fs::write(&script, "#!/bin/sh\nenv > \"$OUT/env\"\necho \"$@\" > \"$OUT/args\"\n")
+            .expect("script");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        let launcher = LocalLauncher::new(&script).with_env("OUT", dir.path().display().to_string());
+        let spec = LaunchSpec {
+            run_id: crate::model::RunId::new(),
+            worker_id: "worker-0".into(),
+            index: 0,
+            count: 1,
+            control_url: "sqlite:///tmp/control.db".into(),
+            results_url: None,
+            controller_url: None,
+            env: vec![("PGPASSWORD".into(), Secret::new("s3cret-pw"))],
+        };
+        assert!(!format!("{spec:?}").contains("s3cret-pw"));
+        let mut worker = launcher.launch(&spec).await.expect("launches");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while worker.try_exit().expect("state").is_none() {
+            assert!(std::time::Instant::now() < deadline, "the fake worker did not end");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let env = std::fs::read_to_string(dir.path().join("env")).expect("env written");
+        assert!(env.lines().any(|l| l == "PGPASSWORD=s3cret-pw"), "{env}");
+        let args = std::fs::read_to_string(dir.path().join("args")).expect("args written");
+        assert!(args.contains("--worker-id worker-0") && !args.contains("s3cret-pw"), "{args}");
+    }
+
+    #[test]
+    fn a_secret_never_shows_in_debug() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "***");
+        assert_eq!(s.expose(), "hunter2");
+        let env = vec![("PGPASSWORD".to_string(), s)];
+        assert!(!format!("{env:?}").contains("hunter2"));
+    }
 
     #[test]
     fn secrets_in_urls_are_recognised() {

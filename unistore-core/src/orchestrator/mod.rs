@@ -35,7 +35,7 @@ use crate::model::{
 use crate::sink::{ResultsReader, ResultsSink};
 use crate::template::Template;
 
-pub use launcher::{url_has_secret, LaunchSpec, Launcher, LocalLauncher, WorkerExit, WorkerProcess};
+pub use launcher::{url_has_secret, LaunchSpec, Launcher, LocalLauncher, Secret, WorkerExit, WorkerProcess};
 pub use merge::{merge_summaries, LiveFigures, LiveRun};
 pub use plan::{plan_workers, HostCapacity, WorkerPlan};
 pub use qps::{QpsAction, QpsBounds, QpsLoop, WorkerRate};
@@ -121,6 +121,10 @@ impl OrchestratorSettings {
 pub struct RunOptions {
     /// Policy for lost workers (`None`: the orchestrator's default).
     pub on_worker_loss: Option<LossPolicy>,
+    /// Secrets for the run's workers' environment (the password of a stored connection, as
+    /// `PGPASSWORD`): kept in memory for the run's life, given to replacement workers too, never
+    /// written to the control store. A run re-attached after a controller restart has none.
+    pub worker_env: Vec<(String, Secret)>,
 }
 
 /// A worker as the run's view shows it.
@@ -160,6 +164,8 @@ pub struct RunOutcome {
 
 struct Entry {
     policy: LossPolicy,
+    /// The run's [`RunOptions::worker_env`].
+    worker_env: Vec<(String, Secret)>,
     notes: Vec<String>,
     done: Option<watch::Receiver<Option<RunOutcome>>>,
     live: LiveRun,
@@ -292,6 +298,7 @@ impl Orchestrator {
             run_id,
             Entry {
                 policy: options.on_worker_loss.unwrap_or(self.settings.on_worker_loss),
+                worker_env: options.worker_env,
                 notes: plan.bound_note.into_iter().collect(),
                 done: None,
                 live: LiveRun::default(),
@@ -329,6 +336,7 @@ impl Orchestrator {
             let mut runs = self.runs.lock();
             let entry = runs.entry(run_id).or_insert_with(|| Entry {
                 policy: self.settings.on_worker_loss,
+                worker_env: Vec::new(),
                 notes: Vec::new(),
                 done: None,
                 live: LiveRun::default(),
@@ -358,6 +366,10 @@ impl Orchestrator {
                     .map(|p| (crate::stepload::StepSearch::new(p), rx));
             }
             let outcome = driver.run(true).await;
+            // The run's secrets live as long as the run, not as long as the controller.
+            if let Some(entry) = me.runs.lock().get_mut(&run_id) {
+                entry.worker_env.clear();
+            }
             let _ = tx.send(Some(outcome));
         });
         Ok(record)
@@ -510,6 +522,7 @@ impl Orchestrator {
                         run_id,
                         Entry {
                             policy: LossPolicy::Fail,
+                            worker_env: Vec::new(),
                             notes: vec!["re-attached by a restarted controller".to_string()],
                             done: Some(rx),
                             live: LiveRun::default(),
@@ -665,6 +678,7 @@ impl Driver {
             control_url: self.o.settings.control_url.clone(),
             results_url: self.o.settings.results_url.clone(),
             controller_url: self.o.settings.controller_url.clone(),
+            env: self.o.runs.lock().get(&self.run_id()).map(|e| e.worker_env.clone()).unwrap_or_default(),
         }
     }
 

@@ -18,6 +18,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("app.js", "text/javascript; charset=utf-8", include_str!("assets/app.js")),
     ("templates.js", "text/javascript; charset=utf-8", include_str!("assets/templates.js")),
     ("templates.css", "text/css; charset=utf-8", include_str!("assets/templates.css")),
+    ("connections.js", "text/javascript; charset=utf-8", include_str!("assets/connections.js")),
+    ("connections.css", "text/css; charset=utf-8", include_str!("assets/connections.css")),
     ("favicon.svg", "image/svg+xml", include_str!("assets/favicon.svg")),
     (
         "uplot.js",

@@ -15,6 +15,7 @@ use axum::Router;
 use crate::AppState;
 
 pub(crate) mod assets;
+mod connections;
 pub(crate) mod layout;
 mod templates;
 
@@ -24,4 +25,5 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/", get(|| async { Redirect::to("/templates") }))
         .merge(assets::routes())
         .merge(templates::routes())
+        .merge(connections::routes())
 }
