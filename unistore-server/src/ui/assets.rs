@@ -16,6 +16,8 @@ use crate::AppState;
 const ASSETS: &[(&str, &str, &str)] = &[
     ("app.css", "text/css; charset=utf-8", include_str!("assets/app.css")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("assets/app.js")),
+    ("live.js", "text/javascript; charset=utf-8", include_str!("assets/live.js")),
+    ("live.css", "text/css; charset=utf-8", include_str!("assets/live.css")),
     ("favicon.svg", "image/svg+xml", include_str!("assets/favicon.svg")),
     (
         "uplot.js",

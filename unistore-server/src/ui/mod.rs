@@ -16,8 +16,12 @@ use crate::AppState;
 
 pub(crate) mod assets;
 pub(crate) mod layout;
+mod run_live;
 
 /// The UI's routes: the pages and their assets.
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/", get(|| async { Redirect::to("/templates") })).merge(assets::routes())
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/templates") }))
+        .merge(assets::routes())
+        .merge(run_live::routes())
 }
