@@ -10,6 +10,8 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
+
 use crate::error::Result;
 use crate::metrics::{KindStats, MetricSnapshot, StepResult};
 use crate::model::RunPhase;
@@ -87,6 +89,40 @@ pub struct StepSearch {
     steps: Vec<StepResult>,
     healthy: Vec<bool>,
     done: bool,
+    /// Why the search ended, once it has.
+    stopped: Option<String>,
+}
+
+/// Where a search stands, as the live view shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepState {
+    /// The step running now (from 1), or the last one once the search has ended.
+    pub current_step: usize,
+    /// Connections of the current step.
+    pub connections: u32,
+    /// Seconds of the current step measured so far.
+    pub elapsed_in_step_s: f64,
+    /// Length of a step, seconds.
+    pub step_s: f64,
+    /// The search's upper bound.
+    pub max_connections: u32,
+    /// The steps judged so far.
+    pub steps: Vec<JudgedStep>,
+    /// Why the search ended (`None` while it goes on).
+    pub finished: Option<String>,
+}
+
+/// One judged step and its verdict: `BEST` (the best sustainable step so far), `OK` (within the
+/// latency and error bounds) or `BREACH` (over a bound).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JudgedStep {
+    /// Step number, from 1.
+    pub step: usize,
+    /// Its figures.
+    #[serde(flatten)]
+    pub result: StepResult,
+    /// `BEST`, `OK` or `BREACH`.
+    pub verdict: &'static str,
 }
 
 impl StepSearch {
@@ -100,6 +136,7 @@ impl StepSearch {
             steps: Vec::new(),
             healthy: Vec::new(),
             done: false,
+            stopped: None,
         }
     }
 
@@ -142,12 +179,15 @@ impl StepSearch {
         self.healthy.push(healthy);
         if let Some(first) = reasons.into_iter().next() {
             self.done = true;
+            self.stopped = Some(first.clone());
             return Ok(StepDecision::Stop(first));
         }
         let next = self.connections.saturating_add(p.step_connections);
         if next > p.max_connections {
             self.done = true;
-            return Ok(StepDecision::Stop(format!("reached max_connections ({})", p.max_connections)));
+            let reason = format!("reached max_connections ({})", p.max_connections);
+            self.stopped = Some(reason.clone());
+            return Ok(StepDecision::Stop(reason));
         }
         self.connections = next;
         Ok(StepDecision::SetConnections(next))
@@ -172,6 +212,44 @@ impl StepSearch {
     /// The steps judged so far.
     pub fn steps(&self) -> &[StepResult] {
         &self.steps
+    }
+
+    /// Where the search stands: the current step and the steps judged, each with its verdict.
+    pub fn state(&self) -> StepState {
+        let best = self
+            .steps
+            .iter()
+            .zip(&self.healthy)
+            .enumerate()
+            .filter(|(_, (_, ok))| **ok)
+            .max_by(|(_, (a, _)), (_, (b, _))| a.qps.total_cmp(&b.qps))
+            .map(|(i, _)| i);
+        let steps: Vec<JudgedStep> = self
+            .steps
+            .iter()
+            .zip(&self.healthy)
+            .enumerate()
+            .map(|(i, (s, ok))| JudgedStep {
+                step: i + 1,
+                result: s.clone(),
+                verdict: if Some(i) == best {
+                    "BEST"
+                } else if *ok {
+                    "OK"
+                } else {
+                    "BREACH"
+                },
+            })
+            .collect();
+        StepState {
+            current_step: if self.done { self.steps.len().max(1) } else { self.steps.len() + 1 },
+            connections: self.connections,
+            elapsed_in_step_s: self.elapsed_in_step,
+            step_s: self.params.step_duration.as_secs_f64(),
+            max_connections: self.params.max_connections,
+            steps,
+            finished: self.stopped.clone(),
+        }
     }
 
     /// The highest-throughput step that broke no latency or error bound.

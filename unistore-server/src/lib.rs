@@ -43,8 +43,8 @@ use unistore_adapters::ResultsStore;
 
 mod auth;
 mod connection;
-mod demo;
 pub mod connections;
+mod demo;
 mod error;
 mod eviction;
 mod limits;

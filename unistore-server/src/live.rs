@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 use unistore_core::orchestrator::{plan, Orchestrator, RunView};
-use unistore_core::{RunId, Template};
+use unistore_core::{KindStats, QueryKind, RunId, Template};
 
 use crate::AppState;
 
@@ -140,6 +140,12 @@ impl Source {
                 "latency_ms": s.total.latency_ms,
                 "connections": s.connections,
                 "duration_s": s.duration_s,
+                "p50_ms": s.total.latency_ms.p50,
+                "p95_ms": s.total.latency_ms.p95,
+                "p99_ms": s.total.latency_ms.p99,
+                "error_rate": s.total.error_rate(),
+                "kinds": kinds(&s.by_kind),
+                "slo": s.slo,
                 "steps": s.steps,
                 "best_step": s.best_step,
                 "warnings": s.warnings,
@@ -150,57 +156,101 @@ impl Source {
     }
 }
 
+/// A kind's (or the run's) figures as the page shows them.
+fn figures(k: &KindStats) -> Value {
+    json!({
+        "ops": k.ops,
+        "errors": k.errors,
+        "error_rate": k.error_rate(),
+        "qps": k.qps,
+        "p50_ms": k.latency_ms.p50,
+        "p95_ms": k.latency_ms.p95,
+        "p99_ms": k.latency_ms.p99,
+    })
+}
+
+/// Per-kind figures as a list (kind first), in the kinds' order.
+fn kinds(by_kind: &std::collections::BTreeMap<QueryKind, KindStats>) -> Vec<Value> {
+    by_kind
+        .iter()
+        .map(|(kind, k)| {
+            let mut v = figures(k);
+            v["kind"] = json!(kind);
+            v
+        })
+        .collect()
+}
+
+/// The phases of a run with their lengths and the time left in each at `elapsed` seconds of
+/// load; the current phase's remaining time is the first non-zero one.
+fn phases(t: &Template, elapsed: f64) -> Vec<Value> {
+    let mut start = 0.0;
+    let mut out = Vec::new();
+    for (name, d) in [
+        ("WARMUP", t.phases.warmup),
+        ("MEASUREMENT", plan::measurement_of(t)),
+        ("COOLDOWN", t.phases.cooldown),
+    ] {
+        let length = d.as_secs_f64();
+        let left = (start + length - elapsed).clamp(0.0, length);
+        out.push(json!({
+            "phase": name,
+            "starts_at_s": start,
+            "length_s": length,
+            "elapsed_s": length - left,
+            "remaining_s": left,
+        }));
+        start += length;
+    }
+    out
+}
+
 /// A running run's message: status, phase with the time left in each phase, the merged live
-/// figures, workers and notes.
+/// figures (totals, per kind, in flight), each worker's health and latest second, the step
+/// search of a `FIND_MAX_CONCURRENCY` run, notes and the reason of a cancellation or failure.
 fn running(view: &RunView) -> Value {
     let r = &view.record;
     let template: Option<Template> = r.template_json.as_deref().and_then(|j| serde_json::from_str(j).ok());
-    let phases = template.as_ref().map(|t| {
-        let elapsed = view.elapsed_s.unwrap_or(0.0);
-        let mut start = 0.0;
-        let mut out = Vec::new();
-        for (name, d) in [
-            ("WARMUP", t.phases.warmup),
-            ("MEASUREMENT", plan::measurement_of(t)),
-            ("COOLDOWN", t.phases.cooldown),
-        ] {
-            let length = d.as_secs_f64();
-            let left = (start + length - elapsed).clamp(0.0, length);
-            out.push(json!({ "phase": name, "length_s": length, "remaining_s": left }));
-            start += length;
-        }
-        out
+    let elapsed = view.elapsed_s.unwrap_or(0.0);
+    let phases = template.as_ref().map(|t| phases(t, elapsed));
+    let phase_remaining_s = phases.as_ref().and_then(|ps| {
+        let name = serde_json::to_value(r.phase).ok()?;
+        ps.iter().find(|p| p["phase"] == name).map(|p| p["remaining_s"].clone())
     });
     let live = view.live.as_ref().map(|l| {
-        json!({
-            "qps": l.total.qps,
-            "ops": l.total.ops,
-            "errors": l.total.errors,
-            "error_rate": l.total.error_rate(),
-            "p50_ms": l.total.latency_ms.p50,
-            "p95_ms": l.total.latency_ms.p95,
-            "p99_ms": l.total.latency_ms.p99,
-            "connections": l.active_connections,
-            "target_qps": l.target_qps,
-            "workers": l.workers,
-            "taken_at": l.taken_at,
-        })
+        let mut v = figures(&l.total);
+        v["connections"] = json!(l.active_connections);
+        v["in_flight"] = json!(l.in_flight);
+        v["backlog"] = json!(l.backlog);
+        v["target_qps"] = json!(l.target_qps);
+        v["workers"] = json!(l.workers);
+        v["taken_at"] = json!(l.taken_at);
+        v["interval_s"] = json!(l.interval_s);
+        v["errors_by_kind"] = json!(l.total.errors_by_kind);
+        v["kinds"] = json!(kinds(&l.by_kind));
+        v
     });
     let workers: Vec<Value> = view
         .workers
         .iter()
         .map(|w| {
             let h = &w.heartbeat;
+            let second = view.live.as_ref().and_then(|l| l.per_worker.get(&h.worker_id));
             json!({
                 "worker_id": h.worker_id,
                 "state": h.state,
                 "phase": h.phase,
-                "connections": h.connections,
+                "connections": second.map_or(h.connections, |s| s.connections),
                 "ops": h.ops,
                 "errors": h.errors,
                 "last_error": h.last_error,
                 "host": h.host,
                 "beat_age_s": w.beat_age_s,
+                "seq": second.map(|s| s.seq),
+                "qps": second.map(|s| s.qps),
+                "second_ops": second.map(|s| s.ops),
+                "second_errors": second.map(|s| s.errors),
+                "p95_ms": second.map(|s| s.p95_ms),
             })
         })
         .collect();
@@ -211,10 +261,13 @@ fn running(view: &RunView) -> Value {
         "reason": r.reason,
         "elapsed_s": view.elapsed_s,
         "phases": phases,
+        "phase_remaining_s": phase_remaining_s,
+        "load_mode": template.as_ref().map(|t| t.load.name()),
         "target_connections": r.target_connections,
         "target_qps": r.target_qps,
         "live": live,
         "workers": workers,
+        "steps": view.live.as_ref().and_then(|l| l.steps.as_ref()),
         "notes": view.notes,
         "final": false,
     })

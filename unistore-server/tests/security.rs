@@ -17,8 +17,13 @@ async fn app(access: Access) -> (Router, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/results.db", dir.path().display());
     let results = unistore_adapters::open_results(&url).await.unwrap();
-    let state =
-        AppState { results, results_kind: "sqlite".into(), orchestrator: None, live: Default::default() };
+    let state = AppState {
+        results,
+        results_kind: "sqlite".into(),
+        orchestrator: None,
+        live: Default::default(),
+        connections: Default::default(),
+    };
     (protect(router(state), access), dir)
 }
 

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::metrics::{KindStats, MetricSnapshot, RunSummary};
 use crate::model::{RunId, RunPhase, RunStatus};
 use crate::runner::apply_verdict;
+use crate::stepload::{StepSearch, StepSearchParams, StepState};
 use crate::summary::evaluate_slo;
 use crate::template::Template;
 
@@ -116,8 +117,10 @@ pub fn merge_summaries(run_id: RunId, template: &Template, parts: &[RunSummary])
         warnings,
         seed: first.seed,
         stages: Vec::new(),
-        steps: Vec::new(),
-        best_step: None,
+        // One worker that searched itself judged the run's steps; across workers the
+        // controller's search fills them in afterwards.
+        steps: if parts.len() == 1 { first.steps.clone() } else { Vec::new() },
+        best_step: if parts.len() == 1 { first.best_step.clone() } else { None },
         server_stats: merge_server_stats(parts),
         client: crate::metrics::ClientInfo::merge(parts.iter().filter_map(|p| p.client.as_ref())),
         gate: None,
@@ -182,16 +185,61 @@ pub struct LiveFigures {
     /// Open-loop target of all workers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_qps: Option<f64>,
+    /// The merge's window, seconds (the longest of the merged intervals).
+    pub interval_s: f64,
+    /// Operations in flight on average over the window, by Little's law: the summed response
+    /// time of the operations that completed in it over its length. The engine keeps no
+    /// in-flight gauge, and a gauge read once a second would miss every burst in between.
+    pub in_flight: f64,
+    /// Open loop: operations due that had not started yet, all workers.
+    pub backlog: u64,
     /// All kinds, all workers (histograms left out).
     pub total: KindStats,
     /// Per kind, all workers (histograms left out).
     pub by_kind: BTreeMap<crate::model::QueryKind, KindStats>,
+    /// Each merged worker's own second, by worker id.
+    pub per_worker: BTreeMap<String, WorkerLive>,
+    /// A `FIND_MAX_CONCURRENCY` run: where the step search stands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<StepState>,
 }
 
-/// The latest snapshot of each worker of one run, merged on demand.
+/// One worker's latest second.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkerLive {
+    /// The snapshot's sequence number (the worker's second).
+    pub seq: u64,
+    /// When it was taken.
+    pub taken_at: DateTime<Utc>,
+    /// Successful operations per second.
+    pub qps: f64,
+    /// Successful operations in the second.
+    pub ops: u64,
+    /// Failed operations in the second.
+    pub errors: u64,
+    /// Connections open.
+    pub connections: u32,
+    /// p95 response time, ms.
+    pub p95_ms: f64,
+}
+
+/// The latest snapshot of each worker of one run, merged on demand, and for a
+/// `FIND_MAX_CONCURRENCY` run the step search followed on the same snapshots.
 #[derive(Debug, Default)]
 pub struct LiveRun {
     latest: HashMap<String, MetricSnapshot>,
+    steps: Option<StepFollower>,
+}
+
+/// The run's step search, replayed for the live view. The search is a pure function of the
+/// run-level snapshots, so feeding it what the deciding search is fed (one worker's own
+/// snapshots, or the controller's merged rounds of several workers) gives the same steps and
+/// verdicts without asking the worker or the driver for their state.
+#[derive(Debug)]
+struct StepFollower {
+    search: StepSearch,
+    /// Fed merged rounds ([`LiveRun::observe_round`]) rather than each worker's snapshots.
+    rounds: bool,
 }
 
 /// Snapshots older than this behind the newest are left out of the live merge (their worker is
@@ -205,8 +253,26 @@ impl LiveRun {
         match self.latest.get(&snapshot.worker_id) {
             Some(old) if old.seq >= snapshot.seq => {}
             _ => {
+                if let Some(f) = self.steps.as_mut().filter(|f| !f.rounds) {
+                    // An error here is the merge's (a histogram that does not decode): the
+                    // deciding search meets the same one, and the live view shows what it has.
+                    let _ = f.search.observe(&snapshot);
+                }
                 self.latest.insert(snapshot.worker_id.clone(), snapshot);
             }
+        }
+    }
+
+    /// Follows a `FIND_MAX_CONCURRENCY` search from now on: fed each worker's snapshots (one
+    /// worker searching itself) or, with `rounds`, the merged rounds of several workers.
+    pub fn follow_steps(&mut self, params: StepSearchParams, rounds: bool) {
+        self.steps = Some(StepFollower { search: StepSearch::new(params), rounds });
+    }
+
+    /// One merged round of a search across workers (the snapshot the driver's search gets).
+    pub fn observe_round(&mut self, merged: &MetricSnapshot) {
+        if let Some(f) = self.steps.as_mut().filter(|f| f.rounds) {
+            let _ = f.search.observe(merged);
         }
     }
 
@@ -238,14 +304,34 @@ impl LiveRun {
             k.histogram = None;
             k.service_histogram = None;
         }
+        let per_worker = fresh
+            .iter()
+            .map(|s| {
+                let w = WorkerLive {
+                    seq: s.seq,
+                    taken_at: s.taken_at,
+                    qps: s.total.qps,
+                    ops: s.total.ops,
+                    errors: s.total.errors,
+                    connections: s.active_connections,
+                    p95_ms: s.total.latency_ms.p95,
+                };
+                (s.worker_id.clone(), w)
+            })
+            .collect();
         Ok(Some(LiveFigures {
             taken_at: newest,
             phase: fresh.iter().map(|s| s.phase).max().unwrap_or(RunPhase::Preparing),
             workers: fresh.len(),
             active_connections: fresh.iter().map(|s| s.active_connections).sum(),
             target_qps: fresh.iter().filter_map(|s| s.target_qps).reduce(|a, b| a + b),
+            interval_s: window,
+            in_flight: total.sum_ns as f64 / 1e9 / window,
+            backlog: fresh.iter().map(|s| s.backlog).sum(),
             total,
             by_kind,
+            per_worker,
+            steps: self.steps.as_ref().map(|f| f.search.state()),
         }))
     }
 }
@@ -363,5 +449,64 @@ mod tests {
         assert_eq!((m.workers, m.total.ops, m.active_connections), (2, 150, 4));
         assert!((m.total.qps - 150.0).abs() < 1e-9);
         assert!(m.total.histogram.is_none(), "histograms are not sent to browsers");
+        // 100 operations of 1 ms and 50 of 2 ms in one second: 0.2 s busy, 0.2 in flight.
+        assert!((m.in_flight - 0.2).abs() < 1e-9, "{}", m.in_flight);
+        assert_eq!(m.per_worker["worker-0"].seq, 2);
+        assert_eq!(m.per_worker["worker-0"].ops, 100);
+        assert_eq!(m.per_worker["worker-1"].ops, 50);
+        assert!((m.per_worker["worker-1"].qps - 50.0).abs() < 1e-9);
+        assert!(m.steps.is_none(), "not a search");
+    }
+
+    /// The live view follows a search on the same snapshots as the deciding search: the same
+    /// steps, the current step and connections, and a verdict per step.
+    #[test]
+    fn live_figures_follow_the_step_search() {
+        let run_id = RunId::new();
+        let params = crate::stepload::StepSearchParams {
+            start_connections: 2,
+            step_connections: 2,
+            step_duration: std::time::Duration::from_secs(1),
+            max_connections: 8,
+            qps_drop_pct: 20.0,
+            p95_growth_pct: 50.0,
+            max_error_rate: 0.5,
+        };
+        // Step 1 at 1 ms, step 2 at 1 ms with more throughput, step 3 at 5 ms: over the p95 bound.
+        let seconds = [(1, 1_000, 100), (2, 1_000, 150), (3, 5_000, 160)];
+        let mut deciding = crate::stepload::StepSearch::new(params.clone());
+        let mut live = LiveRun::default();
+        live.follow_steps(params, false);
+        for (seq, us, n) in seconds {
+            let s = MetricSnapshot {
+                run_id,
+                worker_id: "worker-0".into(),
+                seq,
+                taken_at: Utc::now(),
+                elapsed_s: seq as f64,
+                interval_s: 1.0,
+                phase: RunPhase::Measurement,
+                active_connections: 2 * seq as u32,
+                target_connections: 2 * seq as u32,
+                target_qps: None,
+                late_starts: 0,
+                backlog: 0,
+                total: stats(&[(us, n)], 1.0),
+                by_kind: BTreeMap::new(),
+            };
+            deciding.observe(&s).expect("observe");
+            live.observe(s);
+        }
+        let steps = live.merged().expect("merge").expect("figures").steps.expect("a search");
+        assert_eq!(steps.steps.len(), 3);
+        assert_eq!(
+            steps.steps.iter().map(|s| &s.result).collect::<Vec<_>>(),
+            deciding.steps().iter().collect::<Vec<_>>()
+        );
+        let verdicts: Vec<&str> = steps.steps.iter().map(|s| s.verdict).collect();
+        assert_eq!(verdicts, ["OK", "BEST", "BREACH"]);
+        assert_eq!(steps.steps[1].result.connections, 4);
+        assert!(steps.finished.as_deref().is_some_and(|r| r.contains("p95")), "{:?}", steps.finished);
+        assert_eq!((steps.current_step, steps.connections), (3, 6));
     }
 }

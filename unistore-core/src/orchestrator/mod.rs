@@ -185,15 +185,17 @@ struct SearchRounds {
 }
 
 impl SearchRounds {
-    fn observe(&mut self, snapshot: MetricSnapshot) -> Result<()> {
+    /// Takes a worker's snapshot; returns the round's merged snapshot (also sent to the
+    /// driver's search) when this one completed it.
+    fn observe(&mut self, snapshot: MetricSnapshot) -> Result<Option<MetricSnapshot>> {
         let seq = snapshot.seq;
         let round = self.pending.entry(seq).or_default();
         if round.iter().any(|s| s.worker_id == snapshot.worker_id) {
-            return Ok(());
+            return Ok(None);
         }
         round.push(snapshot);
         if round.len() < self.workers {
-            return Ok(());
+            return Ok(None);
         }
         let round = self.pending.remove(&seq).unwrap_or_default();
         // A round that never completed (a worker lost meanwhile) is dropped, not merged late.
@@ -218,8 +220,8 @@ impl SearchRounds {
             total,
             by_kind: BTreeMap::new(),
         };
-        let _ = self.tx.send(merged);
-        Ok(())
+        let _ = self.tx.send(merged.clone());
+        Ok(Some(merged))
     }
 }
 
@@ -345,6 +347,9 @@ impl Orchestrator {
                 rounds: None,
             });
             entry.done = Some(rx);
+            if let Some(params) = crate::stepload::StepSearchParams::from_load(&template.load) {
+                entry.live.follow_steps(params, record.worker_count > 1);
+            }
             if crate::stepload::StepSearchParams::from_load(&template.load).is_some()
                 && record.worker_count > 1
             {
@@ -425,7 +430,9 @@ impl Orchestrator {
         let mut runs = self.runs.lock();
         let entry = runs.get_mut(&snapshot.run_id).ok_or_else(|| not_found(snapshot.run_id))?;
         if let Some(rounds) = entry.rounds.as_mut() {
-            rounds.observe(snapshot.clone())?;
+            if let Some(merged) = rounds.observe(snapshot.clone())? {
+                entry.live.observe_round(&merged);
+            }
         }
         entry.live.observe(snapshot);
         entry.live_dirty = true;

@@ -20,6 +20,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("templates.css", "text/css; charset=utf-8", include_str!("assets/templates.css")),
     ("connections.js", "text/javascript; charset=utf-8", include_str!("assets/connections.js")),
     ("connections.css", "text/css; charset=utf-8", include_str!("assets/connections.css")),
+    ("live.js", "text/javascript; charset=utf-8", include_str!("assets/live.js")),
+    ("live.css", "text/css; charset=utf-8", include_str!("assets/live.css")),
     ("favicon.svg", "image/svg+xml", include_str!("assets/favicon.svg")),
     (
         "uplot.js",

@@ -17,6 +17,7 @@ use crate::AppState;
 pub(crate) mod assets;
 mod connections;
 pub(crate) mod layout;
+mod run_live;
 mod templates;
 
 /// The UI's routes: the pages and their assets.
@@ -26,4 +27,5 @@ pub fn routes() -> Router<Arc<AppState>> {
         .merge(assets::routes())
         .merge(templates::routes())
         .merge(connections::routes())
+        .merge(run_live::routes())
 }
