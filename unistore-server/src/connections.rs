@@ -497,22 +497,9 @@ struct SplitUrl {
     secret: Option<Secret>,
 }
 
+/// A URL's percent-encoded part as text (invalid UTF-8 replaced, never a panic).
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 /// Checks the URL's scheme and shape and moves any password out of it.
@@ -752,5 +739,6 @@ mod tests {
         assert_eq!(r.full_url(), "postgres://bob:p%40ss%20word@db/app");
         assert_eq!(r.scrub("login p@ss word failed".into()), "login *** failed");
         assert_eq!(percent_decode("a%2Fb%"), "a/b%");
+        assert_eq!(percent_decode("%a\u{e9}%41"), "%a\u{e9}A", "a stray % before a multi-byte character");
     }
 }

@@ -45,6 +45,7 @@ mod auth;
 mod connection;
 pub mod connections;
 mod demo;
+mod discovery;
 mod error;
 mod eviction;
 mod limits;
@@ -111,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .merge(results_api::routes())
         .merge(live::routes())
         .merge(templates::routes())
+        .merge(discovery::routes())
         .merge(connections::routes())
         .merge(ui::routes())
         .with_state(Arc::new(state))

@@ -443,3 +443,68 @@ async fn a_run_through_a_stored_postgres_connection_completes() {
         );
     }
 }
+
+/// Discovery through a stored connection: the PostgreSQL server's databases, schemas and
+/// tables (pgbench_accounts with its key and estimate, read through the sealed password), the
+/// demo's SQLite table, and the errors of a bad name, parameter or connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_lists_what_a_stored_connection_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    unistore_adapters::sqlite::demo::ensure_demo_database(&dir.path().join("demo.db")).unwrap();
+    let app = app(dir.path(), None).await;
+    let mut seen = Seen::default();
+    let (status, created) = seen
+        .call(
+            &app,
+            Method::POST,
+            "/api/connections",
+            Some(json!({"name": "Discovery PG", "url": pg_url(), "secret": SECRET})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+
+    let (status, dbs) = seen.call(&app, Method::GET, &format!("/api/connections/{id}/databases"), None).await;
+    assert_eq!(status, StatusCode::OK, "{dbs}");
+    let dbs: Vec<&str> = dbs.as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+    assert!(dbs.contains(&"postgres") && dbs.contains(&"test"), "{dbs:?}");
+    let (status, schemas) =
+        seen.call(&app, Method::GET, &format!("/api/connections/{id}/schemas?database=postgres"), None).await;
+    assert_eq!(status, StatusCode::OK, "{schemas}");
+    assert!(schemas.as_array().unwrap().iter().any(|s| s == "public"), "{schemas}");
+    assert!(!schemas.as_array().unwrap().iter().any(|s| s == "pg_catalog"), "system schemas are left out");
+    let (status, tables) =
+        seen.call(&app, Method::GET, &format!("/api/connections/{id}/tables?schema=public"), None).await;
+    assert_eq!(status, StatusCode::OK, "{tables}");
+    let accounts = tables
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "pgbench_accounts")
+        .unwrap_or_else(|| panic!("pgbench_accounts listed: {tables}"));
+    assert_eq!(accounts["schema"], "public");
+    assert_eq!(accounts["table_type"], "POSTGRES");
+    assert_eq!(accounts["key_columns"], json!(["aid"]));
+    let estimate = accounts["row_estimate"].as_u64().unwrap_or(0);
+    assert!((900_000..=1_100_000).contains(&estimate), "scale 10 holds 1,000,000 rows: {accounts}");
+
+    // The demo connection: the SQLite file's table.
+    let (status, demo) = seen.call(&app, Method::GET, "/api/connections/demo/tables", None).await;
+    assert_eq!(status, StatusCode::OK, "{demo}");
+    let demo_orders =
+        demo.as_array().unwrap().iter().find(|t| t["name"] == "demo_orders").expect("demo_orders");
+    assert_eq!(demo_orders["table_type"], "SQLITE");
+    assert!(!demo_orders["key_columns"].as_array().unwrap().is_empty(), "{demo_orders}");
+
+    // Bad input: an unknown schema, parameter or connection.
+    let (status, body) = seen
+        .call(&app, Method::GET, &format!("/api/connections/{id}/tables?schema=no_such_schema"), None)
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found", &["no_such_schema"]);
+    let (status, body) =
+        seen.call(&app, Method::GET, &format!("/api/connections/{id}/tables?shema=public"), None).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_request", &["shema"]);
+    let (status, body) = seen.call(&app, Method::GET, "/api/connections/nope/tables", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(seen.0.iter().all(|b| !b.contains(SECRET)), "the password appears in an answer");
+}

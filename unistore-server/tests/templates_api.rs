@@ -457,9 +457,9 @@ async fn the_preview_names_what_is_wrong_with_the_table_the_template_or_the_data
     stored_connection["target"] = json!("connection:warehouse");
     error_of(
         server.post_json("/api/templates/preview", &json!({"template": stored_connection})).await,
-        StatusCode::BAD_REQUEST,
-        "bad_request",
-        &["stored connections are not available", "connection:warehouse"],
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &["warehouse"],
     )
     .await;
 

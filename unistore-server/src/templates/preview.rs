@@ -214,22 +214,22 @@ async fn ensure_demo() -> Result<String, ApiError> {
 /// - `connection:ID`: a stored connection. The connections API (`connections.rs`) resolves
 ///   those; until it is part of this build, such a target is a 400.
 /// - anything else: the URL itself.
-async fn resolve_target(_state: &AppState, target: Option<&str>) -> Result<(String, String), ApiError> {
+async fn resolve_target(state: &AppState, target: Option<&str>) -> Result<(String, String), ApiError> {
     match target {
         None => Ok((ensure_demo().await?, "demo database".to_string())),
         // The demo database named by its URL (as the form names it): created if missing too.
         Some(url) if url == demo_url() => Ok((ensure_demo().await?, "demo database".to_string())),
-        // The seam for stored connections: resolve `ID` to its URL (and its secret, which
-        // must stay out of the answer) here once `connections.rs` offers that.
-        Some(t) if t.starts_with(CONNECTION_PREFIX) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ApiErrorKind::BadRequest,
-            format!(
-                "the target `{t}` names a stored connection, but stored connections are not available \
-                 in this build: give the target as a URL (sqlite://, postgres://, snowflake://), or \
-                 leave it out to use the demo database"
-            ),
-        )),
+        // A stored connection: its full URL (secret included) stays in this process; the
+        // answer names the connection and its URL without the secret.
+        Some(t) if t.starts_with(CONNECTION_PREFIX) => {
+            let id = &t[CONNECTION_PREFIX.len()..];
+            if id == "demo" {
+                return Ok((ensure_demo().await?, "demo database".to_string()));
+            }
+            let url = crate::connections::connection_url(state, id)?;
+            let shown = format!("{t} ({})", redact_url(&url));
+            Ok((url, shown))
+        }
         Some(url) => Ok((url.to_string(), redact_url(url))),
     }
 }

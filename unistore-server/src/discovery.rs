@@ -1,0 +1,113 @@
+//! Discovery: what a stored connection holds, for the templates form's table picker.
+//!
+//! - `GET /api/connections/{id}/databases`: database names (empty for SQLite, whose file is
+//!   one database);
+//! - `GET /api/connections/{id}/schemas?database=`: schema names;
+//! - `GET /api/connections/{id}/tables?database=&schema=`: tables, each with its type
+//!   (standard / hybrid / interactive / postgres / sqlite), row estimate and key columns.
+//!
+//! The names a user types are checked and bound or quoted by the adapters' catalogs, never
+//! pasted into SQL. An unknown database or schema is a 404 naming it; a connection that cannot
+//! be reached a 503 with the adapter's message (which never holds the secret).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use unistore_core::{Catalog, CatalogTable};
+
+use crate::error::{ApiError, ApiErrorKind};
+use crate::AppState;
+
+/// Longest a listing may take (connecting included): a database that accepts connections but
+/// never answers must not hold the form.
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+type Params = Query<HashMap<String, String>>;
+
+fn only(params: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
+    match params.keys().find(|k| !known.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(k) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ApiErrorKind::BadRequest,
+            format!(
+                "unknown parameter `{k}`: use {}",
+                if known.is_empty() { "none".into() } else { known.join(", ") }
+            ),
+        )),
+    }
+}
+
+fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
+/// Opens the connection's catalog and runs `list` on it, within [`DISCOVERY_TIMEOUT`].
+async fn with_catalog<T, F, Fut>(state: &AppState, id: &str, list: F) -> Result<T, ApiError>
+where
+    F: FnOnce(Arc<dyn Catalog>) -> Fut,
+    Fut: std::future::Future<Output = unistore_core::Result<T>>,
+{
+    let url = crate::connections::connection_url(state, id)?;
+    let work = async move {
+        let catalog = unistore_adapters::open_catalog(&url).await?;
+        list(catalog).await
+    };
+    match tokio::time::timeout(DISCOVERY_TIMEOUT, work).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(_) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ApiErrorKind::Unavailable,
+            format!(
+                "connection `{id}` did not answer the listing within {} s: test it on the Connections page",
+                DISCOVERY_TIMEOUT.as_secs()
+            ),
+        )),
+    }
+}
+
+async fn databases(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(params): Params,
+) -> Result<Json<Vec<String>>, ApiError> {
+    only(&params, &[])?;
+    Ok(Json(with_catalog(&state, &id, |c| async move { c.databases().await }).await?))
+}
+
+async fn schemas(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(params): Params,
+) -> Result<Json<Vec<String>>, ApiError> {
+    only(&params, &["database"])?;
+    let database = param(&params, "database").map(str::to_string);
+    Ok(Json(with_catalog(&state, &id, |c| async move { c.schemas(database.as_deref()).await }).await?))
+}
+
+async fn tables(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(params): Params,
+) -> Result<Json<Vec<CatalogTable>>, ApiError> {
+    only(&params, &["database", "schema"])?;
+    let database = param(&params, "database").map(str::to_string);
+    let schema = param(&params, "schema").map(str::to_string);
+    Ok(Json(
+        with_catalog(&state, &id, |c| async move { c.tables(database.as_deref(), schema.as_deref()).await })
+            .await?,
+    ))
+}
+
+/// The discovery routes.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/connections/{id}/databases", get(databases))
+        .route("/api/connections/{id}/schemas", get(schemas))
+        .route("/api/connections/{id}/tables", get(tables))
+}
