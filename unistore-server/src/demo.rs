@@ -38,6 +38,23 @@ measurement = "20s"
     Ok(template)
 }
 
+/// The demo database in the data directory, created when it is missing (well under a second
+/// in a release build; off the async threads).
+pub(crate) async fn ensure_demo() -> Result<unistore_adapters::sqlite::demo::DemoDatabase> {
+    ensure_demo_at(unistore_adapters::sqlite::demo::default_demo_path()).await
+}
+
+/// [`ensure_demo`] at a given path (the built-in connection's file).
+pub(crate) async fn ensure_demo_at(
+    path: std::path::PathBuf,
+) -> Result<unistore_adapters::sqlite::demo::DemoDatabase> {
+    tokio::task::spawn_blocking(move || unistore_adapters::sqlite::demo::ensure_demo_database(&path))
+        .await
+        .map_err(|e| {
+            unistore_core::Error::invalid(format!("creating the demo database did not finish: {e}"))
+        })?
+}
+
 /// Creates the demo database if needed and stores the demo template when the store holds no
 /// template at all (a fresh start; a user who has templates and deleted the demo one does not
 /// get it back). Returns the id stored, if any.

@@ -54,6 +54,10 @@ where
     Fut: std::future::Future<Output = unistore_core::Result<T>>,
 {
     let url = crate::connections::connection_url(state, id)?;
+    if let Some(path) = url.strip_prefix("sqlite://").filter(|_| id == "demo") {
+        // The built-in connection's file is made on first use, as for a run or a preview.
+        crate::demo::ensure_demo_at(path.into()).await?;
+    }
     let work = async move {
         let catalog = unistore_adapters::open_catalog(&url).await?;
         list(catalog).await

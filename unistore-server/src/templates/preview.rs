@@ -191,20 +191,7 @@ pub(crate) fn demo_url() -> String {
 /// Creates the demo database when it is missing (well under a second in a release build) and
 /// returns its URL.
 async fn ensure_demo() -> Result<String, ApiError> {
-    let demo = tokio::task::spawn_blocking(|| {
-        unistore_adapters::sqlite::demo::ensure_demo_database(
-            &unistore_adapters::sqlite::demo::default_demo_path(),
-        )
-    })
-    .await
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ApiErrorKind::Internal,
-            format!("creating the demo database did not finish: {e}"),
-        )
-    })??;
-    Ok(demo.url())
+    Ok(crate::demo::ensure_demo().await?.url())
 }
 
 /// The URL to open for a template's target, and how to name it in the answer.
@@ -212,7 +199,7 @@ async fn ensure_demo() -> Result<String, ApiError> {
 /// - no target, or the demo database's URL: the demo database in the data directory (created
 ///   if missing);
 /// - `connection:ID`: a stored connection. The connections API (`connections.rs`) resolves
-///   those; until it is part of this build, such a target is a 400.
+///   those (an unknown id is a 404).
 /// - anything else: the URL itself.
 async fn resolve_target(state: &AppState, target: Option<&str>) -> Result<(String, String), ApiError> {
     match target {
