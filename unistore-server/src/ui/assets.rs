@@ -17,6 +17,10 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("app.css", "text/css; charset=utf-8", include_str!("assets/app.css")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("assets/app.js")),
     ("favicon.svg", "image/svg+xml", include_str!("assets/favicon.svg")),
+    ("history.css", "text/css; charset=utf-8", include_str!("assets/history.css")),
+    ("history.js", "text/javascript; charset=utf-8", include_str!("assets/history.js")),
+    ("detail.js", "text/javascript; charset=utf-8", include_str!("assets/detail.js")),
+    ("compare.js", "text/javascript; charset=utf-8", include_str!("assets/compare.js")),
     (
         "uplot.js",
         "text/javascript; charset=utf-8",

@@ -15,9 +15,17 @@ use axum::Router;
 use crate::AppState;
 
 pub(crate) mod assets;
+pub(crate) mod compare;
+pub(crate) mod history;
 pub(crate) mod layout;
+pub(crate) mod run_detail;
 
 /// The UI's routes: the pages and their assets.
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/", get(|| async { Redirect::to("/templates") })).merge(assets::routes())
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/templates") }))
+        .merge(assets::routes())
+        .merge(history::routes())
+        .merge(run_detail::routes())
+        .merge(compare::routes())
 }
