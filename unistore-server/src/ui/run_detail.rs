@@ -16,13 +16,14 @@ use axum::Router;
 use maud::{html, Markup};
 use serde_json::{json, Value};
 use unistore_core::analysis::{all_seconds, RunData};
-use unistore_core::metrics::{KindStats, MetricSnapshot, QueryExecution, RunSummary};
+use unistore_core::metrics::{KindStats, QueryExecution, RunSummary};
 use unistore_core::sink::RunRecord;
 use unistore_core::{ResultsReader, RunId};
 
 use super::history::{count, ms, num, pct, problem_page, secs, short_id, status_badge, when};
 use super::layout::{page, Nav};
 use crate::error::ApiError;
+use crate::results_api::workers_of;
 use crate::AppState;
 
 /// Sampled executions shown on the page (the API and the export have them all).
@@ -36,23 +37,6 @@ pub(crate) struct RunDetail {
     pub executions: Vec<QueryExecution>,
     /// The charts' series (JSON for the page's script).
     pub chart_data: Value,
-}
-
-/// The summaries of a run's workers, in worker order, found through the workers that sent
-/// snapshots (as the CLI's `show`).
-pub(crate) async fn workers_of(
-    reader: &dyn ResultsReader,
-    run_id: RunId,
-    snapshots: &[MetricSnapshot],
-) -> Result<Vec<RunSummary>, ApiError> {
-    let ids: BTreeSet<&str> = snapshots.iter().map(|s| s.worker_id.as_str()).collect();
-    let mut parts = Vec::new();
-    for id in ids {
-        if let Some(s) = reader.summary(run_id, Some(id)).await? {
-            parts.push(s);
-        }
-    }
-    Ok(parts)
 }
 
 /// The charts' series of a run over every phase: one point a second (the workers' snapshots
@@ -550,5 +534,96 @@ mod tests {
         );
         s2.server_stats = None;
         assert!(server_figures(&s2).into_string().contains("No server-side figures"));
+    }
+
+    /// The pages through the router, on a real (temporary) SQLite store: a run still going
+    /// redirects to its live page and cannot be compared; unknown runs are 404s.
+    #[tokio::test]
+    async fn a_running_run_redirects_and_unknown_runs_are_not_found() {
+        use axum::body::Body;
+        use axum::http::Request;
+        use tower::ServiceExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = unistore_adapters::open_results(&format!("sqlite://{}/r.db", dir.path().display()))
+            .await
+            .unwrap();
+        let finished = unistore_core::testkit::sample_summary(RunId::new());
+        store.sink.write_summary(&finished).await.unwrap();
+        let running = RunId::new();
+        let template = unistore_core::Template::new(
+            "orders",
+            std::collections::BTreeMap::from([(unistore_core::QueryKind::PointLookup, 100)]),
+        );
+        let now = chrono::Utc::now();
+        store
+            .sink
+            .begin_run(&RunRecord {
+                run_id: running,
+                worker_id: None,
+                template_id: "t".into(),
+                template_version: None,
+                template,
+                target: "sqlite:///tmp/x.db".into(),
+                target_kind: "sqlite".into(),
+                table: "orders".into(),
+                table_type: unistore_core::TableType::Sqlite,
+                seed: 1,
+                started_at: now,
+                planned_end_at: now + chrono::Duration::hours(1),
+            })
+            .await
+            .unwrap();
+        let app = crate::router(crate::AppState {
+            results: store,
+            results_kind: "sqlite".into(),
+            orchestrator: None,
+            live: Default::default(),
+        });
+        let get = |path: String| {
+            let app = app.clone();
+            async move {
+                let res = app.oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+                let status = res.status();
+                let location = res.headers().get("location").map(|l| l.to_str().unwrap().to_string());
+                let body = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+                (status, location, String::from_utf8(body.to_vec()).unwrap())
+            }
+        };
+
+        let (status, location, _) = get(format!("/results/{running}")).await;
+        assert!(status.is_redirection(), "{status}");
+        assert_eq!(location, Some(format!("/runs/{running}")));
+        let (status, _, body) = get(format!("/results/{}", finished.run_id)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains(&count(finished.total.ops)));
+        let (status, _, body) = get(format!("/results/{}", RunId::new())).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("is not in the results store"));
+        let (status, _, body) = get("/results/nope".into()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("`nope` is not a run id"));
+
+        let (status, _, body) = get(format!("/compare?runs={},{running}", finished.run_id)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("is still RUNNING"), "{body}");
+        assert!(body.contains(&format!("Its live page is /runs/{running}")), "{body}");
+        let five: Vec<String> = (0..5).map(|_| RunId::new().to_string()).collect();
+        let (status, _, body) = get(format!("/compare?runs={}", five.join(","))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("Pick 2 to 4 runs to compare; 5 were named."));
+
+        // The history lists both, the running one linked to its live page and not pickable.
+        let (status, _, body) = get("/history".into()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains(&format!("href=\"/runs/{running}\"")), "{body}");
+        assert!(body.contains(&format!("href=\"/results/{}\"", finished.run_id)));
+        assert!(body.contains("Runs 1–2 of <strong>2</strong>"));
+        let (_, _, body) = get("/history?status=RUNNING".into()).await;
+        assert!(
+            body.contains("Runs 1–1 of <strong>1</strong>") && !body.contains(&finished.run_id.to_string())
+        );
+        let (_, _, body) = get("/history?table_type=postgres".into()).await;
+        assert!(body.contains(&finished.run_id.to_string()) && !body.contains(&running.to_string()));
     }
 }
