@@ -194,16 +194,16 @@ async fn summary_of(state: &AppState, id: &str) -> Result<RunSummary, ApiError> 
 }
 
 /// The summaries of a run's workers, in worker order (empty for a one-process run), found
-/// through the workers that sent snapshots (as the CLI's `show`).
-async fn workers_of(
-    state: &AppState,
+/// through the workers that sent snapshots (as the CLI's `show`). The run page shows them too.
+pub(crate) async fn workers_of(
+    reader: &dyn unistore_core::ResultsReader,
     run_id: RunId,
     snapshots: &[MetricSnapshot],
 ) -> Result<Vec<RunSummary>, ApiError> {
     let ids: BTreeSet<&str> = snapshots.iter().map(|s| s.worker_id.as_str()).collect();
     let mut parts = Vec::new();
     for id in ids {
-        if let Some(s) = state.results.reader.summary(run_id, Some(id)).await? {
+        if let Some(s) = reader.summary(run_id, Some(id)).await? {
             parts.push(s);
         }
     }
@@ -215,7 +215,7 @@ async fn show(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Res
     let run_id = summary.run_id;
     let record = state.results.reader.run_record(run_id, None).await?;
     let snapshots = state.results.reader.snapshots(run_id).await?;
-    let workers = workers_of(&state, run_id, &snapshots).await?;
+    let workers = workers_of(state.results.reader.as_ref(), run_id, &snapshots).await?;
     Ok(Json(json!({ "summary": summary, "workers": workers, "record": record })))
 }
 
@@ -328,7 +328,7 @@ async fn export(
     let (content_type, body) = if format == "csv" {
         ("text/csv; charset=utf-8", snapshots_csv(&snapshots))
     } else {
-        let workers = workers_of(&state, run_id, &snapshots).await?;
+        let workers = workers_of(state.results.reader.as_ref(), run_id, &snapshots).await?;
         let doc = json!({ "summary": summary, "workers": workers, "snapshots": snapshots });
         let text = serde_json::to_string_pretty(&doc).map_err(|e| {
             ApiError::new(

@@ -23,6 +23,10 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("live.js", "text/javascript; charset=utf-8", include_str!("assets/live.js")),
     ("live.css", "text/css; charset=utf-8", include_str!("assets/live.css")),
     ("favicon.svg", "image/svg+xml", include_str!("assets/favicon.svg")),
+    ("history.css", "text/css; charset=utf-8", include_str!("assets/history.css")),
+    ("history.js", "text/javascript; charset=utf-8", include_str!("assets/history.js")),
+    ("detail.js", "text/javascript; charset=utf-8", include_str!("assets/detail.js")),
+    ("compare.js", "text/javascript; charset=utf-8", include_str!("assets/compare.js")),
     (
         "uplot.js",
         "text/javascript; charset=utf-8",

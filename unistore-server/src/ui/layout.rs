@@ -1,7 +1,4 @@
 //! The one layout of every page: head with the shared assets, the navigation bar, the main
-
-// The pages that use the layout arrive one by one; until each section has one, parts are unused.
-#![allow(dead_code)]
 //! column, and the page's own script.
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};

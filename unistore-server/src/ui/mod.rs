@@ -15,8 +15,11 @@ use axum::Router;
 use crate::AppState;
 
 pub(crate) mod assets;
+pub(crate) mod compare;
 mod connections;
+pub(crate) mod history;
 pub(crate) mod layout;
+pub(crate) mod run_detail;
 mod run_live;
 mod templates;
 
@@ -28,4 +31,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .merge(templates::routes())
         .merge(connections::routes())
         .merge(run_live::routes())
+        .merge(history::routes())
+        .merge(run_detail::routes())
+        .merge(compare::routes())
 }
