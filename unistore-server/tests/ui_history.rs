@@ -260,6 +260,26 @@ async fn history_compare_and_run_pages_in_a_browser() {
     assert_eq!(status, 400);
     assert!(body.contains("`DONE` is not a run status"), "{body}");
 
+    // Deleting a run from its page: the first click asks, the second removes it, and the
+    // history no longer lists it (the other run stays).
+    browser.goto(&format!("{origin}/results/{}", ids[0])).await;
+    browser.run("document.getElementById('delete-run').click()").await;
+    let asked: String = browser.eval("document.getElementById('delete-run').textContent").await;
+    assert_eq!(asked, "Confirm delete");
+    browser.run("document.getElementById('delete-run').click()").await;
+    browser
+        .wait_until("location.pathname === '/history'", Duration::from_secs(15), "the history after deleting")
+        .await;
+    let (status, _) = common::http_get(&server.addr, &format!("/api/results/{}", ids[0])).await;
+    assert_eq!(status, 404, "the deleted run is gone");
+    let (status, _) = common::http_get(&server.addr, &format!("/api/results/{}", ids[1])).await;
+    assert_eq!(status, 200, "the other run stays");
+    let listed: Vec<String> =
+        browser.eval("[...document.querySelectorAll('tr[data-run]')].map(r => r.dataset.run)").await;
+    assert_eq!(listed, vec![ids[1].clone()], "the history lists the other run only");
+    let tray: usize = browser.eval("document.querySelectorAll('#tray-runs li').length").await;
+    assert_eq!(tray, 1, "the deleted run left the compare tray");
+
     browser.assert_clean(&origin);
     browser.close().await;
 }

@@ -368,8 +368,10 @@ pub(crate) fn render(d: &RunDetail) -> Markup {
                 a.btn href=(format!("/api/results/{id}/export?format=csv")) download { "Export CSV" }
                 a.btn href=(format!("/api/results/{id}/export?format=json")) download { "Export JSON" }
                 a.btn.primary href="/history" { "History" }
+                button.btn.danger #delete-run type="button" data-run=(id) { "Delete" }
             }
         }
+        div #delete-notice .notice.error hidden {}
         div.panel { (header(s, d.record.as_ref())) }
         (cards(s))
         @if !notes.is_empty() {

@@ -1,6 +1,38 @@
 // Run detail: the charts from the stored snapshots (the series come with the page).
 "use strict";
 
+// Delete: a second click within 5 s confirms (no dialog), then the run's rows are removed and
+// the history opens.
+(() => {
+  const button = document.getElementById("delete-run");
+  if (!button) return;
+  let armed = null;
+  button.addEventListener("click", async () => {
+    if (!armed) {
+      button.textContent = "Confirm delete";
+      armed = setTimeout(() => { armed = null; button.textContent = "Delete"; }, 5000);
+      return;
+    }
+    clearTimeout(armed);
+    armed = null;
+    button.disabled = true;
+    try {
+      await UB.api("DELETE", `/api/results/${encodeURIComponent(button.dataset.run)}`);
+      // A deleted run leaves the history's compare tray too.
+      try {
+        const key = "unistore.compare";
+        const picks = JSON.parse(sessionStorage.getItem(key) || "[]");
+        if (Array.isArray(picks)) sessionStorage.setItem(key, JSON.stringify(picks.filter(p => p && p.id !== button.dataset.run)));
+      } catch (_) { /* an unreadable tray is the history's to reset */ }
+      location.assign("/history");
+    } catch (e) {
+      button.disabled = false;
+      button.textContent = "Delete";
+      UB.notice("delete-notice", "error", `The run was not deleted: ${e.message}`);
+    }
+  });
+})();
+
 (() => {
   const d = UB.pageData();
   if (!d || !Array.isArray(d.t)) return;
