@@ -1,12 +1,13 @@
 //! # unistore-server
 //!
-//! The Unistore Bench controller: `GET /healthz` and the runs API (prepare, start, stop and
-//! watch multi-worker runs through the core's orchestrator; see the `runs` routes) and a run's
-//! live figures over WebSocket (`GET /ws/test/{id}`, one message a second); the UI comes next,
-//! on the serving
-//! layer here: [`serve`] runs any axum [`Router`] within [`ServerLimits`] (header-read timeout,
-//! request timeout, write timeout, body and header size limits, a bound on open connections) and
-//! shuts down gracefully.
+//! The Unistore Bench controller. [`router`] holds every route: the web UI (server-rendered
+//! pages with embedded assets: templates, a run's live page, history, run detail, compare,
+//! connections), the JSON API under `/api` (runs, templates with the SQL preview, stored results,
+//! stored connections with discovery), a run's live figures over WebSocket (`GET /ws/test/{id}`,
+//! one message a second) and `GET /healthz`. [`protect`] adds the access rules (token beyond
+//! loopback, same-origin changes), and [`serve`] runs the router within [`ServerLimits`]
+//! (header-read timeout, request timeout, write timeout, body and header size limits, a bound on
+//! open connections) and shuts down gracefully.
 //!
 //! ```no_run
 //! use std::time::Duration;

@@ -147,6 +147,7 @@ async fn fifty_websocket_clients_on_one_run() {
 
     println!("window  clients  controller CPU  run QPS     messages");
     let mut sums = [(0.0, 0.0, 0usize); 2];
+    let mut window_qps = Vec::new();
     for (i, w) in windows.iter().enumerate() {
         let skip = w.from + chrono::Duration::seconds(1);
         let inside: Vec<_> = snapshots.iter().filter(|s| s.taken_at > skip && s.taken_at <= w.to).collect();
@@ -159,6 +160,7 @@ async fn fifty_websocket_clients_on_one_run() {
             w.cpu_pct,
             w.messages
         );
+        window_qps.push(qps);
         let s = &mut sums[usize::from(w.with_clients)];
         s.0 += w.cpu_pct;
         s.1 += qps;
@@ -170,6 +172,18 @@ async fn fifty_websocket_clients_on_one_run() {
     println!("without clients: controller CPU {cpu_without:.2} %, run {qps_without:.1} ops/s");
     println!("with {CLIENTS} clients: controller CPU {cpu_with:.2} %, run {qps_with:.1} ops/s");
     println!("throughput change with the clients: {:+.2} %", 100.0 * (qps_with - qps_without) / qps_without);
+    // Each pair (a window without, the next with) shares the machine's state of the moment;
+    // the median of the pairs' ratios is the figure least moved by a noisy neighbour.
+    let mut ratios: Vec<f64> =
+        window_qps.chunks(2).filter(|p| p.len() == 2 && p[0] > 0.0).map(|p| p[1] / p[0]).collect();
+    ratios.sort_by(f64::total_cmp);
+    if let Some(median) = ratios.get(ratios.len() / 2) {
+        println!(
+            "median of the {} pairs' ratios with/without: {median:.4} ({:+.2} %)",
+            ratios.len(),
+            100.0 * (median - 1.0)
+        );
+    }
     assert!(
         windows.iter().filter(|w| w.with_clients).all(|w| w.messages >= CLIENTS as u64 * 4),
         "every client got its messages"
