@@ -2,7 +2,9 @@
 //!
 //! The Unistore Bench controller: `GET /healthz` and the runs API (prepare, start, stop and
 //! watch multi-worker runs through the core's orchestrator; see the `runs` routes) and a run's
-//! live figures over WebSocket (`GET /ws/test/{id}`, one message a second); the UI comes next,
+//! live figures over WebSocket (`GET /ws/test/{id}`, one message a second); the OpenAPI
+//! document of every API route, generated from the handlers, at `GET /api/openapi.json`; the
+//! UI comes next,
 //! on the serving
 //! layer here: [`serve`] runs any axum [`Router`] within [`ServerLimits`] (header-read timeout,
 //! request timeout, write timeout, body and header size limits, a bound on open connections) and

@@ -19,6 +19,7 @@ use crate::error::{ApiError, ApiErrorKind, ErrorBody};
 /// The document's title.
 pub(crate) const TITLE: &str = "Unistore Bench controller";
 
+// The scheme names are spelt again in `security(...)` below, which takes literals only.
 /// Name of the bearer-token security scheme (`Authorization: Bearer UNISTORE_TOKEN`).
 const BEARER: &str = "bearer";
 /// Name of the cookie security scheme (the `unistore_token` cookie `POST /login` sets).

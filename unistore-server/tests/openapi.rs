@@ -161,6 +161,11 @@ async fn the_document_is_openapi_3_and_documents_exactly_the_api_routes() {
     assert_eq!(bearer["scheme"], "bearer", "{bearer}");
     let security = doc["security"].as_array().expect("global security");
     assert!(security.iter().any(|s| s.get("bearer").is_some()), "{security:?}");
+    for requirement in security {
+        for name in requirement.as_object().unwrap().keys() {
+            assert!(doc["components"]["securitySchemes"][name].is_object(), "no security scheme {name}");
+        }
+    }
 }
 
 #[tokio::test]
