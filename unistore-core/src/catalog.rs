@@ -16,6 +16,7 @@ use crate::model::TableType;
 
 /// A table as the catalog lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CatalogTable {
     /// The database holding it (`None` where the backend has no databases: SQLite).
     pub database: Option<String>,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 /// Coarse classification of a failure. Workload errors are counted per kind in the metrics,
 /// and the kind decides whether a failure is worth retrying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
 pub enum ErrorKind {

@@ -136,6 +136,7 @@ impl LatencyRecorder {
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LatencySummary {
     /// Median.
     pub p50: f64,
@@ -237,6 +238,7 @@ impl KindRecorder {
 
 /// Statistics of one query kind (or of all kinds) over a window.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KindStats {
     /// Successful operations.
     pub ops: u64,

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 /// One kind of operation in a workload mix. Written in any case (`point_lookup`,
 /// `POINT_LOOKUP`, `point-lookup`) in templates and on the command line; stored upper-case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum QueryKind {
     /// `SELECT ... WHERE key = ?`.
@@ -94,6 +95,7 @@ impl<'de> Deserialize<'de> for QueryKind {
 
 /// The kind of table under test. Each has its own table manager.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TableType {
     /// Snowflake standard table.
@@ -227,6 +229,7 @@ impl FromStr for TableRef {
 
 /// Identifier of a run (a parent run, or a worker's child run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct RunId(pub Uuid);
 
@@ -279,6 +282,7 @@ impl WorkerIdentity {
 
 /// Lifecycle status of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RunStatus {
     /// Created, not started.
@@ -368,6 +372,7 @@ impl FromStr for RunStatus {
 
 /// Phase of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RunPhase {
     /// Connecting, profiling, sampling.
@@ -423,6 +428,7 @@ impl FromStr for RunPhase {
 
 /// The row of `RUN_STATUS`: the authoritative state of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunStatusRecord {
     /// The run.
     pub run_id: RunId,
@@ -585,6 +591,7 @@ pub struct ControlEvent {
 
 /// What a worker of a run is doing, as its heartbeat says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum WorkerState {
     /// Started; profiling the table and opening its connections.
@@ -653,6 +660,7 @@ impl FromStr for WorkerState {
 
 /// A row of `WORKER_HEARTBEATS`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerHeartbeat {
     /// The run.
     pub run_id: RunId,

@@ -29,7 +29,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use unistore_core::orchestrator::Secret;
 
-use crate::error::{ApiError, ApiErrorKind};
+use crate::error::{ApiError, ApiErrorKind, ErrorBody as ApiErrorBody};
 use crate::secrets::{SecretError, SecretKey};
 use crate::AppState;
 
@@ -100,7 +100,7 @@ struct ConnectionsFile {
 }
 
 /// A connection as the API and the pages show it: never a secret.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ConnectionView {
     /// Its id (`connection:ID` in a template's target).
     pub id: String,
@@ -598,19 +598,26 @@ fn unique_id(name: &str, taken: impl Fn(&str) -> bool) -> String {
     id
 }
 
-#[derive(Debug, Deserialize)]
+/// A connection to add.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateConnection {
+pub(crate) struct CreateConnection {
+    /// Its name, unique (case-insensitive), at most 100 characters.
     #[serde(default)]
     name: String,
+    /// The database URL: `postgres://user@host:5432/database`,
+    /// `snowflake://user@account/database/schema?warehouse=WH` or `sqlite:///path/file.db`. A
+    /// password in it is moved out and stored sealed.
     #[serde(default)]
     url: String,
+    /// The password, when not in the URL (never shown again).
     #[serde(default)]
+    #[schema(write_only)]
     secret: Option<String>,
 }
 
 /// The answer of a connection test.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TestResult {
     /// Connected and queried.
     pub ok: bool,
@@ -622,18 +629,60 @@ pub struct TestResult {
     pub server_version: Option<String>,
 }
 
-async fn list(State(state): State<Arc<AppState>>) -> Result<Json<Vec<ConnectionView>>, ApiError> {
+/// Stored connections.
+#[utoipa::path(
+    get,
+    path = "/api/connections",
+    operation_id = "list_connections",
+    tag = "connections",
+    responses(
+        (status = 200, description = "Every connection, the built-in `demo` first", body = Vec<ConnectionView>),
+        (status = 503, description = "The stored connections or the controller's key cannot be opened", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn list(State(state): State<Arc<AppState>>) -> Result<Json<Vec<ConnectionView>>, ApiError> {
     Ok(Json(state.connections.list()?))
 }
 
-async fn show(
+/// A stored connection.
+#[utoipa::path(
+    get,
+    path = "/api/connections/{id}",
+    operation_id = "show_connection",
+    tag = "connections",
+    params(("id" = String, Path, description = "The connection id (`demo` for the built-in demo database)")),
+    responses(
+        (status = 200, description = "The connection (never its password)", body = ConnectionView),
+        (status = 404, description = "No stored connection with this id", body = ApiErrorBody),
+        (status = 503, description = "The stored connections or the controller's key cannot be opened", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn show(
     State(state): State<Arc<AppState>>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<ConnectionView>, ApiError> {
     Ok(Json(state.connections.get(&id)?))
 }
 
-async fn create(
+/// Add a connection.
+///
+/// The URL is checked by the backend's own parser; a password in it is moved out of it and
+/// sealed with the controller's key.
+#[utoipa::path(
+    post,
+    path = "/api/connections",
+    operation_id = "create_connection",
+    tag = "connections",
+    request_body(content = CreateConnection, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new connection (never its password)", body = ConnectionView),
+        (status = 400, description = "The body is not valid JSON, or the name, URL or secret is not valid (the message names the field)", body = ApiErrorBody),
+        (status = 409, description = "A connection with this name exists", body = ApiErrorBody),
+        (status = 500, description = "The stored connections file cannot be written; nothing was changed", body = ApiErrorBody),
+        (status = 503, description = "The stored connections or the controller's key cannot be opened", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn create(
     State(state): State<Arc<AppState>>,
     bytes: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
@@ -644,7 +693,22 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-async fn remove(
+/// Remove a stored connection.
+#[utoipa::path(
+    delete,
+    path = "/api/connections/{id}",
+    operation_id = "delete_connection",
+    tag = "connections",
+    params(("id" = String, Path, description = "The connection id (`demo` for the built-in demo database)")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, description = "No stored connection with this id", body = ApiErrorBody),
+        (status = 409, description = "The demo connection is built in and cannot be removed", body = ApiErrorBody),
+        (status = 500, description = "The stored connections file cannot be written; nothing was changed", body = ApiErrorBody),
+        (status = 503, description = "The stored connections or the controller's key cannot be opened", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn remove(
     State(state): State<Arc<AppState>>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<StatusCode, ApiError> {
@@ -684,7 +748,22 @@ pub(crate) async fn test_connection(store: &ConnectionStore, id: &str) -> Result
     })
 }
 
-async fn test(
+/// Test a stored connection.
+///
+/// Connects and runs a trivial query, within 20 s. A connection that does not answer or refuses
+/// the login is a 200 with `ok: false` and the backend's message.
+#[utoipa::path(
+    post,
+    path = "/api/connections/{id}/test",
+    operation_id = "test_connection",
+    tag = "connections",
+    params(("id" = String, Path, description = "The connection id (`demo` for the built-in demo database)")),
+    responses(
+        (status = 200, description = "The outcome (`ok` says whether it connected)", body = TestResult),
+        (status = 404, description = "No stored connection with this id", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn test(
     State(state): State<Arc<AppState>>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<TestResult>, ApiError> {

@@ -20,7 +20,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use unistore_core::{Catalog, CatalogTable};
 
-use crate::error::{ApiError, ApiErrorKind};
+use crate::error::{ApiError, ApiErrorKind, ErrorBody as ApiErrorBody};
 use crate::AppState;
 
 /// Longest a listing may take (connecting included): a database that accepts connections but
@@ -75,7 +75,21 @@ where
     }
 }
 
-async fn databases(
+/// Databases of a stored connection.
+#[utoipa::path(
+    get,
+    path = "/api/connections/{id}/databases",
+    operation_id = "list_databases",
+    tag = "discovery",
+    params(("id" = String, Path, description = "The stored connection's id (`demo` for the built-in demo database)")),
+    responses(
+        (status = 200, description = "Database names, sorted (empty for SQLite, whose file is one database)", body = Vec<String>),
+        (status = 400, description = "A query parameter was given (this route takes none)", body = ApiErrorBody),
+        (status = 404, description = "No stored connection with this id", body = ApiErrorBody),
+        (status = 503, description = "The connection cannot be reached or does not answer within 30 s (the adapter's message, never the secret)", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn databases(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     Query(params): Params,
@@ -84,7 +98,24 @@ async fn databases(
     Ok(Json(with_catalog(&state, &id, |c| async move { c.databases().await }).await?))
 }
 
-async fn schemas(
+/// Schemas of a database of a stored connection.
+#[utoipa::path(
+    get,
+    path = "/api/connections/{id}/schemas",
+    operation_id = "list_schemas",
+    tag = "discovery",
+    params(
+        ("id" = String, Path, description = "The stored connection's id (`demo` for the built-in demo database)"),
+        ("database" = Option<String>, Query, description = "The database (default: the connection's)"),
+    ),
+    responses(
+        (status = 200, description = "Schema names, sorted, system schemas left out", body = Vec<String>),
+        (status = 400, description = "An unknown parameter, or a database name that is not valid", body = ApiErrorBody),
+        (status = 404, description = "No stored connection with this id, or no such database (the message names it)", body = ApiErrorBody),
+        (status = 503, description = "The connection cannot be reached or does not answer within 30 s (the adapter's message, never the secret)", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn schemas(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     Query(params): Params,
@@ -94,7 +125,25 @@ async fn schemas(
     Ok(Json(with_catalog(&state, &id, |c| async move { c.schemas(database.as_deref()).await }).await?))
 }
 
-async fn tables(
+/// Tables of a stored connection.
+#[utoipa::path(
+    get,
+    path = "/api/connections/{id}/tables",
+    operation_id = "list_tables",
+    tag = "discovery",
+    params(
+        ("id" = String, Path, description = "The stored connection's id (`demo` for the built-in demo database)"),
+        ("database" = Option<String>, Query, description = "The database (default: the connection's)"),
+        ("schema" = Option<String>, Query, description = "The schema (default: every non-system schema of the database)"),
+    ),
+    responses(
+        (status = 200, description = "Tables sorted by schema then name, each with its type, row estimate and key columns", body = Vec<CatalogTable>),
+        (status = 400, description = "An unknown parameter, or a database or schema name that is not valid", body = ApiErrorBody),
+        (status = 404, description = "No stored connection with this id, or no such database or schema (the message names it)", body = ApiErrorBody),
+        (status = 503, description = "The connection cannot be reached or does not answer within 30 s (the adapter's message, never the secret)", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn tables(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     Query(params): Params,

@@ -38,7 +38,7 @@ pub enum ServerError {
 }
 
 /// Classification of an [`ApiError`], serialized as `error.kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ApiErrorKind {
@@ -82,15 +82,24 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The body of every error response: `{"error": {"kind", "message", "code"?}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ApiError)]
+pub(crate) struct ErrorBody<'a> {
+    /// What went wrong.
     error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
+/// An error's classification, message and, from a database, the driver's code.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ApiErrorDetail)]
+pub(crate) struct ErrorDetail<'a> {
+    /// Classification, for a program.
     kind: ApiErrorKind,
+    /// What went wrong and what to do, for a person. Never holds a secret.
     message: &'a str,
+    /// The database driver's own code (a SQLSTATE, a Snowflake error code), when the error came
+    /// from one.
     #[serde(skip_serializing_if = "Option::is_none")]
     code: Option<&'a str>,
 }

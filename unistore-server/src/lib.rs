@@ -4,7 +4,8 @@
 //! pages with embedded assets: templates, a run's live page, history, run detail, compare,
 //! connections), the JSON API under `/api` (runs, templates with the SQL preview, stored results,
 //! stored connections with discovery), a run's live figures over WebSocket (`GET /ws/test/{id}`,
-//! one message a second) and `GET /healthz`. [`protect`] adds the access rules (token beyond
+//! one message a second), `GET /healthz`, and the OpenAPI document of every API route, generated
+//! from the handlers, at `GET /api/openapi.json`. [`protect`] adds the access rules (token beyond
 //! loopback, same-origin changes), and [`serve`] runs the router within [`ServerLimits`]
 //! (header-read timeout, request timeout, write timeout, body and header size limits, a bound on
 //! open connections) and shuts down gracefully.
@@ -51,6 +52,7 @@ mod error;
 mod eviction;
 mod limits;
 mod live;
+mod openapi;
 mod results_api;
 mod runs;
 pub mod secrets;
@@ -80,15 +82,33 @@ pub struct AppState {
     pub connections: Arc<connections::ConnectionStore>,
 }
 
-#[derive(Debug, Serialize)]
-struct Health {
+/// The answer of the health check.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Health {
+    /// Always `ok`.
     status: &'static str,
+    /// The controller's version.
     version: &'static str,
+    /// The results store's backend (`sqlite`, `postgres`, `snowflake`).
     results: String,
+    /// Runs in the results store, counted up to 1,000.
     runs_stored: usize,
 }
 
-async fn healthz(State(state): State<Arc<AppState>>) -> Result<Json<Health>, ApiError> {
+/// Health check.
+///
+/// Reads the results store, so a 200 means the store answers, not only the process.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The controller and its results store answer", body = Health),
+        (status = 503, description = "The results store does not answer", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn healthz(State(state): State<Arc<AppState>>) -> Result<Json<Health>, ApiError> {
     // A health check that reads the store proves the store answers, not only the process.
     let runs = state.results.reader.runs(1_000).await.map_err(|e| {
         ApiError::new(
@@ -109,6 +129,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Result<Json<Health>, Api
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/api/openapi.json", get(openapi::document))
         .merge(runs::routes())
         .merge(results_api::routes())
         .merge(live::routes())

@@ -273,7 +273,41 @@ fn running(view: &RunView) -> Value {
     })
 }
 
-async fn socket(
+/// A run's live figures over WebSocket.
+///
+/// Answers `101 Switching Protocols` and then sends one JSON text message a second, the same
+/// to every socket watching the run (a socket opened later gets the latest at once):
+///
+/// - while the run goes on: `run_id`, `seq`, `status`, `phase`, `reason`, `elapsed_s`,
+///   `phases` (each with `phase`, `starts_at_s`, `length_s`, `elapsed_s`, `remaining_s`),
+///   `phase_remaining_s`, `load_mode`, `target_connections`, `target_qps`, `live` (the merged
+///   figures of the workers' latest second: `ops`, `errors`, `error_rate`, `qps`, `p50_ms`,
+///   `p95_ms`, `p99_ms`, `connections`, `in_flight`, `backlog`, `target_qps`, `workers`,
+///   `taken_at`, `interval_s`, `errors_by_kind`, `kinds`), `workers` (each worker's health and
+///   latest second), `steps` (a `FIND_MAX_CONCURRENCY` run's search), `notes` and
+///   `"final": false`;
+/// - when the run has ended, the last message, `"final": true`, adds `verdict` and `summary`
+///   (the stored summary's figures: `ops`, `errors`, `qps`, `latency_ms`, `connections`,
+///   `duration_s`, percentiles, `error_rate`, `kinds`, `slo`, `steps`, `best_step`,
+///   `warnings`), and the server closes the socket;
+/// - on trouble, `{"run_id", "error", ...}`: a control store that does not answer this second
+///   (the messages go on), or, with `"final": true` and the socket closed, an id that is not a
+///   run id or a run that does not exist.
+///
+/// The client sends nothing but closes the socket when done.
+#[utoipa::path(
+    get,
+    path = "/ws/test/{test_id}",
+    operation_id = "watch_run",
+    tag = "live",
+    params(("test_id" = String, Path, description = "The run id (a UUID)")),
+    responses(
+        (status = 101, description = "Switching Protocols: a WebSocket carrying one JSON text message a second, as described above"),
+        (status = 400, description = "Not a WebSocket upgrade request (answered by the upgrade extractor, in plain text)", content_type = "text/plain", body = String),
+        (status = 426, description = "The connection cannot be upgraded (answered by the upgrade extractor, in plain text)", content_type = "text/plain", body = String),
+    )
+)]
+pub(crate) async fn socket(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     upgrade: WebSocketUpgrade,

@@ -33,7 +33,7 @@ use unistore_core::analysis::{all_seconds, compare, snapshots_csv, CompareOption
 use unistore_core::metrics::{KindStats, MetricSnapshot, RunSummary};
 use unistore_core::{RunFilter, RunId, RunStatus, TableType};
 
-use crate::error::{ApiError, ApiErrorKind};
+use crate::error::{ApiError, ApiErrorKind, ErrorBody as ApiErrorBody};
 use crate::AppState;
 
 /// Runs per page unless `limit` says otherwise, and the most a page may hold.
@@ -111,7 +111,34 @@ fn date_param(params: &HashMap<String, String>, name: &str) -> Result<Option<Dat
         .transpose()
 }
 
-async fn list(State(state): State<Arc<AppState>>, Query(params): Params) -> Result<Json<Value>, ApiError> {
+/// Stored runs, filtered and paged.
+///
+/// The runs' own rows (not their workers'), newest first, each as the CLI's `runs` lists it.
+#[utoipa::path(
+    get,
+    path = "/api/results",
+    operation_id = "list_results",
+    tag = "results",
+    params(
+        ("template" = Option<String>, Query, description = "Only runs of the template with this name"),
+        ("table" = Option<String>, Query, description = "Only runs on this table"),
+        ("status" = Option<String>, Query, description = "Only runs with this status: COMPLETED, FAILED, CANCELLED, RUNNING or PREPARED"),
+        ("table_type" = Option<String>, Query, description = "Only runs on tables of this type: standard, hybrid, interactive, postgres or sqlite"),
+        ("from" = Option<String>, Query, description = "Only runs started at or after this time (RFC 3339, e.g. 2025-01-31T08:00:00Z)"),
+        ("to" = Option<String>, Query, description = "Only runs started at or before this time (RFC 3339)"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 500, description = "Runs per page, 1 to 500 (default 50)"),
+        ("offset" = Option<usize>, Query, maximum = 1000000, description = "Runs to skip (default 0)"),
+    ),
+    responses(
+        (status = 200, description = "A page of runs: `{\"runs\": [listing, ...], \"total\", \"limit\", \"offset\", \"has_more\"}`, each listing with `run_id`, `started_at`, `template`, `table`, `table_type`, `mode`, `connections`, `target_qps`, `status`, `verdict`, `workers`, `ops`, `errors`, `qps` and latency percentiles", body = Object),
+        (status = 400, description = "A parameter is unknown or malformed, or `from` is after `to` (the message names it)", body = ApiErrorBody),
+        (status = 503, description = "The results store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn list(
+    State(state): State<Arc<AppState>>,
+    Query(params): Params,
+) -> Result<Json<Value>, ApiError> {
     only_known(&params, &["template", "table", "status", "table_type", "from", "to", "limit", "offset"])?;
     let limit = count_param(&params, "limit", DEFAULT_PAGE, 1..=MAX_PAGE)?;
     let offset = count_param(&params, "offset", 0, 0..=1_000_000)?;
@@ -170,7 +197,24 @@ async fn list(State(state): State<Arc<AppState>>, Query(params): Params) -> Resu
 
 /// `DELETE /api/results/{id}`: removes a finished run's rows (its summary, its workers',
 /// snapshots, sampled executions). A run still going is refused: stop it first.
-async fn delete(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+#[utoipa::path(
+    delete,
+    path = "/api/results/{id}",
+    operation_id = "delete_result",
+    tag = "results",
+    params(("id" = String, Path, description = "The run id (a UUID)")),
+    responses(
+        (status = 204, description = "The run's rows are removed"),
+        (status = 400, description = "The id is not a run id", body = ApiErrorBody),
+        (status = 404, description = "The run is not in the results store", body = ApiErrorBody),
+        (status = 409, description = "The run is still going: stop it first", body = ApiErrorBody),
+        (status = 503, description = "The results store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let run_id = parse_run_id(&id)?;
     let summary = state.results.reader.summary(run_id, None).await?.ok_or_else(|| not_found(run_id))?;
     if !summary.status.is_terminal() {
@@ -210,7 +254,24 @@ pub(crate) async fn workers_of(
     Ok(parts)
 }
 
-async fn show(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+/// A stored run.
+#[utoipa::path(
+    get,
+    path = "/api/results/{id}",
+    operation_id = "show_result",
+    tag = "results",
+    params(("id" = String, Path, description = "The run id (a UUID)")),
+    responses(
+        (status = 200, description = "`{\"summary\", \"workers\", \"record\"}`: the run's summary (as the CLI's `show`), its workers' summaries in worker order (empty for a one-process run), and its row with the effective template (`null` when the store has none)", body = Object),
+        (status = 400, description = "The id is not a run id", body = ApiErrorBody),
+        (status = 404, description = "The run is not in the results store", body = ApiErrorBody),
+        (status = 503, description = "The results store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn show(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let summary = summary_of(&state, &id).await?;
     let run_id = summary.run_id;
     let record = state.results.reader.run_record(run_id, None).await?;
@@ -219,7 +280,24 @@ async fn show(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Res
     Ok(Json(json!({ "summary": summary, "workers": workers, "record": record })))
 }
 
-async fn series(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+/// A stored run's seconds.
+#[utoipa::path(
+    get,
+    path = "/api/results/{id}/series",
+    operation_id = "result_series",
+    tag = "results",
+    params(("id" = String, Path, description = "The run id (a UUID)")),
+    responses(
+        (status = 200, description = "`{\"run_id\", \"seconds\": [...]}`: one point a second over every phase, each with `elapsed_s`, `phase`, `qps`, `ops`, `errors`, `p50_ms`, `p95_ms`, `p99_ms`, `active_connections` and `target_connections`", body = Object),
+        (status = 400, description = "The id is not a run id", body = ApiErrorBody),
+        (status = 404, description = "The run is not in the results store", body = ApiErrorBody),
+        (status = 503, description = "The results store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn series(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let summary = summary_of(&state, &id).await?;
     let run_id = summary.run_id;
     let snapshots = state.results.reader.snapshots(run_id).await?;
@@ -262,7 +340,24 @@ fn kind_row(kind: &str, k: &KindStats) -> Value {
     })
 }
 
-async fn kinds(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+/// A stored run's figures per query kind.
+#[utoipa::path(
+    get,
+    path = "/api/results/{id}/kinds",
+    operation_id = "result_kinds",
+    tag = "results",
+    params(("id" = String, Path, description = "The run id (a UUID)")),
+    responses(
+        (status = 200, description = "`{\"run_id\", \"total\", \"kinds\": [...], \"statements\": [...]}`: rows of `kind`, `ops`, `errors`, `error_rate`, `rows`, `qps`, `mean_ms`, `p50_ms`, `p95_ms`, `p99_ms`, `p999_ms`, `max_ms`, for all kinds (`TOTAL`), each kind and each named custom statement", body = Object),
+        (status = 400, description = "The id is not a run id", body = ApiErrorBody),
+        (status = 404, description = "The run is not in the results store", body = ApiErrorBody),
+        (status = 503, description = "The results store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn kinds(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let s = summary_of(&state, &id).await?;
     let kinds: Vec<Value> = s.by_kind.iter().map(|(k, v)| kind_row(k.as_str(), v)).collect();
     let statements: Vec<Value> = s.by_statement.iter().map(|(name, v)| kind_row(name, v)).collect();
@@ -274,7 +369,24 @@ async fn kinds(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Re
     })))
 }
 
-async fn executions(
+/// A stored run's sampled executions.
+#[utoipa::path(
+    get,
+    path = "/api/results/{id}/executions",
+    operation_id = "result_executions",
+    tag = "results",
+    params(
+        ("id" = String, Path, description = "The run id (a UUID)"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 10000, description = "Executions to answer, 1 to 10,000 (default 100)"),
+    ),
+    responses(
+        (status = 200, description = "`{\"run_id\", \"samples_dropped\", \"executions\": [...]}`: sampled executions in time order, each with `worker_id`, `connection`, `kind`, `phase`, `started_at`, `response_us`, `service_us`, `rows`, `ok` and `error_kind`", body = Object),
+        (status = 400, description = "The id is not a run id, or a parameter is unknown or malformed (the message names it)", body = ApiErrorBody),
+        (status = 404, description = "The run is not in the results store", body = ApiErrorBody),
+        (status = 503, description = "The results store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn executions(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     Query(params): Params,
@@ -286,7 +398,24 @@ async fn executions(
     Ok(Json(json!({ "run_id": s.run_id, "samples_dropped": s.samples_dropped, "executions": rows })))
 }
 
-async fn errors(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+/// A stored run's errors.
+#[utoipa::path(
+    get,
+    path = "/api/results/{id}/errors",
+    operation_id = "result_errors",
+    tag = "results",
+    params(("id" = String, Path, description = "The run id (a UUID)")),
+    responses(
+        (status = 200, description = "`{\"run_id\", \"errors\", \"error_rate\", \"by_error_kind\", \"by_query_kind\", \"examples\", \"reason\"}`: errors by error kind, by query kind, the first message of each kind, and why the run failed or was cancelled", body = Object),
+        (status = 400, description = "The id is not a run id", body = ApiErrorBody),
+        (status = 404, description = "The run is not in the results store", body = ApiErrorBody),
+        (status = 503, description = "The results store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn errors(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let s = summary_of(&state, &id).await?;
     let by_query_kind: serde_json::Map<String, Value> = s
         .by_kind
@@ -307,12 +436,54 @@ async fn errors(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> R
     })))
 }
 
-async fn server(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+/// A stored run's server-side figures.
+#[utoipa::path(
+    get,
+    path = "/api/results/{id}/server",
+    operation_id = "result_server",
+    tag = "results",
+    params(("id" = String, Path, description = "The run id (a UUID)")),
+    responses(
+        (status = 200, description = "`{\"run_id\", \"table\", \"server_stats\"}`: the figures the database itself reported for the table over the run (`null` where the backend reports none)", body = Object),
+        (status = 400, description = "The id is not a run id", body = ApiErrorBody),
+        (status = 404, description = "The run is not in the results store", body = ApiErrorBody),
+        (status = 503, description = "The results store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn server(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let s = summary_of(&state, &id).await?;
     Ok(Json(json!({ "run_id": s.run_id, "table": s.table, "server_stats": s.server_stats })))
 }
 
-async fn export(
+/// A stored run as a file.
+///
+/// The same files as the CLI's `export`.
+#[utoipa::path(
+    get,
+    path = "/api/results/{id}/export",
+    operation_id = "export_result",
+    tag = "results",
+    params(
+        ("id" = String, Path, description = "The run id (a UUID)"),
+        ("format" = Option<String>, Query, description = "`csv` (the one-second snapshots) or `json` (summary, workers' summaries and snapshots); default `json`"),
+    ),
+    responses(
+        (status = 200, description = "The file, as an attachment",
+            headers(("Content-Disposition" = String, description = "attachment; filename=\"unistore-run-ID.FORMAT\"")),
+            content(
+                (Object = "application/json"),
+                (String = "text/csv"),
+            )
+        ),
+        (status = 400, description = "The id is not a run id, or a parameter is unknown or malformed (the message names it)", body = ApiErrorBody),
+        (status = 404, description = "The run is not in the results store", body = ApiErrorBody),
+        (status = 503, description = "The results store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn export(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     Query(params): Params,
@@ -344,7 +515,26 @@ async fn export(
         .into_response())
 }
 
-async fn compare_runs(
+/// Compare stored runs.
+///
+/// The core's comparison (as the CLI's `compare`): each run against the first, the baseline,
+/// with bootstrap confidence intervals.
+#[utoipa::path(
+    get,
+    path = "/api/results/compare",
+    operation_id = "compare_results",
+    tag = "results",
+    params(
+        ("runs" = String, Query, description = "2 to 8 finished run ids separated by commas, the first the baseline"),
+        ("confidence" = Option<f64>, Query, minimum = 0.5, maximum = 0.999, description = "Confidence of the intervals, 0.5 to 0.999 (default 0.95)"),
+    ),
+    responses(
+        (status = 200, description = "`{\"runs\": [listing, ...], \"comparison\"}`: the runs as `GET /api/results` lists them, and the `comparison`: `runs`, `confidence`, `method`, `warnings` and `rows`, one per query kind and figure with each run's value and its difference from the baseline (with its interval)", body = Object),
+        (status = 400, description = "`runs` names fewer than 2 or more than 8 runs, a run twice, a run that is not in the store or still running, or a parameter is malformed", body = ApiErrorBody),
+        (status = 503, description = "The results store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn compare_runs(
     State(state): State<Arc<AppState>>,
     Query(params): Params,
 ) -> Result<Json<Value>, ApiError> {

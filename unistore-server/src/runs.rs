@@ -23,30 +23,42 @@ use unistore_core::model::RunStatusRecord;
 use unistore_core::orchestrator::{LossPolicy, RunOptions, RunView};
 use unistore_core::{RunId, Template};
 
-use crate::error::{ApiError, ApiErrorKind};
+use crate::error::{ApiError, ApiErrorKind, ErrorBody as ApiErrorBody};
 use crate::AppState;
 
-#[derive(Debug, Deserialize)]
+/// A run to prepare: a stored template (`template_id`) or the template itself (`template`),
+/// exactly one of the two.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateRun {
+pub(crate) struct CreateRun {
+    /// The id of a stored template (`GET /api/templates` lists them).
     #[serde(default)]
     template_id: Option<String>,
+    /// The template itself, as in a template file in JSON (`name`, `target`, `table`, `mix`,
+    /// `load`, `phases`, ...). A `target` of `connection:ID` names a stored connection.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     template: Option<serde_json::Value>,
+    /// What happens when a worker stops responding (default: the controller's setting).
     #[serde(default)]
     on_worker_loss: Option<LossPolicy>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Why a run is stopped (optional).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct StopRun {
+pub(crate) struct StopRun {
+    /// Recorded with the run as the reason it was cancelled.
     #[serde(default)]
     reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct ListQuery {
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// The most recent runs to list, 1 to 1,000 (clamped; default 50).
     #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 1000, default = 50)]
     limit: usize,
 }
 
@@ -76,7 +88,25 @@ fn body<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, A
     serde_json::from_slice(bytes).map_err(|e| bad_request(format!("{what}: {e}")))
 }
 
-async fn create(
+/// Prepare a run.
+///
+/// The run's workers are planned and its row written (`PREPARED`); nothing runs until
+/// `POST /api/runs/{id}/start`.
+#[utoipa::path(
+    post,
+    path = "/api/runs",
+    operation_id = "create_run",
+    tag = "runs",
+    request_body(content = CreateRun, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The run is prepared: its row", body = RunStatusRecord),
+        (status = 400, description = "The body is not valid JSON, gives both or neither of `template_id` and `template`, the template is not valid, or its `connection:ID` names no stored connection", body = ApiErrorBody),
+        (status = 404, description = "No stored template `template_id`", body = ApiErrorBody),
+        (status = 409, description = "The control store refused the run (a conflict)", body = ApiErrorBody),
+        (status = 503, description = "The controller runs without a control store (`--control URL`), or the control store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn create(
     State(state): State<Arc<AppState>>,
     bytes: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<RunStatusRecord>), ApiError> {
@@ -117,7 +147,22 @@ async fn create(
     Ok((StatusCode::CREATED, Json(record)))
 }
 
-async fn start(
+/// Start a prepared run.
+#[utoipa::path(
+    post,
+    path = "/api/runs/{id}/start",
+    operation_id = "start_run",
+    tag = "runs",
+    params(("id" = String, Path, description = "The run id (a UUID)")),
+    responses(
+        (status = 200, description = "The run is starting: its row", body = RunStatusRecord),
+        (status = 400, description = "The id is not a run id", body = ApiErrorBody),
+        (status = 404, description = "No such run", body = ApiErrorBody),
+        (status = 409, description = "The run is not `PREPARED` (started already, or ended)", body = ApiErrorBody),
+        (status = 503, description = "The controller runs without a control store (`--control URL`), or the control store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn start(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<RunStatusRecord>, ApiError> {
@@ -125,7 +170,25 @@ async fn start(
     Ok(Json(o.start(run_id(&id)?).await?))
 }
 
-async fn stop(
+/// Stop a run.
+///
+/// The body is optional: `{"reason": "..."}`.
+#[utoipa::path(
+    post,
+    path = "/api/runs/{id}/stop",
+    operation_id = "stop_run",
+    tag = "runs",
+    params(("id" = String, Path, description = "The run id (a UUID)")),
+    request_body(content = Option<StopRun>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The run is stopping: its row", body = RunStatusRecord),
+        (status = 400, description = "The id is not a run id, or the body is not a stop request", body = ApiErrorBody),
+        (status = 404, description = "No such run", body = ApiErrorBody),
+        (status = 409, description = "The run has ended already", body = ApiErrorBody),
+        (status = 503, description = "The controller runs without a control store (`--control URL`), or the control store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn stop(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     bytes: axum::body::Bytes,
@@ -135,12 +198,45 @@ async fn stop(
     Ok(Json(o.stop(run_id(&id)?, req.reason).await?))
 }
 
-async fn show(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<RunView>, ApiError> {
+/// A run's status.
+///
+/// Status, phase, elapsed time, the workers with their last heartbeat, and the merged live
+/// figures of the workers' latest one-second snapshots.
+#[utoipa::path(
+    get,
+    path = "/api/runs/{id}",
+    operation_id = "show_run",
+    tag = "runs",
+    params(("id" = String, Path, description = "The run id (a UUID)")),
+    responses(
+        (status = 200, description = "The run", body = RunView),
+        (status = 400, description = "The id is not a run id", body = ApiErrorBody),
+        (status = 404, description = "No such run", body = ApiErrorBody),
+        (status = 503, description = "The controller runs without a control store (`--control URL`), or the control store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn show(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<RunView>, ApiError> {
     let o = orchestrator(&state)?;
     Ok(Json(o.view(run_id(&id)?).await?))
 }
 
-async fn list(
+/// The most recent runs.
+#[utoipa::path(
+    get,
+    path = "/api/runs",
+    operation_id = "list_runs",
+    tag = "runs",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The runs' rows, most recent first", body = Vec<RunStatusRecord>),
+        (status = 400, description = "`limit` is not a whole number (answered by the query extractor, in plain text)", content_type = "text/plain", body = String),
+        (status = 503, description = "The controller runs without a control store (`--control URL`), or the control store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<RunStatusRecord>>, ApiError> {
@@ -148,7 +244,28 @@ async fn list(
     Ok(Json(o.list(q.limit.clamp(1, 1_000)).await?))
 }
 
-async fn live(
+/// A worker's one-second snapshot.
+///
+/// Workers push their snapshots here; the run's live figures merge the latest of each worker.
+#[utoipa::path(
+    post,
+    path = "/api/runs/{id}/metrics/live",
+    operation_id = "push_live_snapshot",
+    tag = "runs",
+    params(("id" = String, Path, description = "The run id (a UUID)")),
+    request_body(
+        content = Object,
+        content_type = "application/json",
+        description = "A metric snapshot as workers send it: `run_id`, `worker_id`, `seq`, `taken_at`, `phase`, `interval_s`, the `total` and `by_kind` figures (with their serialized histograms) and the connections"
+    ),
+    responses(
+        (status = 204, description = "Taken"),
+        (status = 400, description = "The id is not a run id, the body is not a snapshot, or the snapshot is of another run", body = ApiErrorBody),
+        (status = 404, description = "The controller does not drive this run", body = ApiErrorBody),
+        (status = 503, description = "The controller runs without a control store (`--control URL`), or the control store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn live(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     bytes: axum::body::Bytes,

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use unistore_core::runner::template_id;
 use unistore_core::{StoredTemplate, Template};
 
-use crate::error::{ApiError, ApiErrorKind};
+use crate::error::{ApiError, ApiErrorKind, ErrorBody as ApiErrorBody};
 use crate::AppState;
 
 pub(crate) mod preview;
@@ -43,39 +43,61 @@ pub(crate) mod preview;
 /// Copies tried for a free name before giving up (`(copy)`, `(copy 2)`, ...).
 const MAX_COPIES: u32 = 100;
 
-#[derive(Debug, Deserialize)]
+/// A template in JSON (or send the template as TOML with `content-type: application/toml`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TemplateBody {
+pub(crate) struct TemplateBody {
+    /// The template, as in a template file in JSON: `name`, `target` (no password; or
+    /// `connection:ID`), `table`, `table_type`, `mix`, `custom_sql`, `values`, `load`,
+    /// `scaling`, `phases` (durations as text, e.g. `"30s"`), `slo`, `allow_writes`, `seed`,
+    /// `sample_rate`, `timeouts`, `guardrails`, `stages`, `gate`.
+    #[schema(value_type = Object)]
     template: serde_json::Value,
 }
 
 #[derive(Debug, Deserialize)]
-struct ExportQuery {
+pub(crate) struct ExportQuery {
     #[serde(default)]
     format: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct TemplateListEntry {
+/// A stored template's current version, as listed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct TemplateListEntry {
+    /// The template's id (from its name).
     id: String,
+    /// Its name.
     name: String,
+    /// The table it benchmarks.
     table: String,
+    /// Its current version, from 1.
     version: u32,
+    /// When that version was stored.
     updated: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
-struct TemplateVersion {
+/// A version of a stored template.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct TemplateVersion {
+    /// The template's id.
     id: String,
+    /// The version, from 1.
     version: u32,
+    /// When it was stored.
     updated: DateTime<Utc>,
+    /// The template, as in a template file in JSON (durations as text, e.g. `"30s"`).
+    #[schema(value_type = Object)]
     template: Template,
 }
 
-#[derive(Debug, Serialize)]
-struct Saved {
+/// A stored template's id and version after a save.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Saved {
+    /// The template's id (`/api/templates/{id}`).
     id: String,
+    /// Its name.
     name: String,
+    /// The version stored (unchanged when the template was).
     version: u32,
 }
 
@@ -174,7 +196,20 @@ fn created(saved: Saved) -> Result<Response, ApiError> {
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(saved)).into_response())
 }
 
-async fn list(State(state): State<Arc<AppState>>) -> Result<Json<Vec<TemplateListEntry>>, ApiError> {
+/// Stored templates.
+#[utoipa::path(
+    get,
+    path = "/api/templates",
+    operation_id = "list_templates",
+    tag = "templates",
+    responses(
+        (status = 200, description = "The current version of every template, most recently updated first", body = Vec<TemplateListEntry>),
+        (status = 503, description = "The results store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn list(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<Vec<TemplateListEntry>>, ApiError> {
     let templates = state.results.reader.templates().await?;
     Ok(Json(
         templates
@@ -190,7 +225,20 @@ async fn list(State(state): State<Arc<AppState>>) -> Result<Json<Vec<TemplateLis
     ))
 }
 
-async fn show(
+/// A stored template.
+#[utoipa::path(
+    get,
+    path = "/api/templates/{id}",
+    operation_id = "show_template",
+    tag = "templates",
+    params(("id" = String, Path, description = "The template id (from its name, e.g. `orders-lookups`)")),
+    responses(
+        (status = 200, description = "Its current version with the template", body = TemplateVersion),
+        (status = 404, description = "No stored template with this id", body = ApiErrorBody),
+        (status = 503, description = "The results store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn show(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<TemplateVersion>, ApiError> {
@@ -203,7 +251,20 @@ async fn show(
     }))
 }
 
-async fn versions(
+/// Every version of a stored template.
+#[utoipa::path(
+    get,
+    path = "/api/templates/{id}/versions",
+    operation_id = "template_versions",
+    tag = "templates",
+    params(("id" = String, Path, description = "The template id (from its name, e.g. `orders-lookups`)")),
+    responses(
+        (status = 200, description = "Every version, oldest first", body = Vec<TemplateVersion>),
+        (status = 404, description = "No stored template with this id", body = ApiErrorBody),
+        (status = 503, description = "The results store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn versions(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<TemplateVersion>>, ApiError> {
@@ -223,7 +284,29 @@ async fn versions(
     ))
 }
 
-async fn create(
+/// Store a new template.
+///
+/// The id comes from the name, as for templates `bench` saves.
+#[utoipa::path(
+    post,
+    path = "/api/templates",
+    operation_id = "create_template",
+    tag = "templates",
+    request_body(
+        description = "The template: JSON `{\"template\": {...}}`, or the template file itself as TOML with `content-type: application/toml`",
+        content(
+            (TemplateBody = "application/json"),
+            (String = "application/toml"),
+        )
+    ),
+    responses(
+        (status = 201, description = "Stored as version 1", body = Saved, headers(("Location" = String, description = "`/api/templates/{id}`"))),
+        (status = 400, description = "The body is not JSON of the form `{\"template\": {...}}` nor TOML, or the template is not valid (the message names the field)", body = ApiErrorBody),
+        (status = 409, description = "A template with the id its name gives exists: rename this one, or update that one with `PUT`", body = ApiErrorBody),
+        (status = 503, description = "The results store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn create(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     bytes: axum::body::Bytes,
@@ -232,7 +315,30 @@ async fn create(
     save_new(&state, template).await
 }
 
-async fn import(
+/// Import a template file.
+///
+/// A file as `GET /api/templates/{id}/export` gives it (TOML or JSON: JSON when the content
+/// type says so or the text is a JSON object), stored as by `POST /api/templates`.
+#[utoipa::path(
+    post,
+    path = "/api/templates/import",
+    operation_id = "import_template",
+    tag = "templates",
+    request_body(
+        description = "The template file: TOML, or the template as a JSON object",
+        content(
+            (String = "application/toml"),
+            (Object = "application/json"),
+        )
+    ),
+    responses(
+        (status = 201, description = "Stored as version 1", body = Saved, headers(("Location" = String, description = "`/api/templates/{id}`"))),
+        (status = 400, description = "The file is not UTF-8 text, or not a valid template (the message names the field)", body = ApiErrorBody),
+        (status = 409, description = "A template with the id its name gives exists", body = ApiErrorBody),
+        (status = 503, description = "The results store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn import(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     bytes: axum::body::Bytes,
@@ -241,7 +347,30 @@ async fn import(
     save_new(&state, template).await
 }
 
-async fn update(
+/// Update a stored template.
+///
+/// A changed template becomes the next version; an unchanged one keeps its version.
+#[utoipa::path(
+    put,
+    path = "/api/templates/{id}",
+    operation_id = "update_template",
+    tag = "templates",
+    params(("id" = String, Path, description = "The template id (from its name, e.g. `orders-lookups`)")),
+    request_body(
+        description = "The template: JSON `{\"template\": {...}}`, or the template file itself as TOML with `content-type: application/toml`",
+        content(
+            (TemplateBody = "application/json"),
+            (String = "application/toml"),
+        )
+    ),
+    responses(
+        (status = 200, description = "Stored", body = Saved),
+        (status = 400, description = "The body is not JSON of the form `{\"template\": {...}}` nor TOML, or the template is not valid (the message names the field)", body = ApiErrorBody),
+        (status = 404, description = "No stored template with this id", body = ApiErrorBody),
+        (status = 503, description = "The results store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn update(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -252,7 +381,23 @@ async fn update(
     Ok(Json(save(&state, id, template).await?))
 }
 
-async fn delete(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+/// Delete a stored template, with every version.
+#[utoipa::path(
+    delete,
+    path = "/api/templates/{id}",
+    operation_id = "delete_template",
+    tag = "templates",
+    params(("id" = String, Path, description = "The template id (from its name, e.g. `orders-lookups`)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No stored template with this id", body = ApiErrorBody),
+        (status = 503, description = "The results store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     if state.results.reader.delete_template(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -260,7 +405,27 @@ async fn delete(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> R
     }
 }
 
-async fn duplicate(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+/// Duplicate a stored template.
+///
+/// The copy is named `<name> (copy)` (or `(copy 2)`, ... when that is taken).
+#[utoipa::path(
+    post,
+    path = "/api/templates/{id}/duplicate",
+    operation_id = "duplicate_template",
+    tag = "templates",
+    params(("id" = String, Path, description = "The template id (from its name, e.g. `orders-lookups`)")),
+    responses(
+        (status = 201, description = "The copy, stored as version 1", body = Saved, headers(("Location" = String, description = "`/api/templates/{id}`"))),
+        (status = 400, description = "The longer name makes the copy invalid", body = ApiErrorBody),
+        (status = 404, description = "No stored template with this id", body = ApiErrorBody),
+        (status = 409, description = "The template has 100 copies already", body = ApiErrorBody),
+        (status = 503, description = "The results store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn duplicate(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let original = current(&state, &id).await?.template;
     for n in 1..=MAX_COPIES {
         let suffix = if n == 1 { " (copy)".to_string() } else { format!(" (copy {n})") };
@@ -281,7 +446,30 @@ async fn duplicate(State(state): State<Arc<AppState>>, Path(id): Path<String>) -
     ))
 }
 
-async fn export(
+/// A stored template as a file.
+#[utoipa::path(
+    get,
+    path = "/api/templates/{id}/export",
+    operation_id = "export_template",
+    tag = "templates",
+    params(
+        ("id" = String, Path, description = "The template id (from its name, e.g. `orders-lookups`)"),
+        ("format" = Option<String>, Query, description = "`toml` (default) or `json`"),
+    ),
+    responses(
+        (status = 200, description = "The template file, as an attachment",
+            headers(("Content-Disposition" = String, description = "attachment; filename=\"ID.FORMAT\"")),
+            content(
+                (String = "application/toml"),
+                (Object = "application/json"),
+            )
+        ),
+        (status = 400, description = "Unknown format", body = ApiErrorBody),
+        (status = 404, description = "No stored template with this id", body = ApiErrorBody),
+        (status = 503, description = "The results store does not answer", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn export(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     Query(q): Query<ExportQuery>,
@@ -314,7 +502,26 @@ async fn export(
         .into_response())
 }
 
-async fn preview_stored(
+/// Preview the SQL of a stored template.
+///
+/// The SQL each query kind of the mix would run on the table, rendered by the target's table
+/// manager, with its parameters and the table's profile. Nothing runs against the table but the
+/// catalog reads of its profile.
+#[utoipa::path(
+    get,
+    path = "/api/templates/{id}/preview",
+    operation_id = "preview_stored_template",
+    tag = "templates",
+    params(("id" = String, Path, description = "The template id (from its name, e.g. `orders-lookups`)")),
+    responses(
+        (status = 200, description = "The statements and the table's profile", body = preview::Preview),
+        (status = 400, description = "The mix does not fit the table (e.g. a kind its type does not support, no key for lookups)", body = ApiErrorBody),
+        (status = 404, description = "No stored template with this id, its `connection:ID` names no stored connection, or the table is not there (the message names it)", body = ApiErrorBody),
+        (status = 502, description = "The target database refused access to the table (permission denied)", body = ApiErrorBody),
+        (status = 503, description = "The target database, or the results store, cannot be reached or does not answer within 30 s", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn preview_stored(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<preview::Preview>, ApiError> {
@@ -322,7 +529,30 @@ async fn preview_stored(
     Ok(Json(preview::preview(&state, &template).await?))
 }
 
-async fn preview_body(
+/// Preview the SQL of a template.
+///
+/// As `GET /api/templates/{id}/preview`, for a template given in the body; nothing is stored.
+#[utoipa::path(
+    post,
+    path = "/api/templates/preview",
+    operation_id = "preview_template",
+    tag = "templates",
+    request_body(
+        description = "The template: JSON `{\"template\": {...}}`, or the template file itself as TOML with `content-type: application/toml`",
+        content(
+            (TemplateBody = "application/json"),
+            (String = "application/toml"),
+        )
+    ),
+    responses(
+        (status = 200, description = "The statements and the table's profile", body = preview::Preview),
+        (status = 400, description = "The body is not a valid template, or the mix does not fit the table", body = ApiErrorBody),
+        (status = 404, description = "The template's `connection:ID` names no stored connection, or the table is not there (the message names it)", body = ApiErrorBody),
+        (status = 502, description = "The target database refused access to the table (permission denied)", body = ApiErrorBody),
+        (status = 503, description = "The target database, or the results store, cannot be reached or does not answer within 30 s", body = ApiErrorBody),
+    )
+)]
+pub(crate) async fn preview_body(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     bytes: axum::body::Bytes,

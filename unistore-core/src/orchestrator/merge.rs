@@ -173,6 +173,7 @@ pub fn merge_server_stats(parts: &[RunSummary]) -> Option<serde_json::Value> {
 /// The merged live figures of a run: the exact merge of each worker's latest one-second
 /// snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LiveFigures {
     /// The newest snapshot's time.
     pub taken_at: DateTime<Utc>,
@@ -199,13 +200,17 @@ pub struct LiveFigures {
     pub by_kind: BTreeMap<crate::model::QueryKind, KindStats>,
     /// Each merged worker's own second, by worker id.
     pub per_worker: BTreeMap<String, WorkerLive>,
-    /// A `FIND_MAX_CONCURRENCY` run: where the step search stands.
+    /// A `FIND_MAX_CONCURRENCY` run: where the step search stands (`current_step`,
+    /// `connections`, `elapsed_in_step_s`, `step_s`, `max_connections`, the judged `steps` and
+    /// why the search `finished`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub steps: Option<StepState>,
 }
 
 /// One worker's latest second.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerLive {
     /// The snapshot's sequence number (the worker's second).
     pub seq: u64,

@@ -42,6 +42,7 @@ pub use qps::{QpsAction, QpsBounds, QpsLoop, WorkerRate};
 
 /// What happens when a worker stops responding mid-run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "policy", rename_all = "snake_case")]
 pub enum LossPolicy {
     /// Start a replacement with the same share (up to `max_replacements` per run); the run goes
@@ -129,6 +130,7 @@ pub struct RunOptions {
 
 /// A worker as the run's view shows it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkerView {
     /// Its latest heartbeat.
     #[serde(flatten)]
@@ -139,6 +141,7 @@ pub struct WorkerView {
 
 /// A run as the API shows it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunView {
     /// The run's row in the control store.
     #[serde(flatten)]

@@ -30,7 +30,7 @@ const PREVIEW_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) const CONNECTION_PREFIX: &str = "connection:";
 
 /// What `GET /api/templates/{id}/preview` and `POST /api/templates/preview` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Preview {
     /// The target, without secrets (`demo database` when the template names none).
     pub target: String,
@@ -53,17 +53,26 @@ pub(crate) struct Preview {
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// A column of the previewed table.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct PreviewColumn {
+    /// The column's name.
     name: String,
+    /// Its type as the benchmark binds values (`integer`, `text`, `timestamp`, ...).
     column_type: String,
+    /// Its type as the database declares it.
     native_type: String,
+    /// Whether it accepts NULL.
     nullable: bool,
+    /// Whether the database generates its value (identity, sequence, autoincrement, rowid,
+    /// default expression).
     generated: bool,
+    /// Whether an index (or the primary key) starts with it (`None`: the backend cannot tell).
     indexed: Option<bool>,
 }
 
-#[derive(Debug, Serialize)]
+/// A statement a run of the template would execute.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct PreviewStatement {
     /// The query kind.
     pub kind: QueryKind,
@@ -79,7 +88,8 @@ pub(crate) struct PreviewStatement {
     pub returning: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// A parameter of a previewed statement.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct PreviewParam {
     /// 1-based placeholder position.
     pub position: usize,
