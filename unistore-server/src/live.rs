@@ -35,6 +35,28 @@ pub struct LiveHub {
 struct Watched {
     tx: broadcast::Sender<Tick>,
     latest: Option<Tick>,
+    /// The chart points of the seconds seen so far (at most [`HISTORY_POINTS`]), sent to a
+    /// socket that opens mid-run so that its charts show the run from the start.
+    history: std::collections::VecDeque<Value>,
+    /// Followed while the run goes even with nobody watching (runs this controller started),
+    /// so that the history covers the whole run.
+    pinned: bool,
+}
+
+/// Chart points kept per run: a quarter of an hour at one a second.
+const HISTORY_POINTS: usize = 900;
+
+/// The chart point of one message (its second's figures), if it has live figures.
+fn chart_point(message: &Value) -> Option<Value> {
+    let l = message.get("live").filter(|l| l.is_object())?;
+    l.get("taken_at").filter(|t| t.is_string())?;
+    let mut point = serde_json::Map::new();
+    for key in
+        ["taken_at", "interval_s", "qps", "errors", "p50_ms", "p95_ms", "p99_ms", "connections", "in_flight"]
+    {
+        point.insert(key.to_string(), l.get(key).cloned().unwrap_or(Value::Null));
+    }
+    Some(Value::Object(point))
 }
 
 /// One second's message of a run, and whether it is the run's last.
@@ -46,20 +68,47 @@ struct Tick {
 
 impl LiveHub {
     /// Subscribes to a run's messages, starting its ticker if nobody watched it yet. Returns
-    /// the latest message (if any) and the receiver.
+    /// the history of the seconds seen so far (as one message, if there are any), the latest
+    /// message (if any) and the receiver.
     fn subscribe(
         self: &Arc<Self>,
         run_id: RunId,
         source: Source,
-    ) -> (Option<Tick>, broadcast::Receiver<Tick>) {
+    ) -> (Option<Arc<str>>, Option<Tick>, broadcast::Receiver<Tick>) {
         let mut runs = self.runs.lock();
         if let Some(w) = runs.get(&run_id) {
-            return (w.latest.clone(), w.tx.subscribe());
+            let history = (!w.history.is_empty())
+                .then(|| Arc::from(json!({ "run_id": run_id, "history": w.history }).to_string()));
+            return (history, w.latest.clone(), w.tx.subscribe());
         }
+        let rx = self.start(&mut runs, run_id, source, false);
+        (None, None, rx)
+    }
+
+    /// Follows a run from its start whether or not anybody watches, so that a page opened
+    /// mid-run gets the whole run's chart points (the ticker ends with the run).
+    pub(crate) fn follow(self: &Arc<Self>, state: &AppState, run_id: RunId) {
+        let mut runs = self.runs.lock();
+        match runs.get_mut(&run_id) {
+            Some(w) => w.pinned = true,
+            None => {
+                let _ = self.start(&mut runs, run_id, Source::of(state), true);
+            }
+        }
+    }
+
+    fn start(
+        self: &Arc<Self>,
+        runs: &mut HashMap<RunId, Watched>,
+        run_id: RunId,
+        source: Source,
+        pinned: bool,
+    ) -> broadcast::Receiver<Tick> {
         let (tx, rx) = broadcast::channel(16);
-        runs.insert(run_id, Watched { tx: tx.clone(), latest: None });
+        let history = std::collections::VecDeque::new();
+        runs.insert(run_id, Watched { tx: tx.clone(), latest: None, history, pinned });
         tokio::spawn(self.clone().tick(run_id, source, tx));
-        (None, rx)
+        rx
     }
 
     async fn tick(self: Arc<Self>, run_id: RunId, source: Source, tx: broadcast::Sender<Tick>) {
@@ -74,12 +123,23 @@ impl LiveHub {
             let text = Tick { text: Arc::from(message.to_string()), last: done };
             {
                 let mut runs = self.runs.lock();
+                let mut pinned = false;
                 if let Some(w) = runs.get_mut(&run_id) {
                     w.latest = Some(text.clone());
+                    pinned = w.pinned;
+                    if let Some(point) = chart_point(&message) {
+                        if w.history.back().and_then(|p| p.get("taken_at")) != point.get("taken_at") {
+                            if w.history.len() == HISTORY_POINTS {
+                                w.history.pop_front();
+                            }
+                            w.history.push_back(point);
+                        }
+                    }
                 }
-                // Nobody watches any more, or the run has ended: the ticker stops. The removal
-                // happens under the lock, so a socket that subscribes now starts a new ticker.
-                if tx.receiver_count() == 0 || done {
+                // Nobody watches any more (and the run is not followed), or the run has ended:
+                // the ticker stops. The removal happens under the lock, so a socket that
+                // subscribes now starts a new ticker.
+                if (tx.receiver_count() == 0 && !pinned) || done {
                     let _ = tx.send(text);
                     runs.remove(&run_id);
                     return;
@@ -98,6 +158,10 @@ struct Source {
 }
 
 impl Source {
+    fn of(state: &AppState) -> Source {
+        Source { orchestrator: state.orchestrator.clone(), results: state.results.reader.clone() }
+    }
+
     /// One message, and whether the run has ended (the message is its last).
     async fn message(&self, run_id: RunId) -> (Value, bool) {
         if let Some(o) = &self.orchestrator {
@@ -314,7 +378,7 @@ pub(crate) async fn socket(
 ) -> Response {
     let parsed: Result<RunId, _> = id.parse();
     let hub = state.live.clone();
-    let source = Source { orchestrator: state.orchestrator.clone(), results: state.results.reader.clone() };
+    let source = Source::of(&state);
     upgrade.on_upgrade(move |mut ws| async move {
         let Ok(run_id) = parsed else {
             let error = json!({ "error": format!("`{id}` is not a run id"), "final": true }).to_string();
@@ -322,7 +386,12 @@ pub(crate) async fn socket(
             let _ = ws.send(Message::Close(None)).await;
             return;
         };
-        let (latest, rx) = hub.subscribe(run_id, source);
+        let (history, latest, rx) = hub.subscribe(run_id, source);
+        if let Some(history) = history {
+            if ws.send(Message::Text(history.as_ref().into())).await.is_err() {
+                return;
+            }
+        }
         forward(ws, latest, rx).await;
     })
 }

@@ -167,7 +167,11 @@ pub(crate) async fn start(
     Path(id): Path<String>,
 ) -> Result<Json<RunStatusRecord>, ApiError> {
     let o = orchestrator(&state)?;
-    Ok(Json(o.start(run_id(&id)?).await?))
+    let run = run_id(&id)?;
+    let record = o.start(run).await?;
+    // Followed from its start, so that a page opened later charts the whole run.
+    state.live.follow(&state, run);
+    Ok(Json(record))
 }
 
 /// Stop a run.

@@ -415,3 +415,67 @@ fn find_number(v: &Value, key: &str) -> Option<f64> {
         .or_else(|| v.pointer(&format!("/summary/total/{key}")))
         .and_then(Value::as_f64)
 }
+
+/// A socket opened mid-run first gets the run's chart points from its start (the controller
+/// follows a run it started even while nobody watches), then the live seconds; a later socket's
+/// history holds every second an earlier socket saw, with the same figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_opened_mid_run_gets_the_run_so_far() {
+    worker_built();
+    data_dir();
+    let server = common::start_server(&[], None).await;
+    let base = format!("http://{}", server.addr);
+    let http = reqwest::Client::new();
+    let template =
+        store_template(&http, &base, "ws-history", json!({"phases": {"warmup": "1s", "measurement": "6s"}}))
+            .await;
+    let id = create_run(&http, &base, &template).await;
+    let resp = http.post(format!("{base}/api/runs/{id}/start")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let started = chrono::Utc::now();
+    let url = format!("ws://{}/ws/test/{id}", server.addr);
+    // Nobody watches for the first 3 seconds.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let early = tokio::spawn({
+        let url = url.clone();
+        async move { read_socket(&url).await }
+    });
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let late = read_socket(&url).await;
+    let early = early.await.unwrap();
+
+    let history = |messages: &[Value]| -> Vec<Value> {
+        assert!(messages[0]["history"].is_array(), "the first message is the history: {}", messages[0]);
+        assert!(messages[1..].iter().all(|m| m.get("history").is_none()), "the history comes once");
+        messages[0]["history"].as_array().unwrap().clone()
+    };
+    let (early_history, late_history) = (history(&early), history(&late));
+    assert!(early_history.len() >= 2, "seconds before the first socket: {early_history:?}");
+    // From the run's first seconds on: the run was followed before anybody watched.
+    let first: chrono::DateTime<chrono::Utc> =
+        early_history[0]["taken_at"].as_str().unwrap().parse().unwrap();
+    assert!((first - started).num_milliseconds() < 2_500, "first point {first}, started {started}");
+    let times =
+        |h: &[Value]| h.iter().map(|p| p["taken_at"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let late_times = times(&late_history);
+    assert!(late_times.windows(2).all(|w| w[0] < w[1]), "one point a second, in order: {late_times:?}");
+    // Every second the early socket saw (its history, then its live messages) before the late
+    // socket opened is in the late history, with the same figures.
+    let seen_live: Vec<Value> =
+        early[1..].iter().filter_map(|m| m["live"].as_object().map(|_| m["live"].clone())).collect();
+    let mut compared = 0;
+    for point in early_history.iter().chain(seen_live.iter()) {
+        let t = point["taken_at"].as_str().unwrap();
+        if let Some(same) = late_history.iter().find(|p| p["taken_at"] == t) {
+            for key in ["qps", "errors", "p50_ms", "p95_ms", "p99_ms", "connections", "in_flight"] {
+                assert_eq!(same[key], point[key], "{key} of the second {t}");
+            }
+            compared += 1;
+        }
+    }
+    assert!(
+        compared >= early_history.len() + 1,
+        "the late history covers the early socket's seconds ({compared})"
+    );
+    assert_eq!(late.last().unwrap()["final"], true);
+}

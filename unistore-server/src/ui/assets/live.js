@@ -301,6 +301,12 @@
 
   // ---- one message -------------------------------------------------------------------------
   function handle(m) {
+    // The seconds before this socket opened (sent once, first): chart points only.
+    if (Array.isArray(m.history)) {
+      for (const point of m.history) plot({ live: point });
+      body.dataset.history = String(m.history.length);
+      return;
+    }
     live.last = m;
     body.dataset.updates = String(Number(body.dataset.updates) + 1);
     if (m.error) {
