@@ -69,7 +69,8 @@ const DRAWN: &str = r#"(() => [...document.querySelectorAll('.uplot canvas')].fi
 
 /// The legend labels of every chart on the page.
 const LEGENDS: &str = r#"[...document.querySelectorAll('.uplot')].map(u =>
-  [...u.querySelectorAll('.u-legend .u-series th .u-label')].map(l => l.textContent).slice(1))"#;
+  [...u.querySelectorAll('.u-legend .u-series th .u-label')].map(l => l.textContent)
+    .filter(t => !t.startsWith('seconds since')))"#;
 
 /// Waits until a navigation the page started itself has reached `path` and loaded (an
 /// evaluation during the navigation fails with a lost context: that is retried).

@@ -72,7 +72,8 @@ const UB = (() => {
   }
 
   /** A uPlot time-series chart filling `el`'s width, resized with it. `series` are uPlot series
-   *  options after the x series; `yLabel` names the unit on the axis. */
+   *  options after the x series; `yLabel` names the unit on the axis. `opts.liveLegend: false`
+   *  keeps the legend to the series' names (no values under the cursor). */
   function chart(el, series, yLabel, opts) {
     opts = opts || {};
     const width = () => Math.max(280, el.clientWidth);
@@ -86,7 +87,7 @@ const UB = (() => {
         { label: opts.xLabel, stroke: "#667085", grid: { stroke: "#eef0f4" } },
         { label: yLabel, stroke: "#667085", grid: { stroke: "#eef0f4" }, size: 60 },
       ],
-      legend: { live: true },
+      legend: { live: opts.liveLegend !== false },
       cursor: { drag: { x: true, y: false } },
     }, data, el);
     new ResizeObserver(() => plot.setSize({ width: width(), height: opts.height || 240 })).observe(el);

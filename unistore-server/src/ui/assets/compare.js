@@ -4,7 +4,7 @@
 (() => {
   const d = UB.pageData();
   if (!d || !Array.isArray(d.t) || !Array.isArray(d.runs)) return;
-  const opts = { time: false, xLabel: "seconds since the load started" };
+  const opts = { liveLegend: false, time: false, xLabel: "seconds since the load started" };
   const charts = [
     ["chart-qps", "qps", "ok ops/s", v => UB.num(v)],
     ["chart-errors", "errors", "failed ops/s", v => UB.num(v)],

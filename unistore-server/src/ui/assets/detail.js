@@ -36,7 +36,7 @@
 (() => {
   const d = UB.pageData();
   if (!d || !Array.isArray(d.t)) return;
-  const opts = { time: false, xLabel: "seconds since the load started" };
+  const opts = { liveLegend: false, time: false, xLabel: "seconds since the load started" };
   const draw = (id, series, yLabel, columns) => {
     const el = document.getElementById(id);
     if (!el) return;
