@@ -3,8 +3,10 @@
 //! Each run has one ticker while anybody watches it: once a second it reads the run's view
 //! (status, phase, elapsed, workers with their last heartbeat, the exact merge of the workers'
 //! latest snapshots, notes) and broadcasts the same text to every socket, so the work is one
-//! computation per run per second whatever the number of browsers. A socket opened later gets
-//! the latest message at once. When the run has ended, the last message (`"final": true`)
+//! computation per run per second whatever the number of browsers. A run this controller
+//! started is followed from its start even while nobody watches, keeping each second's chart
+//! point: a socket opened later first gets `{"history": [...]}` (those points), then the latest
+//! message at once. When the run has ended, the last message (`"final": true`)
 //! carries the stored summary's figures, and the sockets are closed. A run this controller does
 //! not drive (it was restarted, or the run ended long ago) is answered from the results store.
 
@@ -340,7 +342,9 @@ fn running(view: &RunView) -> Value {
 /// A run's live figures over WebSocket.
 ///
 /// Answers `101 Switching Protocols` and then sends one JSON text message a second, the same
-/// to every socket watching the run (a socket opened later gets the latest at once):
+/// to every socket watching the run (a socket opened later first gets `{"run_id", "history":
+/// [...]}`, the chart points of the seconds so far: `taken_at`, `interval_s`, `qps`, `errors`,
+/// `p50_ms`, `p95_ms`, `p99_ms`, `connections`, `in_flight`; then the latest message at once):
 ///
 /// - while the run goes on: `run_id`, `seq`, `status`, `phase`, `reason`, `elapsed_s`,
 ///   `phases` (each with `phase`, `starts_at_s`, `length_s`, `elapsed_s`, `remaining_s`),
