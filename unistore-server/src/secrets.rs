@@ -132,21 +132,31 @@ impl SecretKey {
         let io = |what, source| SecretError::KeyFileIo { what, path: path.clone(), source };
         std::fs::create_dir_all(data_dir).map_err(|e| io("create the directory of", e))?;
         let key = ChaCha20Poly1305::generate_key(&mut OsRng);
-        // create_new: two controllers starting at once cannot both write a key; the loser reads
-        // the winner's.
-        let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)
-        {
-            Ok(f) => f,
+        // The key is written whole to a file of this process, then linked into place: the link
+        // fails if another controller starting at once linked its key first, and the file it
+        // linked is complete, so the loser reads a whole key, never a half-written one.
+        let temp = data_dir.join(format!(".{KEY_FILE}.{}.{}.tmp", std::process::id(), random_suffix()));
+        let written = (|| {
+            let mut file =
+                std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp)?;
+            file.write_all(format!("{}\n", STANDARD.encode(key.as_slice())).as_bytes())?;
+            file.sync_all()
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&temp);
+            return Err(io("write", e));
+        }
+        let linked = std::fs::hard_link(&temp, &path);
+        let _ = std::fs::remove_file(&temp);
+        match linked {
+            Ok(()) => Ok(SecretKey { cipher: ChaCha20Poly1305::new(&key), source: KeySource::File(path) }),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let text = std::fs::read_to_string(&path).map_err(|e| io("read", e))?;
                 let key = decode_key(&text).ok_or_else(|| SecretError::BadKeyFile(path.clone()))?;
-                return Ok(SecretKey::from_bytes(&key, KeySource::File(path)));
+                Ok(SecretKey::from_bytes(&key, KeySource::File(path)))
             }
-            Err(e) => return Err(io("create", e)),
-        };
-        let text = format!("{}\n", STANDARD.encode(key.as_slice()));
-        file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| io("write", e))?;
-        Ok(SecretKey { cipher: ChaCha20Poly1305::new(&key), source: KeySource::File(path) })
+            Err(e) => Err(io("create", e)),
+        }
     }
 
     fn from_bytes(bytes: &[u8; 32], source: KeySource) -> SecretKey {
@@ -188,12 +198,39 @@ impl SecretKey {
     }
 }
 
+/// A few random hex digits, so that two threads of one process never share a temporary file.
+fn random_suffix() -> String {
+    let bytes: [u8; 8] = ChaCha20Poly1305::generate_nonce(&mut OsRng)[..8].try_into().unwrap_or_default();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn no_env(_: &str) -> Option<String> {
         None
+    }
+
+    /// Controllers starting at once on a fresh data directory (as the tests start several):
+    /// each gets the same whole key, never a half-written file.
+    #[test]
+    fn controllers_starting_at_once_share_one_whole_key() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let keys: Vec<SecretKey> = std::thread::scope(|scope| {
+                let handles: Vec<_> =
+                    (0..8).map(|_| scope.spawn(|| SecretKey::load(dir.path(), &no_env))).collect();
+                handles.into_iter().map(|h| h.join().expect("no panic").expect("a key")).collect()
+            });
+            let sealed = keys[0].seal("pg", &Secret::new("hunter2"));
+            for k in &keys {
+                assert_eq!(k.open("pg", &sealed).expect("the same key").expose(), "hunter2");
+            }
+            let left: Vec<_> =
+                std::fs::read_dir(dir.path()).expect("dir").map(|e| e.expect("entry").file_name()).collect();
+            assert_eq!(left, vec![std::ffi::OsString::from(KEY_FILE)], "no temporary file is left");
+        }
     }
 
     #[test]

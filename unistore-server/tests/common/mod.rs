@@ -72,8 +72,12 @@ pub async fn start_server(extra_args: &[&str], open_files: Option<u32>) -> Serve
     let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
         .await
         .unwrap_or_else(|_| panic!("server prints its address in time; stderr: {}", log.lock().unwrap()))
-        .unwrap()
-        .expect("a line");
+        .unwrap();
+    let Some(line) = line else {
+        // The stderr reader may still be catching up with the server's last words.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        panic!("the server exited before printing its address; stderr: {}", log.lock().unwrap());
+    };
     let addr = line.trim().strip_prefix("listening on http://").expect("address line").to_string();
     // Keep draining stdout so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
