@@ -21,6 +21,7 @@ use axum::{Json, Router};
 use unistore_core::{Catalog, CatalogTable};
 
 use crate::error::{ApiError, ApiErrorKind, ErrorBody as ApiErrorBody};
+use crate::results_api::{only_known, param};
 use crate::AppState;
 
 /// Longest a listing may take (connecting included): a database that accepts connections but
@@ -28,24 +29,6 @@ use crate::AppState;
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 type Params = Query<HashMap<String, String>>;
-
-fn only(params: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
-    match params.keys().find(|k| !known.contains(&k.as_str())) {
-        None => Ok(()),
-        Some(k) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ApiErrorKind::BadRequest,
-            format!(
-                "unknown parameter `{k}`: use {}",
-                if known.is_empty() { "none".into() } else { known.join(", ") }
-            ),
-        )),
-    }
-}
-
-fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
-    params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
-}
 
 /// Opens the connection's catalog and runs `list` on it, within [`DISCOVERY_TIMEOUT`].
 async fn with_catalog<T, F, Fut>(state: &AppState, id: &str, list: F) -> Result<T, ApiError>
@@ -94,7 +77,7 @@ pub(crate) async fn databases(
     Path(id): Path<String>,
     Query(params): Params,
 ) -> Result<Json<Vec<String>>, ApiError> {
-    only(&params, &[])?;
+    only_known(&params, &[])?;
     Ok(Json(with_catalog(&state, &id, |c| async move { c.databases().await }).await?))
 }
 
@@ -120,7 +103,7 @@ pub(crate) async fn schemas(
     Path(id): Path<String>,
     Query(params): Params,
 ) -> Result<Json<Vec<String>>, ApiError> {
-    only(&params, &["database"])?;
+    only_known(&params, &["database"])?;
     let database = param(&params, "database").map(str::to_string);
     Ok(Json(with_catalog(&state, &id, |c| async move { c.schemas(database.as_deref()).await }).await?))
 }
@@ -148,7 +131,7 @@ pub(crate) async fn tables(
     Path(id): Path<String>,
     Query(params): Params,
 ) -> Result<Json<Vec<CatalogTable>>, ApiError> {
-    only(&params, &["database", "schema"])?;
+    only_known(&params, &["database", "schema"])?;
     let database = param(&params, "database").map(str::to_string);
     let schema = param(&params, "schema").map(str::to_string);
     Ok(Json(

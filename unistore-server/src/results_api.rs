@@ -68,17 +68,20 @@ fn parse_run_id(text: &str) -> Result<RunId, ApiError> {
 
 /// Rejects parameters the route does not know, so that a misspelt filter (`stauts=`) is an
 /// error instead of a silently unfiltered answer.
-fn only_known(params: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
+pub(crate) fn only_known(params: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
     let mut unknown: Vec<&str> = params.keys().map(String::as_str).filter(|k| !known.contains(k)).collect();
     unknown.sort_unstable();
     match unknown.first() {
         None => Ok(()),
+        Some(k) if known.is_empty() => {
+            Err(bad_request(format!("unknown parameter `{k}`: this route takes none")))
+        }
         Some(k) => Err(bad_request(format!("unknown parameter `{k}`: use {}", known.join(", ")))),
     }
 }
 
 /// A non-empty parameter (an empty one counts as absent, as an empty form field sends it).
-fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
     params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 
