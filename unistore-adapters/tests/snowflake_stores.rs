@@ -205,3 +205,49 @@ CREATE HYBRID TABLE IF NOT EXISTS WORKER_HEARTBEATS (
     ERRORS NUMBER(38, 0) NOT NULL, LAST_ERROR VARCHAR(4096), LAST_EVENT_SEQ NUMBER(20, 0) NOT NULL,
     BEAT_AT TIMESTAMP_NTZ(9) NOT NULL, PRIMARY KEY (RUN_ID, WORKER_ID));
 ";
+
+/// A first version that its saver has inserted but not yet checked (it may still withdraw it,
+/// having found a rival first version) is not moved on by a saver of another content: that saver
+/// waits, and once the tentative row is withdrawn it gets version 1 itself. Moving the tentative
+/// row on lost version 1 from the history (a concurrent-saves run once got versions 2..7).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tentative_first_version_is_not_moved_on_by_another_saver() {
+    let url = store_schema("tentative").await;
+    let store = open_results(&url).await.expect("opening the results store");
+    let mut rival =
+        Template::new("ORDERS", std::collections::BTreeMap::from([(QueryKind::PointLookup, 100)]));
+    rival.name = "tentative".into();
+    let json = serde_json::to_string(&rival).expect("a template as JSON").replace('\'', "''");
+    // What a first saver leaves between its insert and its check.
+    execute_statements(
+        &url,
+        &[format!(
+            "INSERT INTO TEST_TEMPLATES (TEMPLATE_ID, NAME, TEMPLATE_JSON, UPDATED_AT, VERSION) \
+             VALUES ('tentative', 'tentative', '{json}', '2025-03-01 10:00:00', 1)"
+        )],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("inserting a tentative first version failed: {e}"));
+    let mut mine = rival.clone();
+    mine.allow_writes = true;
+    let stored = StoredTemplate {
+        template_id: "tentative".into(),
+        template: mine.clone(),
+        version: 0,
+        updated_at: Utc::now(),
+    };
+    let sink = store.sink.clone();
+    let saving = tokio::spawn(async move { sink.save_template_version(&stored).await });
+    // The first saver withdraws its row (it saw a rival), as `claim_first` does.
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    execute_statements(
+        &url,
+        &["DELETE FROM TEST_TEMPLATES WHERE TEMPLATE_ID = 'tentative' AND VERSION = 1".to_string()],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("withdrawing the tentative row failed: {e}"));
+    let version = saving.await.expect("the saving task").expect("saving");
+    assert_eq!(version, Some(1), "the saver waited for the tentative first version and then got version 1");
+    let versions = store.reader.template_versions("tentative").await.expect("reading");
+    assert_eq!(versions.iter().map(|t| (t.version, &t.template)).collect::<Vec<_>>(), vec![(1, &mine)]);
+}

@@ -11,6 +11,9 @@
 //! content beside its own removes its row and tries again. Of two such savers at least one sees
 //! the other (each reads after its own insert), so at most one keeps version 1.
 //!
+//! Until version 1 is in the history, later savers wait rather than move it on (see
+//! `settled`).
+//!
 //! Limits (documented in `sql/schema/snowflake/results.sql`): a saver killed between inserting a
 //! first version and checking it can leave a second first version beside the real one until the
 //! id is deleted; two first savers of identical content may both keep theirs, which leaves a
@@ -77,6 +80,9 @@ impl SnowflakeResultsStore {
                 Some(row) => {
                     let row = Row(row);
                     let version = u32::try_from(row.u64(0)?).unwrap_or(u32::MAX);
+                    if !self.settled(&content.id, version, attempt).await? {
+                        continue;
+                    }
                     if same_template_json(&row.text(1)?, &content.json) {
                         self.restore_version_row(&content.id, version).await?;
                         return Ok(version);
@@ -137,6 +143,37 @@ impl SnowflakeResultsStore {
             )
             .await?;
         Ok(None)
+    }
+
+    /// Whether a saver may build on the current row's `version`. Version 1 is tentative until its
+    /// saver has checked it and written it into the history: a first version that its saver is
+    /// about to withdraw (it found a rival first version) must not be moved on, or that version
+    /// would be lost, and with it the history's version 1. So until the history holds version 1,
+    /// later savers wait. Past half the attempts the row is taken as left by a saver that
+    /// stopped before writing it, and is copied into the history (at worst, a first version whose
+    /// saver then withdraws it stays as a version of its content, and that saver saves again).
+    async fn settled(&self, id: &Value, version: u32, attempt: u32) -> Result<bool> {
+        if version != 1 {
+            return Ok(true);
+        }
+        let rows = self
+            .pool
+            .rows(
+                &format!(
+                    "SELECT 1 FROM {} WHERE TEMPLATE_ID = ? AND VERSION = 1 LIMIT 1",
+                    self.table("TEST_TEMPLATE_VERSIONS")
+                ),
+                std::slice::from_ref(id),
+            )
+            .await?;
+        if !rows.is_empty() {
+            return Ok(true);
+        }
+        if attempt < SAVE_ATTEMPTS / 2 {
+            return Ok(false);
+        }
+        self.restore_version_row(id, 1).await?;
+        Ok(true)
     }
 
     /// Version `latest + 1`: a compare-and-set on the current row.
