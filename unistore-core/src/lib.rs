@@ -47,7 +47,8 @@ pub mod testkit;
 pub use catalog::{Catalog, CatalogTable};
 pub use control::ControlStore;
 pub use engine::{
-    ConnectedEngine, Engine, EngineConfig, EngineControl, EngineHandle, EngineReport, StopReason,
+    ClientThreads, ConnectedEngine, Engine, EngineConfig, EngineControl, EngineHandle, EngineReport,
+    StopReason,
 };
 pub use error::{DriverError, Error, ErrorKind, Result};
 pub use metrics::{KindStats, LatencySummary, MetricSnapshot, QueryExecution, RunSummary, Verdict};

@@ -592,10 +592,8 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
-    /// This process: its host, one worker, the current tokio runtime's worker threads.
-    pub fn this_process() -> Self {
-        let threads = tokio::runtime::Handle::try_current()
-            .map_or(1, |h| u32::try_from(h.metrics().num_workers()).unwrap_or(u32::MAX));
+    /// This process: its host, one worker, `threads` client threads.
+    pub fn this_process(threads: u32) -> Self {
         ClientInfo {
             hosts: vec![crate::orchestrator::join::host_name()],
             workers: 1,

@@ -89,7 +89,7 @@ pub fn summarize(report: &EngineReport, ctx: &SummaryContext) -> Result<RunSumma
         steps: Vec::new(),
         best_step: None,
         server_stats: None,
-        client: Some(crate::metrics::ClientInfo::this_process()),
+        client: Some(crate::metrics::ClientInfo::this_process(report.client_threads)),
         gate: None,
     })
 }

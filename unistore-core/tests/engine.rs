@@ -298,3 +298,41 @@ async fn open_loop_starts_operations_at_their_slots_and_does_not_charge_its_own_
         "the engine charged {charged_p50:.3} ms while the target saw {target_lag_p50:.3} ms of lag"
     );
 }
+
+/// `--threads 2`: two client threads, each with its own runtime; connection k is opened and
+/// run on thread k mod 2, never anywhere else, and the counts are as exact as on one thread.
+#[tokio::test(flavor = "current_thread")]
+async fn client_threads_own_their_connections() {
+    let target = Arc::new(ToyTarget::new(Duration::ZERO));
+    let state = target.state.clone();
+    state.track_threads.store(true, Ordering::SeqCst);
+    let threads = unistore_core::ClientThreads::start(2).expect("starting client threads");
+    assert_eq!(threads.len(), 2);
+    let mut config = config(4, 100, 500);
+    config.client_threads = Some(threads);
+    let handle = Engine::start(target, point_lookup_plan(), config).await.unwrap();
+    let report = handle.wait().await.unwrap();
+    let seen = state.executed.load(Ordering::SeqCst);
+    assert!(seen > 1000, "the toy target is fast; saw only {seen}");
+    assert_eq!(report.completed_ops, seen, "engine and target disagree on the operation count");
+    let measured: u64 = report.measured.values().map(|r| r.ops()).sum();
+    assert_eq!(measured + report.warmup_ops + report.cooldown_ops, seen);
+    assert_eq!(report.client_threads, 2, "the report names the client threads");
+
+    let sessions = state.threads.lock().clone();
+    assert_eq!(sessions.len(), 4, "four sessions opened");
+    let mut per_thread: std::collections::HashMap<std::thread::ThreadId, usize> = Default::default();
+    for (id, (opened_on, used)) in &sessions {
+        assert_eq!(used.len(), 1, "session {id} ran on {} threads: {used:?}", used.len());
+        assert!(used.contains(opened_on), "session {id} was opened on {opened_on:?} but ran on {used:?}");
+        *per_thread.entry(*opened_on).or_default() += 1;
+    }
+    assert_eq!(per_thread.len(), 2, "the sessions were spread over two threads: {per_thread:?}");
+    assert!(per_thread.values().all(|&n| n == 2), "two sessions per thread: {per_thread:?}");
+    assert!(
+        per_thread.contains_key(&std::thread::current().id()),
+        "thread 0 is the caller's: {per_thread:?}"
+    );
+    let summary = summarize(&report, &ctx("closed")).expect("summary");
+    assert_eq!(summary.client.expect("client info").threads, 2, "the summary records 2 client threads");
+}

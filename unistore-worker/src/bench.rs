@@ -19,7 +19,7 @@ use clap::Args;
 use unistore_adapters::{open_target, redact_url, TargetOptions};
 use unistore_core::runner::PreparedRun;
 use unistore_core::template::{limits, Overrides};
-use unistore_core::{Error, ResultsSink, RunId, TableType, Template, Verdict, WorkerIdentity};
+use unistore_core::{ClientThreads, Error, ResultsSink, RunId, TableType, Template, Verdict, WorkerIdentity};
 
 use crate::oplog;
 use crate::prometheus;
@@ -91,7 +91,8 @@ pub struct BenchArgs {
     /// Allow INSERT and UPDATE in the mix (they modify the table).
     #[arg(long)]
     allow_writes: bool,
-    /// Client threads (1: a single-threaded runtime, like pgbench -j 1); at most 4 per core.
+    /// Client threads, like pgbench -j: each runs its own single-threaded runtime and a share of
+    /// the connections; at most 4 per core.
     #[arg(long, default_value_t = 1)]
     threads: usize,
     /// A progress line every N seconds (like pgbench -P); 0 for none.
@@ -154,11 +155,9 @@ pub fn main(args: BenchArgs) -> ExitCode {
             limits::MAX_THREADS_PER_CORE
         ));
     }
-    let runtime = if args.threads == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads).enable_all().build()
-    };
+    // This thread is client thread 0; `--threads N` adds N - 1 more, each with a runtime of its
+    // own and its share of the connections (see `ClientThreads`), like pgbench -j.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
     let runtime = match runtime {
         Ok(r) => r,
         Err(e) => {
@@ -304,6 +303,15 @@ async fn run(args: BenchArgs) -> ExitCode {
         );
     }
     prepared.config.log_operations = args.log.is_some();
+    if args.threads > 1 {
+        match ClientThreads::start(args.threads) {
+            Ok(threads) => prepared.config.client_threads = Some(threads),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     report::print_header(&prepared, &redacted_target);
     let mut progress = report::Progress::new(args.progress, &prepared);
     let ready = match or_signal(&interrupts, prepared.connect()).await {

@@ -21,6 +21,7 @@ use tokio_postgres::{Client, NoTls};
 use unistore_core::{Error, ErrorKind, Result};
 
 use super::config::{PasswordSource, PostgresConfig};
+use super::owned::{Driver, OwnedConnection};
 use super::sqlstate_kind;
 use super::tls::{handshake_hint, tls_failure_hint, SslMode};
 
@@ -155,17 +156,33 @@ impl PostgresConfig {
     /// Like [`connect`](Self::connect), then runs `setup` (for example `SET statement_timeout
     /// = 2000`), all of it within the connect timeout.
     pub async fn connect_with_setup(&self, application_name: &str, setup: Option<&str>) -> Result<Client> {
+        let (client, connection) = self.open(application_name, setup).await?;
+        if let Some(driver) = connection.into_driver() {
+            tokio::spawn(drive(driver));
+        }
+        Ok(client)
+    }
+
+    /// Like [`connect_with_setup`](Self::connect_with_setup), but the connection is returned
+    /// for its owner to poll (a benchmark session: see [`OwnedConnection`]) instead of being
+    /// driven by a task of its own.
+    pub(crate) async fn open(
+        &self,
+        application_name: &str,
+        setup: Option<&str>,
+    ) -> Result<(Client, OwnedConnection)> {
         let phase = Arc::new(AtomicU8::new(Phase::Tcp as u8));
         let deadline = self.connect_timeout.map(|t| Instant::now() + t);
         let opening = async {
-            let client = self.login(application_name, deadline, &phase).await?;
+            let (client, driver) = self.login(application_name, deadline, &phase).await?;
+            let mut connection = OwnedConnection::new(driver);
             if let Some(sql) = setup {
                 phase.store(Phase::Setup as u8, Ordering::Relaxed);
-                client.batch_execute(sql).await.map_err(|e| {
+                connection.run(client.batch_execute(sql)).await.map_err(|e| {
                     super::map_error(e, &format!("setting up a session on {}", self.redacted_url))
                 })?;
             }
-            Ok(client)
+            Ok((client, connection))
         };
         match (deadline, self.connect_timeout) {
             (Some(deadline), Some(timeout)) => match tokio::time::timeout_at(deadline, opening).await {
@@ -182,7 +199,7 @@ impl PostgresConfig {
         application_name: &str,
         deadline: Option<Instant>,
         phase: &Arc<AtomicU8>,
-    ) -> Result<Client> {
+    ) -> Result<(Client, Driver)> {
         use tokio_postgres::config::SslMode as DriverMode;
         let tls = self.tls_connector.as_ref();
         match (self.ssl_mode, tls) {
@@ -226,7 +243,7 @@ impl PostgresConfig {
         phase: &Arc<AtomicU8>,
         mode: tokio_postgres::config::SslMode,
         tls: Option<&tokio_postgres_rustls::MakeRustlsConnect>,
-    ) -> Result<Client> {
+    ) -> Result<(Client, Driver)> {
         let mut config = self.driver.clone();
         config.application_name(application_name).ssl_mode(mode);
         if let Some(deadline) = deadline {
@@ -239,15 +256,13 @@ impl PostgresConfig {
                 let traced = Traced { inner: NoTls, phase: phase.clone() };
                 let (client, connection) =
                     config.connect(traced).await.map_err(|e| self.connect_error(e, phase_of(phase)))?;
-                tokio::spawn(drive(connection));
-                Ok(client)
+                Ok((client, Box::pin(connection)))
             }
             Some(tls) => {
                 let traced = Traced { inner: tls.clone(), phase: phase.clone() };
                 let (client, connection) =
                     config.connect(traced).await.map_err(|e| self.connect_error(e, phase_of(phase)))?;
-                tokio::spawn(drive(connection));
-                Ok(client)
+                Ok((client, Box::pin(connection)))
             }
         }
     }
@@ -400,11 +415,7 @@ fn speaks_another_protocol(e: &tokio_postgres::Error, io_kind: Option<io::ErrorK
         || e.to_string() == "unexpected message from server"
 }
 
-async fn drive<S, T>(connection: tokio_postgres::Connection<S, T>)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
+async fn drive(connection: Driver) {
     if let Err(e) = connection.await {
         // The session sees the same failure on its next statement and reports it with the
         // right kind; this is only a trace for debugging.

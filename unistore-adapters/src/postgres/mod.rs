@@ -37,6 +37,7 @@ mod catalog;
 mod config;
 mod connect;
 mod control;
+mod owned;
 mod pgpass;
 mod pool;
 mod sink;

@@ -25,6 +25,7 @@ use unistore_core::{Error, ErrorKind, Result, RunId, StatementSpec, TargetPool, 
 use super::config::PostgresConfig;
 use super::connect::human;
 use super::map_error;
+use super::owned::OwnedConnection;
 use super::stats::ServerStatsBaseline;
 
 /// Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01).
@@ -131,7 +132,7 @@ impl TargetPool for PostgresTargetPool {
 
     async fn connect(&self) -> Result<Box<dyn TargetSession>> {
         let setup = self.statement_timeout.map(statement_timeout_sql);
-        let client = self.config.connect_with_setup(&self.application_name, setup.as_deref()).await?;
+        let (client, connection) = self.config.open(&self.application_name, setup.as_deref()).await?;
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
         let cancel =
             CancelHandle { token: client.cancel_token(), requested: Arc::new(AtomicBool::new(false)) };
@@ -140,6 +141,7 @@ impl TargetPool for PostgresTargetPool {
         }
         Ok(Box::new(PostgresSession {
             client,
+            connection,
             config: self.config.clone(),
             statements: Vec::new(),
             id,
@@ -184,9 +186,25 @@ impl TargetPool for PostgresTargetPool {
 
 struct Prepared {
     statement: Statement,
-    /// Statements without result columns (INSERT/UPDATE without RETURNING) are executed, not
-    /// queried, so the driver does not build a row stream for them.
-    returns_rows: bool,
+    /// Whether the server's completion tag carries the statement's row count (`SELECT 3`,
+    /// `UPDATE 1`): such statements are executed, not queried, so the driver skips the rows
+    /// instead of building a row object for each (the count is the server's own). Others
+    /// (`SHOW`, `EXPLAIN`, `CALL`, ... whose tag has no count) have their rows counted.
+    counts_in_tag: bool,
+}
+
+/// Whether the completion tag of `sql` carries its row count: a statement without result
+/// columns, or one that starts with a keyword whose tag is `SELECT n`, `INSERT 0 n`,
+/// `UPDATE n`, `DELETE n` or `MERGE n`. Anything unsure (a leading comment) counts rows.
+fn counts_in_tag(sql: &str, returns_rows: bool) -> bool {
+    if !returns_rows {
+        return true;
+    }
+    let start = sql.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
+    let word: String = start.chars().take_while(char::is_ascii_alphabetic).collect();
+    ["SELECT", "WITH", "VALUES", "TABLE", "INSERT", "UPDATE", "DELETE", "MERGE"]
+        .iter()
+        .any(|k| word.eq_ignore_ascii_case(k))
 }
 
 /// `SET statement_timeout` for a session: whole milliseconds, at least 1 (0 would disable it).
@@ -194,9 +212,11 @@ pub(crate) fn statement_timeout_sql(timeout: Duration) -> String {
     format!("SET statement_timeout = {}", timeout.as_millis().clamp(1, i32::MAX as u128))
 }
 
-/// One dedicated connection with its prepared statements.
+/// One dedicated connection with its prepared statements. The session polls its connection
+/// itself while a statement is in flight (see [`OwnedConnection`]): no task of its own.
 pub struct PostgresSession {
     client: Client,
+    connection: OwnedConnection,
     config: Arc<PostgresConfig>,
     statements: Vec<Prepared>,
     id: u64,
@@ -255,17 +275,24 @@ impl TargetSession for PostgresSession {
             return Err(Error::invalid(format!("statement {statement} was not prepared")));
         };
         let args = params.iter().map(PgParam);
-        if !p.returns_rows {
-            return self.client.execute_raw(&p.statement, args).await.map_err(|e| self.execute_error(e));
-        }
-        let stream = self.client.query_raw(&p.statement, args).await.map_err(|e| self.execute_error(e))?;
-        let mut stream = std::pin::pin!(stream);
-        let mut rows = 0u64;
-        while let Some(row) = stream.next().await {
-            row.map_err(|e| self.execute_error(e))?;
-            rows += 1;
-        }
-        Ok(rows)
+        let client = &self.client;
+        let outcome = self
+            .connection
+            .run(async {
+                if p.counts_in_tag {
+                    return client.execute_raw(&p.statement, args).await;
+                }
+                let stream = client.query_raw(&p.statement, args).await?;
+                let mut stream = std::pin::pin!(stream);
+                let mut rows = 0u64;
+                while let Some(row) = stream.next().await {
+                    row?;
+                    rows += 1;
+                }
+                Ok(rows)
+            })
+            .await;
+        outcome.map_err(|e| self.execute_error(e))
     }
 
     async fn execute_returning(
@@ -276,22 +303,25 @@ impl TargetSession for PostgresSession {
         let Some(p) = self.statements.get(statement) else {
             return Err(Error::invalid(format!("statement {statement} was not prepared")));
         };
-        let stream = self
-            .client
-            .query_raw(&p.statement, params.iter().map(PgParam))
-            .await
-            .map_err(|e| self.execute_error(e))?;
-        let mut stream = std::pin::pin!(stream);
-        let mut rows = 0u64;
-        let mut first = None;
-        while let Some(row) = stream.next().await {
-            let row = row.map_err(|e| self.execute_error(e))?;
-            if rows == 0 {
-                first = returned_value(&row);
-            }
-            rows += 1;
-        }
-        Ok((rows, first))
+        let client = &self.client;
+        let outcome = self
+            .connection
+            .run(async {
+                let stream = client.query_raw(&p.statement, params.iter().map(PgParam)).await?;
+                let mut stream = std::pin::pin!(stream);
+                let mut rows = 0u64;
+                let mut first = None;
+                while let Some(row) = stream.next().await {
+                    let row = row?;
+                    if rows == 0 {
+                        first = returned_value(&row);
+                    }
+                    rows += 1;
+                }
+                Ok((rows, first))
+            })
+            .await;
+        outcome.map_err(|e| self.execute_error(e))
     }
 
     async fn cancel(&mut self) -> Result<()> {
@@ -321,8 +351,8 @@ impl PostgresSession {
             // assigned to: exactly the column's own type, width included (INT4 vs INT8,
             // VARCHAR vs TEXT). PgParam then encodes each value for that type.
             let statement = self
-                .client
-                .prepare_typed(&spec.sql, &[])
+                .connection
+                .run(self.client.prepare_typed(&spec.sql, &[]))
                 .await
                 .map_err(|e| map_error(e, &format!("preparing {} `{}`", spec.kind, spec.sql)))?;
             if statement.params().len() != spec.params.len() {
@@ -334,8 +364,8 @@ impl PostgresSession {
                     spec.params.len()
                 )));
             }
-            let returns_rows = !statement.columns().is_empty();
-            prepared.push(Prepared { statement, returns_rows });
+            let counts_in_tag = counts_in_tag(&spec.sql, !statement.columns().is_empty());
+            prepared.push(Prepared { statement, counts_in_tag });
         }
         self.statements = prepared;
         Ok(())
@@ -585,6 +615,22 @@ mod tests {
         let mut out = BytesMut::new();
         p.to_sql_checked(ty, &mut out).expect("encodes");
         (matches!(p.encode_format(ty), Format::Binary), out.to_vec())
+    }
+
+    #[test]
+    fn row_counts_come_from_the_tag_only_where_it_has_them() {
+        assert!(counts_in_tag("SELECT * FROM t WHERE id = $1", true));
+        assert!(counts_in_tag("  select 1", true));
+        assert!(counts_in_tag("(SELECT 1) UNION (SELECT 2)", true));
+        assert!(counts_in_tag("WITH x AS (SELECT 1) SELECT * FROM x", true));
+        assert!(counts_in_tag("INSERT INTO t VALUES ($1) RETURNING id", true));
+        assert!(counts_in_tag("UPDATE t SET a = 1", false));
+        assert!(counts_in_tag("CALL p()", false), "no result columns: nothing to count");
+        assert!(!counts_in_tag("SHOW work_mem", true));
+        assert!(!counts_in_tag("EXPLAIN SELECT 1", true));
+        assert!(!counts_in_tag("/* hint */ SELECT 1", true));
+        assert!(!counts_in_tag("-- c\nSELECT 1", true));
+        assert!(!counts_in_tag("SELECTED", true));
     }
 
     #[test]

@@ -20,7 +20,10 @@ mod pacer;
 mod recorder;
 mod supervisor;
 mod task;
+mod threads;
 mod timeline;
+
+pub use threads::ClientThreads;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -75,6 +78,9 @@ pub struct EngineConfig {
     /// `pgbench -l` does. Unlike samples, the log never drops an entry: when its reader falls
     /// behind, the load waits.
     pub log_operations: bool,
+    /// Client threads for the connections (`None`: the connection tasks run on the caller's
+    /// runtime, whatever it is). See [`ClientThreads`].
+    pub client_threads: Option<ClientThreads>,
 }
 
 impl EngineConfig {
@@ -95,6 +101,7 @@ impl EngineConfig {
             snapshot_interval: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(60),
             log_operations: false,
+            client_threads: None,
         }
     }
 }
@@ -142,6 +149,8 @@ pub struct EngineReport {
     pub connections: u32,
     /// Target QPS at the end (open loop).
     pub target_qps: Option<f64>,
+    /// Threads that ran the connections: the client threads, or else the runtime's workers.
+    pub client_threads: u32,
 }
 
 /// Why a load stopped before its planned end.
@@ -337,18 +346,25 @@ impl Engine {
         }
         // Open and prepare all initial sessions before the clock starts, so that connection
         // set-up is never measured as load.
-        let mut sessions = Vec::with_capacity(config.connections as usize);
+        // Each session is opened on the thread of the connection task that will use it (its
+        // socket belongs to that thread's runtime), and kept in connection order.
+        let mut sessions: Vec<Option<Box<dyn TargetSession>>> = Vec::new();
+        sessions.resize_with(config.connections as usize, || None);
         let opening = async {
             let mut set = tokio::task::JoinSet::new();
-            for _ in 0..config.connections {
+            for index in 0..config.connections {
                 let pool = pool.clone();
                 let plan = plan.clone();
-                set.spawn(async move { open_session(pool.as_ref(), &plan).await });
+                let open = async move { (index, open_session(pool.as_ref(), &plan).await) };
+                match &config.client_threads {
+                    Some(threads) => set.spawn_on(open, threads.handle(index)),
+                    None => set.spawn(open),
+                };
             }
             while let Some(r) = set.join_next().await {
-                let session =
-                    r.map_err(|e| Error::backend(ErrorKind::Other, format!("connect task failed: {e}")))??;
-                sessions.push(session);
+                let (index, session) =
+                    r.map_err(|e| Error::backend(ErrorKind::Other, format!("connect task failed: {e}")))?;
+                sessions[index as usize] = Some(session?);
             }
             Ok::<_, Error>(())
         };
@@ -362,6 +378,7 @@ impl Engine {
                 ),
             )
         })??;
+        let sessions = sessions.into_iter().flatten().collect();
         Ok(ConnectedEngine { pool, plan, config, sessions })
     }
 }

@@ -297,7 +297,11 @@ impl Supervisor {
             operations: self.operations.clone(),
             rng,
         };
-        let handle = tokio::spawn(task.run(session));
+        // Task `index` runs on client thread `index mod N`, where its initial session was opened.
+        let handle = match &self.config.client_threads {
+            Some(threads) => threads.handle(index).spawn(task.run(session)),
+            None => tokio::spawn(task.run(session)),
+        };
         self.tasks.push(TaskEntry {
             index,
             joined: false,
@@ -449,6 +453,11 @@ impl Supervisor {
                 .schedule
                 .as_ref()
                 .map(|_| f64::from_bits(s.target_qps_bits.load(Ordering::Relaxed))),
+            client_threads: match &self.config.client_threads {
+                Some(threads) => u32::try_from(threads.len()).unwrap_or(u32::MAX),
+                None => tokio::runtime::Handle::try_current()
+                    .map_or(1, |h| u32::try_from(h.metrics().num_workers()).unwrap_or(u32::MAX)),
+            },
         }
     }
 }

@@ -39,6 +39,16 @@ pub struct ToyState {
     pub cancellable: std::sync::atomic::AtomicBool,
     /// The operation with this number panics (a bug in a driver or a generator).
     pub panic_at: AtomicU64,
+    /// Whether to note the threads each session was opened and used on (`threads`).
+    pub track_threads: std::sync::atomic::AtomicBool,
+    /// Per session (in opening order): the thread it was opened on, and every thread that ran
+    /// one of its operations.
+    pub threads: Mutex<
+        std::collections::BTreeMap<
+            u64,
+            (std::thread::ThreadId, std::collections::HashSet<std::thread::ThreadId>),
+        >,
+    >,
 }
 
 #[derive(Debug)]
@@ -77,8 +87,12 @@ impl TargetPool for ToyTarget {
         self.state.phases.lock().push(phase);
     }
     async fn connect(&self) -> Result<Box<dyn TargetSession>> {
-        self.state.sessions.fetch_add(1, Ordering::SeqCst);
+        let id = self.state.sessions.fetch_add(1, Ordering::SeqCst);
+        if self.state.track_threads.load(Ordering::SeqCst) {
+            self.state.threads.lock().insert(id, (std::thread::current().id(), Default::default()));
+        }
         Ok(Box::new(ToySession {
+            id,
             state: self.state.clone(),
             latency: self.latency,
             keep: self.keep_completions,
@@ -88,6 +102,7 @@ impl TargetPool for ToyTarget {
 }
 
 struct ToySession {
+    id: u64,
     state: Arc<ToyState>,
     latency: Duration,
     keep: bool,
@@ -101,6 +116,11 @@ impl TargetSession for ToySession {
     }
     async fn execute(&mut self, _statement: usize, params: &[Value]) -> Result<u64> {
         assert!(!params.is_empty(), "the engine must bind the key parameter");
+        if self.state.track_threads.load(Ordering::Relaxed) {
+            if let Some((_, used)) = self.state.threads.lock().get_mut(&self.id) {
+                used.insert(std::thread::current().id());
+            }
+        }
         if self.keep {
             self.state.arrivals.lock().push(Instant::now());
         }
