@@ -372,3 +372,27 @@ async fn tables_outside_the_file_are_refused() {
     assert_eq!(profile.table.name, FIXTURE_TABLE);
     assert_eq!(profile.row_estimate, FIXTURE_ROWS as u64);
 }
+
+/// Threads of one process creating the demo database at once (the controller's template page
+/// lists the tables and previews the statements together) all get it: each builds under a
+/// temporary name of its own. With one temporary name per process, one thread removed the
+/// file another was writing ("disk I/O error" on the page).
+#[test]
+fn threads_creating_the_demo_database_at_once_all_get_it() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("demo.db");
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3).map(|_| s.spawn(|| ensure_demo_database(&path))).collect();
+        handles.into_iter().map(|h| h.join().expect("a creating thread panicked")).collect()
+    });
+    for r in &results {
+        let demo = r.as_ref().unwrap_or_else(|e| panic!("creating the demo database at once failed: {e}"));
+        assert_eq!(demo.rows, DEMO_ROWS);
+    }
+    assert!(results.iter().filter_map(|r| r.as_ref().ok()).any(|d| d.created), "one of them created it");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(leftovers, vec!["demo.db".to_string()], "temporary files were left behind");
+}

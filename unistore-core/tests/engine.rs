@@ -34,17 +34,22 @@ fn ctx(report_mode: &str) -> SummaryContext {
     }
 }
 
+/// The engine's counts (all phases, and the phases' sum) equal the toy target's own count.
+fn counts_equal_what_the_target_saw(report: &unistore_core::EngineReport, state: &common::ToyState) {
+    let seen = state.executed.load(Ordering::SeqCst);
+    assert!(seen > 1000, "the toy target is fast; saw only {seen}");
+    assert_eq!(report.completed_ops, seen, "engine and target disagree on the operation count");
+    let measured: u64 = report.measured.values().map(|r| r.ops()).sum();
+    assert_eq!(measured + report.warmup_ops + report.cooldown_ops, seen);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_loop_counts_equal_what_the_target_saw() {
     let target = Arc::new(ToyTarget::new(Duration::ZERO));
     let state = target.state.clone();
     let handle = Engine::start(target, point_lookup_plan(), config(4, 200, 800)).await.unwrap();
     let report = handle.wait().await.unwrap();
-    let seen = state.executed.load(Ordering::SeqCst);
-    assert!(seen > 1000, "the toy target is fast; saw only {seen}");
-    assert_eq!(report.completed_ops, seen, "engine and target disagree on the operation count");
-    let measured: u64 = report.measured.values().map(|r| r.ops()).sum();
-    assert_eq!(measured + report.warmup_ops + report.cooldown_ops, seen);
+    counts_equal_what_the_target_saw(&report, &state);
     assert_eq!(state.sessions.load(Ordering::SeqCst), 4);
     assert_eq!(report.window, Duration::from_millis(800), "the measurement window is exact");
     assert_eq!(report.abandoned_in_flight, 0);
@@ -312,11 +317,7 @@ async fn client_threads_own_their_connections() {
     config.client_threads = Some(threads);
     let handle = Engine::start(target, point_lookup_plan(), config).await.unwrap();
     let report = handle.wait().await.unwrap();
-    let seen = state.executed.load(Ordering::SeqCst);
-    assert!(seen > 1000, "the toy target is fast; saw only {seen}");
-    assert_eq!(report.completed_ops, seen, "engine and target disagree on the operation count");
-    let measured: u64 = report.measured.values().map(|r| r.ops()).sum();
-    assert_eq!(measured + report.warmup_ops + report.cooldown_ops, seen);
+    counts_equal_what_the_target_saw(&report, &state);
     assert_eq!(report.client_threads, 2, "the report names the client threads");
 
     let sessions = state.threads.lock().clone();

@@ -83,7 +83,11 @@ pub fn ensure_demo_database(path: &Path) -> Result<DemoDatabase> {
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).ok_or_else(|| {
         Error::invalid(format!("{} is not a file path: name a file for the demo database", path.display()))
     })?;
-    let temp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    // One name per call, not per process: threads of one process (the controller's pages) may
+    // create it at once, and each must build its own file.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temp = path.with_file_name(format!(".{file_name}.{}.{call}.tmp", std::process::id()));
     let _ = std::fs::remove_file(&temp);
     let built = build_demo(&temp);
     if let Err(e) = built {
