@@ -213,7 +213,7 @@ pub(crate) fn statement_timeout_sql(timeout: Duration) -> String {
 }
 
 /// One dedicated connection with its prepared statements. The session polls its connection
-/// itself while a statement is in flight (see [`OwnedConnection`]): no task of its own.
+/// itself while a statement is in flight (see the `owned` module): no task of its own.
 pub struct PostgresSession {
     client: Client,
     connection: OwnedConnection,
