@@ -569,7 +569,7 @@ pub struct RunSummary {
     /// measurement window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_stats: Option<serde_json::Value>,
-    /// The client that measured: hosts, workers, runtime threads, tool version (a comparison
+    /// The client that measured: hosts, workers, client threads, tool version (a comparison
     /// warns when they differ). `None` in summaries stored by versions that did not record it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<ClientInfo>,
@@ -585,7 +585,7 @@ pub struct ClientInfo {
     pub hosts: Vec<String>,
     /// Worker processes.
     pub workers: u32,
-    /// Runtime threads per worker (the largest, when they differ).
+    /// Client threads per worker (the largest, when they differ).
     pub threads: u32,
     /// `unistore-worker` version.
     pub version: String,

@@ -279,7 +279,7 @@ async fn show_run(args: &ShowArgs) -> Result<(), Error> {
     );
     if let Some(c) = &summary.client {
         println!(
-            "  client: {} worker(s) on {}, {} runtime thread(s) each, unistore {}",
+            "  client: {} worker(s) on {}, {} client thread(s) each, unistore {}",
             c.workers,
             c.hosts.join(", "),
             c.threads,

@@ -42,7 +42,7 @@ pub const MAX_CHOICE_LEN: usize = 10_000;
 pub const MAX_URL_LEN: usize = 4_096;
 /// Largest template file, in bytes.
 pub const MAX_TEMPLATE_BYTES: usize = 4 << 20;
-/// Client runtime threads per CPU core (`--threads`).
+/// Client threads per CPU core (`--threads`).
 pub const MAX_THREADS_PER_CORE: usize = 4;
 
 /// Most client threads on this machine: [`MAX_THREADS_PER_CORE`] per available core.

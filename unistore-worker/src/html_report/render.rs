@@ -223,7 +223,7 @@ fn facts(r: &RunData) -> Markup {
             @if let Some(c) = &s.client {
                 div { dt { "client" } dd {
                     (c.hosts.join(", ")) " · " (c.workers) " worker" @if c.workers != 1 { "s" }
-                    " · " (c.threads) " runtime thread" @if c.threads != 1 { "s" } " · v" (c.version)
+                    " · " (c.threads) " client thread" @if c.threads != 1 { "s" } " · v" (c.version)
                 } }
             }
             div { dt { "seed" } dd { (s.seed) } }
@@ -591,7 +591,7 @@ mod tests {
             "key column `id` has no index".into(),
             "duplicate key".into(),
             "SLO_FAILED".into(),
-            "bench-host-1 · 1 worker · 2 runtime threads".into(),
+            "bench-host-1 · 1 worker · 2 client threads".into(),
             "&quot;note&quot;: &quot;round-trips&quot;".into(),
             "No snapshots were stored for this run".into(),
         ] {
