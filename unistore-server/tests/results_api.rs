@@ -1,19 +1,24 @@
 //! The stored-results API against a real embedded SQLite results store: runs written through
-//! the sink as a worker writes them, the controller's router served on a free port, and every
-//! answer checked against what was written.
+//! the sink as a worker writes them, every route called through `Router::oneshot` (no sockets)
+//! on the controller's router, and every answer checked against what was written.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tower::ServiceExt;
 use unistore_core::metrics::{KindRecorder, QueryExecution};
 use unistore_core::testkit::sample_summary;
 use unistore_core::{
     ErrorKind, MetricSnapshot, QueryKind, RunId, RunPhase, RunStatus, RunSummary, TableType,
 };
-use unistore_server::{bind_listener, router, serve, AppState, ServerLimits};
+use unistore_server::{router, AppState};
 
 /// `ops` operations of about `base_us` µs each, with `errors` timeouts.
 fn stats(ops: u64, base_us: u64, errors: u64) -> unistore_core::KindStats {
@@ -58,9 +63,33 @@ fn snapshot(run_id: RunId, started: DateTime<Utc>, second: u64, phase: RunPhase,
     }
 }
 
+/// A whole response: status, headers and the body read to its end.
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Reply {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.body.to_vec()).expect("a UTF-8 body")
+    }
+
+    fn json<T: DeserializeOwned>(&self) -> T {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
 struct Fixture {
-    base: String,
-    client: reqwest::Client,
+    app: Router,
     /// Oldest first: a (alpha, orders, postgres), b (beta, orders, sqlite, FAILED),
     /// c (alpha, items, postgres), d (alpha, orders, RUNNING).
     ids: [RunId; 4],
@@ -71,10 +100,19 @@ struct Fixture {
 }
 
 impl Fixture {
+    /// `method path`, without a body.
+    async fn call(&self, method: Method, path: &str) -> Reply {
+        let request = Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        Reply { status: parts.status, headers: parts.headers, body }
+    }
+
     async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.client.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let response = self.call(Method::GET, path).await;
         let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
+        let text = response.text();
         (status, serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}")))
     }
 
@@ -161,18 +199,7 @@ async fn fixture() -> Fixture {
         live: Default::default(),
         connections: Default::default(),
     };
-    let limits = ServerLimits::default();
-    let listener = bind_listener("127.0.0.1:0", &limits).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve(listener, router(state), limits, std::future::pending::<()>()));
-    Fixture {
-        base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
-        ids,
-        summaries: summaries.try_into().unwrap(),
-        seconds,
-        _dir: dir,
-    }
+    Fixture { app: router(state), ids, summaries: summaries.try_into().unwrap(), seconds, _dir: dir }
 }
 
 #[tokio::test]
@@ -285,22 +312,20 @@ async fn one_run_its_series_kinds_errors_and_samples() {
 async fn exports_as_the_cli_does() {
     let f = fixture().await;
     let a = f.ids[0];
-    let response =
-        f.client.get(format!("{}/api/results/{a}/export?format=csv", f.base)).send().await.unwrap();
+    let response = f.call(Method::GET, &format!("/api/results/{a}/export?format=csv")).await;
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     let disposition = response.headers()["content-disposition"].to_str().unwrap().to_string();
     assert_eq!(disposition, format!("attachment; filename=\"unistore-run-{a}.csv\""));
-    let csv = response.text().await.unwrap();
+    let csv = response.text();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], unistore_core::analysis::SNAPSHOTS_CSV_HEADER);
     assert_eq!(lines.len() - 1, f.seconds * 3, "one row per snapshot and kind (TOTAL and two kinds)");
     assert!(lines[1].contains(",WARMUP,TOTAL,"), "{}", lines[1]);
 
-    let response =
-        f.client.get(format!("{}/api/results/{a}/export?format=json", f.base)).send().await.unwrap();
+    let response = f.call(Method::GET, &format!("/api/results/{a}/export?format=json")).await;
     assert!(response.headers()["content-disposition"].to_str().unwrap().ends_with(".json\""));
-    let doc: Value = response.json().await.unwrap();
+    let doc: Value = response.json();
     assert_eq!(doc["snapshots"].as_array().unwrap().len(), f.seconds);
     assert_eq!(doc["summary"]["run_id"], a.to_string());
     assert_eq!(doc["workers"][0]["worker_id"], "w1");
@@ -364,12 +389,11 @@ async fn unknown_and_malformed_runs() {
 async fn deleting_a_run_removes_it_and_only_it() {
     let f = fixture().await;
     let delete = |id: String| {
-        let url = format!("{}/api/results/{id}", f.base);
-        let client = f.client.clone();
+        let f = &f;
         async move {
-            let response = client.delete(url).send().await.unwrap();
+            let response = f.call(Method::DELETE, &format!("/api/results/{id}")).await;
             let status = response.status().as_u16();
-            (status, response.text().await.unwrap())
+            (status, response.text())
         }
     };
     // A run still going is refused, and stays.

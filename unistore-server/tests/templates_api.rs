@@ -1,17 +1,39 @@
-//! The templates API over HTTP: the router served in-process on a free port, with the embedded
-//! SQLite results store in a temporary directory.
+//! The templates API through `Router::oneshot` (no sockets): the router of
+//! `unistore_server::router`, with the embedded SQLite results store in a temporary directory.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-use reqwest::header::{CONTENT_TYPE, LOCATION};
-use reqwest::{Client, Response, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::http::header::{CONTENT_TYPE, LOCATION};
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
 use serde_json::{json, Value};
-use unistore_server::{bind_listener, router, serve, AppState, ServerLimits};
+use tower::ServiceExt;
+use unistore_server::{router, AppState};
+
+/// A whole response: status, headers and the body read to its end.
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Reply {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.body.to_vec()).expect("a UTF-8 body")
+    }
+}
 
 struct Server {
-    base: String,
-    http: Client,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    app: Router,
     _dir: tempfile::TempDir,
 }
 
@@ -27,59 +49,60 @@ impl Server {
             live: Default::default(),
             connections: Default::default(),
         };
-        let limits = ServerLimits::default();
-        let listener = bind_listener("127.0.0.1:0", &limits).await.expect("binds");
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(serve(listener, router(state), limits, async move {
-            let _ = stopped.await;
-        }));
-        Server { base: format!("http://{addr}"), http: Client::new(), _stop: stop, _dir: dir }
+        Server { app: router(state), _dir: dir }
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+    /// `method path`, with `body` of `content_type` if there is one.
+    async fn call(&self, method: Method, path: &str, body: Option<(&str, &str)>) -> Reply {
+        let request = Request::builder().method(method).uri(path);
+        let request = match body {
+            Some((content_type, body)) => {
+                request.header(CONTENT_TYPE, content_type).body(Body::from(body.to_string()))
+            }
+            None => request.body(Body::empty()),
+        };
+        let response = self.app.clone().oneshot(request.unwrap()).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        Reply { status: parts.status, headers: parts.headers, body }
     }
 
-    async fn get(&self, path: &str) -> Response {
-        self.http.get(self.url(path)).send().await.unwrap()
+    async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None).await
     }
 
-    async fn post_json(&self, path: &str, body: &Value) -> Response {
+    /// A POST without a body.
+    async fn post(&self, path: &str) -> Reply {
+        self.call(Method::POST, path, None).await
+    }
+
+    async fn delete(&self, path: &str) -> Reply {
+        self.call(Method::DELETE, path, None).await
+    }
+
+    async fn post_json(&self, path: &str, body: &Value) -> Reply {
         self.post_text(path, "application/json", &body.to_string()).await
     }
 
-    async fn post_text(&self, path: &str, content_type: &str, body: &str) -> Response {
-        self.http
-            .post(self.url(path))
-            .header(CONTENT_TYPE, content_type)
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap()
+    async fn post_text(&self, path: &str, content_type: &str, body: &str) -> Reply {
+        self.call(Method::POST, path, Some((content_type, body))).await
     }
 
-    async fn put_json(&self, path: &str, body: &Value) -> Response {
-        self.http
-            .put(self.url(path))
-            .header(CONTENT_TYPE, "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap()
+    async fn put_json(&self, path: &str, body: &Value) -> Reply {
+        self.call(Method::PUT, path, Some(("application/json", &body.to_string()))).await
     }
 }
 
-async fn json_of(response: Response, status: StatusCode) -> Value {
+fn json_of(response: Reply, status: StatusCode) -> Value {
     let got = response.status();
-    let text = response.text().await.unwrap();
+    let text = response.text();
     assert_eq!(got, status, "{text}");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 /// Asserts a JSON error of `kind` whose message holds every one of `words`.
-async fn error_of(response: Response, status: StatusCode, kind: &str, words: &[&str]) {
-    let body = json_of(response, status).await;
+fn error_of(response: Reply, status: StatusCode, kind: &str, words: &[&str]) {
+    let body = json_of(response, status);
     assert_eq!(body["error"]["kind"], kind, "{body}");
     let message = body["error"]["message"].as_str().expect("a message");
     for word in words {
@@ -108,25 +131,25 @@ point_lookup = 100
 #[tokio::test]
 async fn templates_are_created_listed_versioned_duplicated_exported_and_deleted() {
     let server = Server::start().await;
-    assert_eq!(json_of(server.get("/api/templates").await, StatusCode::OK).await, json!([]));
+    assert_eq!(json_of(server.get("/api/templates").await, StatusCode::OK), json!([]));
 
     // Create from JSON.
     let response = server.post_json("/api/templates", &json!({"template": orders_template()})).await;
     assert_eq!(response.headers()[LOCATION], "/api/templates/orders_read");
-    let created = json_of(response, StatusCode::CREATED).await;
+    let created = json_of(response, StatusCode::CREATED);
     assert_eq!(created, json!({"id": "orders_read", "name": "orders read", "version": 1}));
 
     // Create from TOML.
     let response = server.post_text("/api/templates", "application/toml", ACCOUNTS_TOML).await;
-    let created = json_of(response, StatusCode::CREATED).await;
+    let created = json_of(response, StatusCode::CREATED);
     assert_eq!(created, json!({"id": "accounts_lookups", "name": "accounts lookups", "version": 1}));
 
     // The same name again is a conflict, not a silent new version.
     let again = server.post_json("/api/templates", &json!({"template": orders_template()})).await;
-    error_of(again, StatusCode::CONFLICT, "conflict", &["orders_read", "PUT"]).await;
+    error_of(again, StatusCode::CONFLICT, "conflict", &["orders_read", "PUT"]);
 
     // List (the order between two templates saved in the same instant is the store's).
-    let list = json_of(server.get("/api/templates").await, StatusCode::OK).await;
+    let list = json_of(server.get("/api/templates").await, StatusCode::OK);
     let rows = list.as_array().unwrap();
     assert_eq!(rows.len(), 2);
     let row = |id: &str| rows.iter().find(|r| r["id"] == id).unwrap_or_else(|| panic!("{id} in {list}"));
@@ -138,12 +161,12 @@ async fn templates_are_created_listed_versioned_duplicated_exported_and_deleted(
     assert!(row("orders_read")["updated"].as_str().is_some_and(|u| u.contains('T')), "{list}");
 
     // Get.
-    let got = json_of(server.get("/api/templates/orders_read").await, StatusCode::OK).await;
+    let got = json_of(server.get("/api/templates/orders_read").await, StatusCode::OK);
     assert_eq!(got["id"], "orders_read");
     assert_eq!(got["version"], 1);
     assert_eq!(got["template"]["mix"], json!({"POINT_LOOKUP": 80, "RANGE_SCAN": 20}));
     assert_eq!(got["template"]["seed"], 7);
-    let toml_one = json_of(server.get("/api/templates/accounts_lookups").await, StatusCode::OK).await;
+    let toml_one = json_of(server.get("/api/templates/accounts_lookups").await, StatusCode::OK);
     assert_eq!(toml_one["template"]["mix"], json!({"POINT_LOOKUP": 100}));
     assert_eq!(toml_one["template"]["sample_rate"], 0.5);
 
@@ -153,21 +176,19 @@ async fn templates_are_created_listed_versioned_duplicated_exported_and_deleted(
     let updated = json_of(
         server.put_json("/api/templates/orders_read", &json!({"template": changed})).await,
         StatusCode::OK,
-    )
-    .await;
+    );
     assert_eq!(updated["version"], 2);
     let same = json_of(
         server.put_json("/api/templates/orders_read", &json!({"template": changed})).await,
         StatusCode::OK,
-    )
-    .await;
+    );
     assert_eq!(same["version"], 2);
-    let got = json_of(server.get("/api/templates/orders_read").await, StatusCode::OK).await;
+    let got = json_of(server.get("/api/templates/orders_read").await, StatusCode::OK);
     assert_eq!(got["version"], 2);
     assert_eq!(got["template"]["mix"]["RANGE_SCAN"], 50);
 
     // Versions, oldest first, each with its own content.
-    let versions = json_of(server.get("/api/templates/orders_read/versions").await, StatusCode::OK).await;
+    let versions = json_of(server.get("/api/templates/orders_read/versions").await, StatusCode::OK);
     let versions = versions.as_array().unwrap();
     assert_eq!(versions.len(), 2);
     assert_eq!(versions[0]["version"], 1);
@@ -176,57 +197,46 @@ async fn templates_are_created_listed_versioned_duplicated_exported_and_deleted(
     assert_eq!(versions[1]["template"]["mix"]["POINT_LOOKUP"], 50);
 
     // Duplicate: a new id and name, the same content; a second copy gets its own name.
-    let copy = json_of(
-        server.http.post(server.url("/api/templates/orders_read/duplicate")).send().await.unwrap(),
-        StatusCode::CREATED,
-    )
-    .await;
+    let copy = json_of(server.post("/api/templates/orders_read/duplicate").await, StatusCode::CREATED);
     assert_eq!(copy, json!({"id": "orders_read__copy_", "name": "orders read (copy)", "version": 1}));
-    let copied = json_of(server.get("/api/templates/orders_read__copy_").await, StatusCode::OK).await;
+    let copied = json_of(server.get("/api/templates/orders_read__copy_").await, StatusCode::OK);
     assert_eq!(copied["template"]["mix"], got["template"]["mix"]);
     assert_eq!(copied["template"]["table"], "main.orders");
-    let copy2 = json_of(
-        server.http.post(server.url("/api/templates/orders_read/duplicate")).send().await.unwrap(),
-        StatusCode::CREATED,
-    )
-    .await;
+    let copy2 = json_of(server.post("/api/templates/orders_read/duplicate").await, StatusCode::CREATED);
     assert_eq!(copy2["name"], "orders read (copy 2)");
 
     // Export as TOML, delete, import it back: the same template.
     let exported = server.get("/api/templates/orders_read/export?format=toml").await;
     assert_eq!(exported.status(), StatusCode::OK);
     assert!(exported.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("application/toml"));
-    let toml_text = exported.text().await.unwrap();
+    let toml_text = exported.text();
     assert!(toml_text.contains("name = \"orders read\""), "{toml_text}");
     let as_json = server.get("/api/templates/orders_read/export?format=json").await;
     assert_eq!(as_json.headers()[CONTENT_TYPE], "application/json");
-    let as_json: Value = serde_json::from_str(&as_json.text().await.unwrap()).unwrap();
+    let as_json: Value = serde_json::from_str(&as_json.text()).unwrap();
     assert_eq!(as_json, got["template"]);
 
-    let deleted = server.http.delete(server.url("/api/templates/orders_read")).send().await.unwrap();
+    let deleted = server.delete("/api/templates/orders_read").await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     error_of(
         server.get("/api/templates/orders_read").await,
         StatusCode::NOT_FOUND,
         "not_found",
         &["orders_read"],
-    )
-    .await;
+    );
     error_of(
         server.get("/api/templates/orders_read/versions").await,
         StatusCode::NOT_FOUND,
         "not_found",
         &["orders_read"],
-    )
-    .await;
+    );
 
     let imported = json_of(
         server.post_text("/api/templates/import", "application/toml", &toml_text).await,
         StatusCode::CREATED,
-    )
-    .await;
+    );
     assert_eq!(imported, json!({"id": "orders_read", "name": "orders read", "version": 1}));
-    let back = json_of(server.get("/api/templates/orders_read").await, StatusCode::OK).await;
+    let back = json_of(server.get("/api/templates/orders_read").await, StatusCode::OK);
     assert_eq!(back["template"], got["template"]);
 
     // Import of a JSON file, sniffed without a content type.
@@ -235,8 +245,7 @@ async fn templates_are_created_listed_versioned_duplicated_exported_and_deleted(
     let imported = json_of(
         server.post_text("/api/templates/import", "text/plain", &other.to_string()).await,
         StatusCode::CREATED,
-    )
-    .await;
+    );
     assert_eq!(imported["id"], "orders_from_json");
 }
 
@@ -249,15 +258,13 @@ async fn bad_templates_and_unknown_ids_are_refused_with_the_reason() {
         StatusCode::BAD_REQUEST,
         "bad_request",
         &["not valid JSON"],
-    )
-    .await;
+    );
     error_of(
         server.post_json("/api/templates", &orders_template()).await,
         StatusCode::BAD_REQUEST,
         "bad_request",
         &["unknown field", "expected `template`"],
-    )
-    .await;
+    );
 
     let mut bad_mix = orders_template();
     bad_mix["mix"] = json!({"POINT_LOOKUP": 80, "RANGE_SCAN": 30});
@@ -266,8 +273,7 @@ async fn bad_templates_and_unknown_ids_are_refused_with_the_reason() {
         StatusCode::BAD_REQUEST,
         "bad_request",
         &["mix sums to 110%"],
-    )
-    .await;
+    );
 
     let mut missing_table = orders_template();
     missing_table.as_object_mut().unwrap().remove("table");
@@ -276,13 +282,12 @@ async fn bad_templates_and_unknown_ids_are_refused_with_the_reason() {
         StatusCode::BAD_REQUEST,
         "bad_request",
         &["missing field `table`"],
-    )
-    .await;
+    );
 
     let mut with_password = orders_template();
     with_password["target"] = json!("postgres://bench:hunter2@db.example:5432/shop");
     let response = server.post_json("/api/templates", &json!({"template": with_password})).await;
-    let body = json_of(response, StatusCode::BAD_REQUEST).await;
+    let body = json_of(response, StatusCode::BAD_REQUEST);
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("contains a password"), "{message}");
     assert!(!message.contains("hunter2"), "the password is echoed: {message}");
@@ -292,35 +297,31 @@ async fn bad_templates_and_unknown_ids_are_refused_with_the_reason() {
         StatusCode::BAD_REQUEST,
         "bad_request",
         &["line 2"],
-    )
-    .await;
+    );
     error_of(
         server.post_text("/api/templates/import", "application/toml", "name = \"x\"\ntable = \"t\"\n").await,
         StatusCode::BAD_REQUEST,
         "bad_request",
         &["mix"],
-    )
-    .await;
+    );
 
     // Nothing half-stored.
-    assert_eq!(json_of(server.get("/api/templates").await, StatusCode::OK).await, json!([]));
+    assert_eq!(json_of(server.get("/api/templates").await, StatusCode::OK), json!([]));
 
     // Unknown ids.
-    error_of(server.get("/api/templates/nope").await, StatusCode::NOT_FOUND, "not_found", &["nope"]).await;
+    error_of(server.get("/api/templates/nope").await, StatusCode::NOT_FOUND, "not_found", &["nope"]);
     error_of(
         server.put_json("/api/templates/nope", &json!({"template": orders_template()})).await,
         StatusCode::NOT_FOUND,
         "not_found",
         &["nope"],
-    )
-    .await;
-    let deleted = server.http.delete(server.url("/api/templates/nope")).send().await.unwrap();
-    error_of(deleted, StatusCode::NOT_FOUND, "not_found", &["nope"]).await;
-    let duplicated = server.http.post(server.url("/api/templates/nope/duplicate")).send().await.unwrap();
-    error_of(duplicated, StatusCode::NOT_FOUND, "not_found", &["nope"]).await;
-    error_of(server.get("/api/templates/nope/export").await, StatusCode::NOT_FOUND, "not_found", &["nope"])
-        .await;
-    assert_eq!(json_of(server.get("/api/templates").await, StatusCode::OK).await, json!([]));
+    );
+    let deleted = server.delete("/api/templates/nope").await;
+    error_of(deleted, StatusCode::NOT_FOUND, "not_found", &["nope"]);
+    let duplicated = server.post("/api/templates/nope/duplicate").await;
+    error_of(duplicated, StatusCode::NOT_FOUND, "not_found", &["nope"]);
+    error_of(server.get("/api/templates/nope/export").await, StatusCode::NOT_FOUND, "not_found", &["nope"]);
+    assert_eq!(json_of(server.get("/api/templates").await, StatusCode::OK), json!([]));
 
     // A bad update leaves the stored version as it was; a bad export format is named.
     server.post_json("/api/templates", &json!({"template": orders_template()})).await;
@@ -331,9 +332,8 @@ async fn bad_templates_and_unknown_ids_are_refused_with_the_reason() {
         StatusCode::BAD_REQUEST,
         "bad_request",
         &["mix sums to 10%"],
-    )
-    .await;
-    let got = json_of(server.get("/api/templates/orders_read").await, StatusCode::OK).await;
+    );
+    let got = json_of(server.get("/api/templates/orders_read").await, StatusCode::OK);
     assert_eq!(got["version"], 1);
     assert_eq!(got["template"]["mix"]["POINT_LOOKUP"], 80);
     error_of(
@@ -341,8 +341,7 @@ async fn bad_templates_and_unknown_ids_are_refused_with_the_reason() {
         StatusCode::BAD_REQUEST,
         "bad_request",
         &["yaml", "toml or json"],
-    )
-    .await;
+    );
 }
 
 /// The demo database in `dir` (created by the adapter, as the server does).
@@ -374,8 +373,7 @@ async fn the_preview_renders_each_kind_on_the_real_table_with_its_parameters_and
     let p = json_of(
         server.post_json("/api/templates/preview", &json!({"template": template})).await,
         StatusCode::OK,
-    )
-    .await;
+    );
     assert_eq!(p["table"], "demo_orders", "{p}");
     assert_eq!(p["table_type"], "SQLITE");
     assert_eq!(p["row_estimate"], 100_000);
@@ -412,17 +410,15 @@ async fn the_preview_renders_each_kind_on_the_real_table_with_its_parameters_and
     assert_eq!(custom["params"][1]["value"], "one of paid, new");
 
     // A stored template previews the same way; previewing stores nothing.
-    assert_eq!(json_of(server.get("/api/templates").await, StatusCode::OK).await, json!([]));
+    assert_eq!(json_of(server.get("/api/templates").await, StatusCode::OK), json!([]));
     let created = json_of(
         server.post_json("/api/templates", &json!({"template": template})).await,
         StatusCode::CREATED,
-    )
-    .await;
+    );
     let stored = json_of(
         server.get(&format!("/api/templates/{}/preview", created["id"].as_str().unwrap())).await,
         StatusCode::OK,
-    )
-    .await;
+    );
     assert_eq!(stored["statements"], p["statements"]);
 }
 
@@ -440,8 +436,7 @@ async fn the_preview_names_what_is_wrong_with_the_table_the_template_or_the_data
         StatusCode::NOT_FOUND,
         "not_found",
         &["orders_gone"],
-    )
-    .await;
+    );
 
     let mut bad_mix = base.clone();
     bad_mix["mix"] = json!({"POINT_LOOKUP": 90});
@@ -450,8 +445,7 @@ async fn the_preview_names_what_is_wrong_with_the_table_the_template_or_the_data
         StatusCode::BAD_REQUEST,
         "bad_request",
         &["sums to 90%"],
-    )
-    .await;
+    );
 
     let mut stored_connection = base.clone();
     stored_connection["target"] = json!("connection:warehouse");
@@ -460,8 +454,7 @@ async fn the_preview_names_what_is_wrong_with_the_table_the_template_or_the_data
         StatusCode::NOT_FOUND,
         "not_found",
         &["warehouse"],
-    )
-    .await;
+    );
 
     // Nothing listens on port 1: connection refused, classified, without the URL's user.
     let mut unreachable = base.clone();
@@ -470,7 +463,7 @@ async fn the_preview_names_what_is_wrong_with_the_table_the_template_or_the_data
     unreachable["timeouts"] = json!({"connect": "2s"});
     let response = server.post_json("/api/templates/preview", &json!({"template": unreachable})).await;
     let status = response.status();
-    let body = response.text().await.unwrap();
+    let body = response.text();
     assert!(
         status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::BAD_GATEWAY,
         "{status} {body}"
@@ -478,6 +471,5 @@ async fn the_preview_names_what_is_wrong_with_the_table_the_template_or_the_data
     let body: Value = serde_json::from_str(&body).unwrap();
     assert!(body["error"]["kind"] == "unavailable" || body["error"]["kind"] == "timeout", "{body}");
 
-    error_of(server.get("/api/templates/nope/preview").await, StatusCode::NOT_FOUND, "not_found", &["nope"])
-        .await;
+    error_of(server.get("/api/templates/nope/preview").await, StatusCode::NOT_FOUND, "not_found", &["nope"]);
 }
