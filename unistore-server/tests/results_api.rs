@@ -6,19 +6,20 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::http::Method;
 use axum::Router;
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
-use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tower::ServiceExt;
 use unistore_core::metrics::{KindRecorder, QueryExecution};
 use unistore_core::testkit::sample_summary;
 use unistore_core::{
     ErrorKind, MetricSnapshot, QueryKind, RunId, RunPhase, RunStatus, RunSummary, TableType,
 };
 use unistore_server::{router, AppState};
+
+#[path = "common/reply.rs"]
+mod reply;
+use reply::Reply;
 
 /// `ops` operations of about `base_us` µs each, with `errors` timeouts.
 fn stats(ops: u64, base_us: u64, errors: u64) -> unistore_core::KindStats {
@@ -63,31 +64,6 @@ fn snapshot(run_id: RunId, started: DateTime<Utc>, second: u64, phase: RunPhase,
     }
 }
 
-/// A whole response: status, headers and the body read to its end.
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Reply {
-    fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    fn headers(&self) -> &HeaderMap {
-        &self.headers
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.body.to_vec()).expect("a UTF-8 body")
-    }
-
-    fn json<T: DeserializeOwned>(&self) -> T {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-}
-
 struct Fixture {
     app: Router,
     /// Oldest first: a (alpha, orders, postgres), b (beta, orders, sqlite, FAILED),
@@ -102,11 +78,7 @@ struct Fixture {
 impl Fixture {
     /// `method path`, without a body.
     async fn call(&self, method: Method, path: &str) -> Reply {
-        let request = Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        let (parts, body) = response.into_parts();
-        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-        Reply { status: parts.status, headers: parts.headers, body }
+        reply::call(&self.app, method, path, None).await
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {

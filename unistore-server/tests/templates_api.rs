@@ -3,34 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
-use axum::body::{Body, Bytes};
 use axum::http::header::{CONTENT_TYPE, LOCATION};
-use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::Router;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 use unistore_server::{router, AppState};
 
-/// A whole response: status, headers and the body read to its end.
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Reply {
-    fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    fn headers(&self) -> &HeaderMap {
-        &self.headers
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.body.to_vec()).expect("a UTF-8 body")
-    }
-}
+#[path = "common/reply.rs"]
+mod reply;
+use reply::Reply;
 
 struct Server {
     app: Router,
@@ -54,17 +35,7 @@ impl Server {
 
     /// `method path`, with `body` of `content_type` if there is one.
     async fn call(&self, method: Method, path: &str, body: Option<(&str, &str)>) -> Reply {
-        let request = Request::builder().method(method).uri(path);
-        let request = match body {
-            Some((content_type, body)) => {
-                request.header(CONTENT_TYPE, content_type).body(Body::from(body.to_string()))
-            }
-            None => request.body(Body::empty()),
-        };
-        let response = self.app.clone().oneshot(request.unwrap()).await.unwrap();
-        let (parts, body) = response.into_parts();
-        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-        Reply { status: parts.status, headers: parts.headers, body }
+        reply::call(&self.app, method, path, body).await
     }
 
     async fn get(&self, path: &str) -> Reply {
