@@ -128,34 +128,29 @@ impl SecretKey {
     }
 
     fn create_key_file(data_dir: &Path, path: PathBuf) -> Result<SecretKey, SecretError> {
-        use std::os::unix::fs::OpenOptionsExt;
         let io = |what, source| SecretError::KeyFileIo { what, path: path.clone(), source };
         std::fs::create_dir_all(data_dir).map_err(|e| io("create the directory of", e))?;
         let key = ChaCha20Poly1305::generate_key(&mut OsRng);
-        // The key is written whole to a file of this process, then linked into place: the link
-        // fails if another controller starting at once linked its key first, and the file it
-        // linked is complete, so the loser reads a whole key, never a half-written one.
-        let temp = data_dir.join(format!(".{KEY_FILE}.{}.{}.tmp", std::process::id(), random_suffix()));
-        let written = (|| {
-            let mut file =
-                std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp)?;
-            file.write_all(format!("{}\n", STANDARD.encode(key.as_slice())).as_bytes())?;
-            file.sync_all()
-        })();
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&temp);
-            return Err(io("write", e));
-        }
-        let linked = std::fs::hard_link(&temp, &path);
-        let _ = std::fs::remove_file(&temp);
-        match linked {
-            Ok(()) => Ok(SecretKey { cipher: ChaCha20Poly1305::new(&key), source: KeySource::File(path) }),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+        // The key is written whole to a temporary file of its own (mode 0600), then linked into
+        // place without replacing (`persist_noclobber`): if another controller starting at once
+        // linked its key first, the file it linked is complete, so the loser reads a whole key,
+        // never a half-written one. The temporary file is removed either way.
+        let mut temp = tempfile::Builder::new()
+            .prefix(&format!(".{KEY_FILE}."))
+            .suffix(".tmp")
+            .tempfile_in(data_dir)
+            .map_err(|e| io("create", e))?;
+        temp.write_all(format!("{}\n", STANDARD.encode(key.as_slice())).as_bytes())
+            .and_then(|()| temp.as_file().sync_all())
+            .map_err(|e| io("write", e))?;
+        match temp.persist_noclobber(&path) {
+            Ok(_) => Ok(SecretKey { cipher: ChaCha20Poly1305::new(&key), source: KeySource::File(path) }),
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
                 let text = std::fs::read_to_string(&path).map_err(|e| io("read", e))?;
                 let key = decode_key(&text).ok_or_else(|| SecretError::BadKeyFile(path.clone()))?;
                 Ok(SecretKey::from_bytes(&key, KeySource::File(path)))
             }
-            Err(e) => Err(io("create", e)),
+            Err(e) => Err(io("create", e.error)),
         }
     }
 
@@ -196,12 +191,6 @@ impl SecretKey {
             })?;
         String::from_utf8(plain).map(Secret::new).map_err(|_| damaged())
     }
-}
-
-/// A few random hex digits, so that two threads of one process never share a temporary file.
-fn random_suffix() -> String {
-    let bytes: [u8; 8] = ChaCha20Poly1305::generate_nonce(&mut OsRng)[..8].try_into().unwrap_or_default();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

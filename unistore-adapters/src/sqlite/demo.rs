@@ -83,24 +83,26 @@ pub fn ensure_demo_database(path: &Path) -> Result<DemoDatabase> {
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).ok_or_else(|| {
         Error::invalid(format!("{} is not a file path: name a file for the demo database", path.display()))
     })?;
-    // One name per call, not per process: threads of one process (the controller's pages) may
-    // create it at once, and each must build its own file.
-    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let temp = path.with_file_name(format!(".{file_name}.{}.{call}.tmp", std::process::id()));
-    let _ = std::fs::remove_file(&temp);
-    let built = build_demo(&temp);
-    if let Err(e) = built {
-        let _ = std::fs::remove_file(&temp);
-        return Err(e);
+    // A temporary file of this call's own (threads of one process, the controller's pages, may
+    // create the demo at once), removed when dropped unless it is moved into place.
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let temp = tempfile::Builder::new()
+        .prefix(&format!(".{file_name}."))
+        .suffix(".tmp")
+        // What SQLite gives a database it creates (a temporary file is otherwise 0600).
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .tempfile_in(dir)
+        .map_err(|e| io_error(dir, "create a temporary file in", &e))?;
+    build_demo(temp.path())?;
+    match temp.persist_noclobber(path) {
+        Ok(_) => {}
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Another process or thread created it meanwhile: keep theirs, it has the same content.
+            let rows = count_demo_rows(path)?;
+            return Ok(DemoDatabase { path: path.to_path_buf(), table: DEMO_TABLE, rows, created: false });
+        }
+        Err(e) => return Err(io_error(path, "move the demo database into", &e.error)),
     }
-    if path.exists() {
-        // Another process created it meanwhile: keep theirs, it has the same content.
-        let _ = std::fs::remove_file(&temp);
-        let rows = count_demo_rows(path)?;
-        return Ok(DemoDatabase { path: path.to_path_buf(), table: DEMO_TABLE, rows, created: false });
-    }
-    std::fs::rename(&temp, path).map_err(|e| io_error(path, "move the demo database into", &e))?;
     Ok(DemoDatabase { path: path.to_path_buf(), table: DEMO_TABLE, rows: DEMO_ROWS, created: true })
 }
 

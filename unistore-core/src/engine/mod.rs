@@ -356,10 +356,7 @@ impl Engine {
                 let pool = pool.clone();
                 let plan = plan.clone();
                 let open = async move { (index, open_session(pool.as_ref(), &plan).await) };
-                match &config.client_threads {
-                    Some(threads) => set.spawn_on(open, threads.handle(index)),
-                    None => set.spawn(open),
-                };
+                set.spawn_on(open, &threads::runtime_of(config.client_threads.as_ref(), index));
             }
             while let Some(r) = set.join_next().await {
                 let (index, session) =

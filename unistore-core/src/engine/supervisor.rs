@@ -298,10 +298,8 @@ impl Supervisor {
             rng,
         };
         // Task `index` runs on client thread `index mod N`, where its initial session was opened.
-        let handle = match &self.config.client_threads {
-            Some(threads) => threads.handle(index).spawn(task.run(session)),
-            None => tokio::spawn(task.run(session)),
-        };
+        let handle =
+            super::threads::runtime_of(self.config.client_threads.as_ref(), index).spawn(task.run(session));
         self.tasks.push(TaskEntry {
             index,
             joined: false,

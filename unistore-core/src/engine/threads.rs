@@ -74,10 +74,16 @@ impl ClientThreads {
     }
 
     /// The runtime of connection `index`'s thread.
-    pub(crate) fn handle(&self, index: u32) -> &Handle {
+    fn handle(&self, index: u32) -> &Handle {
         let n = self.inner.handles.len();
         &self.inner.handles[index as usize % n]
     }
+}
+
+/// Where connection `index` runs: its client thread's runtime, or without client threads the
+/// caller's runtime.
+pub(crate) fn runtime_of(threads: Option<&ClientThreads>, index: u32) -> Handle {
+    threads.map_or_else(Handle::current, |t| t.handle(index).clone())
 }
 
 impl Drop for Inner {
