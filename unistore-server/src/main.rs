@@ -16,8 +16,13 @@ use unistore_server::{
 
 // Every argument that reads the environment hides its value in `--help`: `UNISTORE_RESULTS` may
 // carry a password, and a help screen is often pasted into tickets.
+const WORKER_HELP: &str = "\
+The controller also carries the worker's commands: `unistore-server worker bench …`,
+`unistore-server worker join …`, `unistore-server worker runs`, … (see `unistore-server worker --help`).
+Runs started from the UI or the API use them unless --worker-bin names another program.";
+
 #[derive(Debug, Parser)]
-#[command(name = "unistore-server", version, about = "Unistore Bench controller")]
+#[command(name = "unistore-server", version, about = "Unistore Bench controller", after_help = WORKER_HELP)]
 struct Cli {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080", env = "UNISTORE_LISTEN", hide_env_values = true)]
@@ -41,7 +46,8 @@ struct RunArgs {
     /// file). Workers open it with the same URL: give a URL they can reach.
     #[arg(long, env = "UNISTORE_CONTROL", hide_env_values = true)]
     control: Option<String>,
-    /// The unistore-worker program to start workers with (default: beside this program).
+    /// The unistore-worker program to start workers with (default: this program, which carries
+    /// the worker's commands as `unistore-server worker …`).
     #[arg(long, env = "UNISTORE_WORKER_BIN")]
     worker_bin: Option<std::path::PathBuf>,
     /// What happens when a worker stops responding: fail, replace, or replace:N.
@@ -122,8 +128,23 @@ impl From<LimitArgs> for ServerLimits {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // `unistore-server worker COMMAND …`: the worker's commands, carried by the controller so
+    // that it can start its own run workers when no `--worker-bin` is given. Dispatched before
+    // any runtime starts: the worker's commands build their own.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "worker") {
+        return unistore_worker::main(&["worker"]);
+    }
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(controller()),
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn controller() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("UNISTORE_LOG").unwrap_or_else(|_| "info".into()),
@@ -264,7 +285,8 @@ async fn main() -> ExitCode {
 }
 
 /// SIGINT and SIGTERM, registered once at start-up.
-/// The orchestrator over the control store, starting local `unistore-worker` processes.
+/// The orchestrator over the control store, starting local worker processes (this program's
+/// `worker join`, or `--worker-bin`'s `join`).
 async fn orchestrator(
     args: &RunArgs,
     results_url: &str,
@@ -281,17 +303,19 @@ async fn orchestrator(
     let control = unistore_adapters::open_control(&control_url)
         .await
         .map_err(|e| format!("cannot open the control store {}: {e}", redact_url(&control_url)))?;
-    let program = match &args.worker_bin {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()
-            .map_err(|e| format!("cannot find this program's directory: {e}"))?
-            .with_file_name("unistore-worker"),
+    let launcher = match &args.worker_bin {
+        Some(p) => LocalLauncher::new(p),
+        None => LocalLauncher::new(
+            std::env::current_exe()
+                .map_err(|e| format!("cannot find this program to start workers with: {e}"))?,
+        )
+        .with_leading_args(["worker"]),
     };
     let logs = args
         .worker_logs
         .clone()
         .unwrap_or_else(|| unistore_adapters::sqlite::demo::default_data_dir().join("worker-logs"));
-    let launcher = LocalLauncher::new(program).with_log_dir(logs);
+    let launcher = launcher.with_log_dir(logs);
     let mut settings = OrchestratorSettings::new(control_url);
     settings.results_url = Some(results_url.to_string());
     settings.controller_url = controller_url;

@@ -1,8 +1,7 @@
 //! Benchmark, not a test (ignored; run it on purpose):
 //!
 //! ```text
-//! cargo build -p unistore-worker && \
-//!   cargo test -p unistore-server --test bench_ui_ws -- --ignored --nocapture
+//! cargo test -p unistore-server --test bench_ui_ws -- --ignored --nocapture
 //! ```
 //!
 //! 50 WebSocket clients on one running run: the controller's CPU (utime + stime of the

@@ -1,30 +1,22 @@
 //! The history, run-detail and compare pages in headless Chromium, on runs made by the real
-//! `unistore-worker bench` into the server's own results store: the rows show the stored
-//! figures, the filters filter, the tray picks two runs, the compare page shows the API's
+//! `bench` (the server's own `unistore-server worker bench`) into the server's own results
+//! store: the rows show the stored figures, the filters filter, the tray picks two runs, the compare page shows the API's
 //! numbers and draws its charts, the run page draws its charts; screenshots at a desktop and a
-//! phone width. Build the worker first: `cargo build -p unistore-worker`.
+//! phone width.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::browser::{chromium, Browser};
 use serde_json::Value;
 
-/// `target/debug/unistore-worker`, built beside the server.
-fn worker_binary() -> PathBuf {
-    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().to_path_buf();
-    let bin = target.join("debug").join("unistore-worker");
-    assert!(bin.is_file(), "{} is missing: run `cargo build -p unistore-worker` first", bin.display());
-    bin
-}
-
 /// One short run of the demo table into `results`, with `connections` connections.
 async fn bench(results: &str, data_dir: &std::path::Path, connections: u32) {
-    let out = tokio::process::Command::new(worker_binary())
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_unistore-server"))
+        .arg("worker")
         .env("UNISTORE_DATA_DIR", data_dir)
         .env_remove("UNISTORE_TARGET")
         .env_remove("UNISTORE_RESULTS")

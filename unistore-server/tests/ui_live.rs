@@ -1,6 +1,6 @@
 //! The live run: the WebSocket's figures against the workers' merged snapshots, and the run
 //! page `/runs/{id}` in headless Chromium (start, live updates, a reconnect, stop, the link to
-//! the stored run). Needs `target/debug/unistore-worker`: `cargo build -p unistore-worker`.
+//! the stored run). The runs' workers are the server's own `worker join` (no `--worker-bin`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly
 
@@ -25,11 +25,6 @@ fn data_dir() -> &'static Path {
         unistore_adapters::sqlite::demo::ensure_demo_database(&dir.join("demo.db")).unwrap();
         dir
     })
-}
-
-fn worker_built() {
-    let worker = Path::new(env!("CARGO_BIN_EXE_unistore-server")).with_file_name("unistore-worker");
-    assert!(worker.exists(), "{} is missing: cargo build -p unistore-worker", worker.display());
 }
 
 /// A template on the demo table, stored through `/api/templates`; returns its id.
@@ -97,7 +92,6 @@ fn close(a: &Value, b: f64, what: &str) {
 /// worker. Phases and the time left move with the run, and the last message is the stored one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_socket_figures_are_the_merged_snapshots() {
-    worker_built();
     data_dir();
     let server = common::start_server(&[], None).await;
     let base = format!("http://{}", server.addr);
@@ -192,11 +186,72 @@ async fn the_socket_figures_are_the_merged_snapshots() {
     );
 }
 
+/// The one-command start, `cargo run --release -p unistore-server`, builds the controller
+/// alone: a copy of it with no `unistore-worker` beside it and no `--worker-bin` must still run a
+/// two-worker benchmark to the end (its workers are its own `worker join`). Before the controller
+/// carried the worker's commands, such a run went to FAILED within 2 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_alone_runs_a_benchmark_to_the_end() {
+    data_dir();
+    let alone = tempfile::tempdir().unwrap();
+    let bin = alone.path().join("unistore-server");
+    std::fs::copy(env!("CARGO_BIN_EXE_unistore-server"), &bin).unwrap();
+    let server = common::start_server_at(&bin, &[], None).await;
+    let base = format!("http://{}", server.addr);
+    let http = reqwest::Client::new();
+    let template = store_template(
+        &http,
+        &base,
+        "alone",
+        json!({"scaling": {"mode": "FIXED", "workers": 2}, "phases": {"warmup": "1s", "measurement": "2s"}}),
+    )
+    .await;
+    let id = create_run(&http, &base, &template).await;
+    let resp = http.post(format!("{base}/api/runs/{id}/start")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let view = loop {
+        let view: Value =
+            http.get(format!("{base}/api/runs/{id}")).send().await.unwrap().json().await.unwrap();
+        let status = view["status"].as_str().unwrap().to_string();
+        if ["COMPLETED", "CANCELLED", "FAILED"].contains(&status.as_str()) {
+            break view;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the run did not end: {view}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(view["status"], "COMPLETED", "{view}\nserver log:\n{}", server.log());
+    let url = format!("sqlite://{}", server._dir.path().join("results.db").display());
+    let store = unistore_adapters::open_results(&url).await.unwrap();
+    let summary = store.reader.summary(id.parse().unwrap(), None).await.unwrap().expect("a stored summary");
+    assert!(summary.total.ops > 0, "{summary:?}");
+    let snapshots = store.reader.snapshots(id.parse().unwrap()).await.unwrap();
+    let mut workers: Vec<&str> = snapshots.iter().map(|s| s.worker_id.as_str()).collect();
+    workers.sort_unstable();
+    workers.dedup();
+    assert_eq!(workers.len(), 2, "both workers reported: {workers:?}");
+
+    // The headless multi-worker run of the same program starts its workers the same way.
+    let out = tokio::process::Command::new(&bin)
+        .args(["worker", "bench", "--workers", "2", "--duration", "2s", "--warmup", "0s", "--results", &url])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let rows = store.reader.runs(100).await.unwrap();
+    let own: Vec<_> = rows.iter().filter(|r| r.worker_id.is_none()).collect();
+    assert_eq!(own.len(), 2, "the API's run and the bench run: {rows:?}");
+    assert!(own.iter().all(|r| r.status == "COMPLETED" && r.ops > 0), "{rows:?}");
+    let bench_run = own.iter().find(|r| r.run_id.to_string() != id).unwrap().run_id;
+    let bench_workers = rows.iter().filter(|r| r.run_id == bench_run && r.worker_id.is_some()).count();
+    assert_eq!(bench_workers, 2, "{rows:?}");
+}
+
 /// A `FIND_MAX_CONCURRENCY` run: the socket carries the search's steps as the run's summary
 /// stores them, with a verdict each and the current step.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_socket_follows_the_step_search() {
-    worker_built();
     data_dir();
     let server = common::start_server(&[], None).await;
     let base = format!("http://{}", server.addr);
@@ -250,7 +305,6 @@ async fn page_json(b: &Browser, js: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_run_page_follows_a_run_live() {
     let Some(chromium) = browser::chromium() else { return };
-    worker_built();
     data_dir();
     let server = common::start_server(&[], None).await;
     let origin = format!("http://{}", server.addr);
@@ -421,7 +475,6 @@ fn find_number(v: &Value, key: &str) -> Option<f64> {
 /// history holds every second an earlier socket saw, with the same figures.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_opened_mid_run_gets_the_run_so_far() {
-    worker_built();
     data_dir();
     let server = common::start_server(&[], None).await;
     let base = format!("http://{}", server.addr);

@@ -104,12 +104,12 @@ pub async fn run(h: Headless, interrupts: &Interrupts) -> ExitCode {
         Ok(c) => c,
         Err(e) => return bad_input(format!("control store {}: {e}", redact_url(&control_url))),
     };
-    let program = match std::env::current_exe() {
+    let (program, leading_args) = match crate::this_program() {
         Ok(p) => p,
         Err(e) => return bad_input(format!("cannot find this program to start workers: {e}")),
     };
     let log_dir = unistore_adapters::sqlite::demo::default_data_dir().join("worker-logs");
-    let launcher = LocalLauncher::new(program).with_log_dir(&log_dir);
+    let launcher = LocalLauncher::new(program).with_leading_args(leading_args).with_log_dir(&log_dir);
     // The workers push their one-second snapshots here, as they would to the controller: the
     // live merge (and a search across workers) needs them.
     let (live_url, live_slot) = match live_receiver(h.exporter.clone()).await {

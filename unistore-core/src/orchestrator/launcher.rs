@@ -146,6 +146,8 @@ pub trait Launcher: Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub struct LocalLauncher {
     program: PathBuf,
+    /// Arguments before `join` (the controller carries the worker's commands under `worker`).
+    leading_args: Vec<String>,
     log_dir: Option<PathBuf>,
     env: Vec<(String, String)>,
 }
@@ -153,7 +155,18 @@ pub struct LocalLauncher {
 impl LocalLauncher {
     /// Launches `program` (the `unistore-worker` binary).
     pub fn new(program: impl Into<PathBuf>) -> Self {
-        LocalLauncher { program: program.into(), log_dir: None, env: Vec::new() }
+        LocalLauncher { program: program.into(), leading_args: Vec::new(), log_dir: None, env: Vec::new() }
+    }
+
+    /// Puts `args` before the `join` command line: `unistore-server` carries the worker's
+    /// commands under `worker`, so a controller starts its own program with `["worker"]`.
+    pub fn with_leading_args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.leading_args = args.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Keeps each worker's output in a log file under `dir`.
@@ -230,7 +243,7 @@ impl WorkerProcess for LocalWorker {
 impl Launcher for LocalLauncher {
     async fn launch(&self, spec: &LaunchSpec) -> Result<Box<dyn WorkerProcess>> {
         let mut cmd = tokio::process::Command::new(&self.program);
-        cmd.args(spec.join_args()).stdin(Stdio::null()).kill_on_drop(true);
+        cmd.args(&self.leading_args).args(spec.join_args()).stdin(Stdio::null()).kill_on_drop(true);
         // Through the environment, not the command line (which any user of the host can
         // read): the store URLs may carry a password.
         cmd.env("UNISTORE_CONTROL", &spec.control_url);
@@ -262,7 +275,8 @@ impl Launcher for LocalLauncher {
         let child = cmd.spawn().map_err(|e| {
             io_error(
                 &format!(
-                    "cannot start the worker program {} (set the path to unistore-worker)",
+                    "cannot start the worker program {} (on the controller, --worker-bin or \
+                     UNISTORE_WORKER_BIN names it; unset, the controller starts its own `worker join`)",
                     self.program.display()
                 ),
                 e,
@@ -287,7 +301,9 @@ mod tests {
         std::fs::write(&script, "#!/bin/sh\nenv > \"$OUT/env\"\necho \"$@\" > \"$OUT/args\"\n")
             .expect("script");
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-        let launcher = LocalLauncher::new(&script).with_env("OUT", dir.path().display().to_string());
+        let launcher = LocalLauncher::new(&script)
+            .with_leading_args(["worker"])
+            .with_env("OUT", dir.path().display().to_string());
         let spec = LaunchSpec {
             run_id: crate::model::RunId::new(),
             worker_id: "worker-0".into(),
@@ -309,6 +325,8 @@ mod tests {
         assert!(env.lines().any(|l| l == "PGPASSWORD=s3cret-pw"), "{env}");
         let args = std::fs::read_to_string(dir.path().join("args")).expect("args written");
         assert!(args.contains("--worker-id worker-0") && !args.contains("s3cret-pw"), "{args}");
+        // The leading arguments come first: the controller starts itself as `worker join …`.
+        assert!(args.starts_with("worker join --run-id "), "{args}");
     }
 
     #[test]

@@ -36,9 +36,13 @@ impl Server {
 /// Starts the binary on a free port with a fresh SQLite results store. `open_files` runs it under
 /// that descriptor limit (soft and hard), as the original report did.
 pub async fn start_server(extra_args: &[&str], open_files: Option<u32>) -> Server {
+    start_server_at(std::path::Path::new(env!("CARGO_BIN_EXE_unistore-server")), extra_args, open_files).await
+}
+
+/// [`start_server`] with the controller program at `bin` (e.g. a copy with nothing beside it).
+pub async fn start_server_at(bin: &std::path::Path, extra_args: &[&str], open_files: Option<u32>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/results.db", dir.path().display());
-    let bin = env!("CARGO_BIN_EXE_unistore-server");
     let mut command = match open_files {
         Some(n) => {
             let mut c = tokio::process::Command::new("prlimit");
