@@ -3,7 +3,6 @@
 //! Exit codes: `0` stopped by SIGINT/SIGTERM after the grace period at most, `1` the store or the
 //! listen address failed, `2` bad flags, `130` a second signal cut the grace period short.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -145,14 +144,8 @@ fn main() -> ExitCode {
 }
 
 async fn controller() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("UNISTORE_LOG").unwrap_or_else(|_| "info".into()),
-        )
-        // stdout carries only the "listening on" line that scripts read.
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    // stdout carries only the "listening on" line that scripts read.
+    unistore_worker::init_logging("info");
     let cli = Cli::parse();
     let mut limits = ServerLimits::from(cli.limits);
     if let Err(e) = limits.validate() {

@@ -94,6 +94,20 @@ fn version() -> &'static str {
     Box::leak(format!("{} (backends: {})", env!("CARGO_PKG_VERSION"), schemes.join(", ")).into_boxed_str())
 }
 
+/// Logs to stderr (stdout carries what scripts read: results, the controller's address), at
+/// the level `UNISTORE_LOG` names, else `default` (e.g. `warn`, `info`).
+pub fn init_logging(default: &str) {
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("UNISTORE_LOG").unwrap_or_else(|_| default.into()),
+        )
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in a file or a CI log.
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
 /// The arguments between this program's path and the worker's command (`["worker"]` in the
 /// controller), set once by [`main`].
 static LEADING_ARGS: OnceLock<Vec<String>> = OnceLock::new();
@@ -108,15 +122,7 @@ pub(crate) fn this_program() -> std::io::Result<(PathBuf, Vec<String>)> {
 /// arguments after the program's path that select the worker's commands: none for
 /// `unistore-worker`, `["worker"]` for `unistore-server worker …`. Returns the exit code.
 pub fn main(leading_args: &[&str]) -> ExitCode {
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("UNISTORE_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, never in a file or a CI log.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    init_logging("warn");
     let mut args: Vec<OsString> = std::env::args_os().collect();
     let program = if args.is_empty() { OsString::from("unistore-worker") } else { args.remove(0) };
     let skip = leading_args.len().min(args.len());
