@@ -3,8 +3,9 @@
 //! The hot path: one dedicated connection per benchmark connection (no pool in between), every
 //! statement prepared once per connection, and parameters bound through [`PgParam`], a borrowed
 //! view of the core `Value` that encodes itself in the binary format of the parameter type the
-//! server inferred at prepare time. Nothing is boxed or copied per call; the driver's own bind
-//! buffers are the only allocations.
+//! server inferred at prepare time. Nothing is boxed or copied per call. Over TLS a plain
+//! `execute` does not go through the driver at all (see the `lean` module): the session writes
+//! Bind/Execute/Sync into a reused buffer and counts the answer from a reused read buffer.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
