@@ -21,6 +21,7 @@ use tokio_postgres::{Client, NoTls};
 use unistore_core::{Error, ErrorKind, Result};
 
 use super::config::{PasswordSource, PostgresConfig};
+use super::lean::{LeanConnection, LeanSlot, Sharing};
 use super::owned::{Driver, OwnedConnection};
 use super::sqlstate_kind;
 use super::tls::{handshake_hint, tls_failure_hint, SslMode};
@@ -171,10 +172,33 @@ impl PostgresConfig {
         application_name: &str,
         setup: Option<&str>,
     ) -> Result<(Client, OwnedConnection)> {
+        self.open_shared(application_name, setup, None).await
+    }
+
+    /// Like [`open`](Self::open), for a benchmark session: where the login ends in TLS, the
+    /// connection is shared with the session's own hot path (see the `lean` module), which is
+    /// returned too.
+    pub(crate) async fn open_session(
+        &self,
+        application_name: &str,
+        setup: Option<&str>,
+    ) -> Result<(Client, OwnedConnection, Option<LeanConnection>)> {
+        let slot = LeanSlot::default();
+        let (client, connection) = self.open_shared(application_name, setup, Some(&slot)).await?;
+        let socket = slot.lock().ok().and_then(|mut s| s.take());
+        Ok((client, connection, socket.map(LeanConnection::new)))
+    }
+
+    async fn open_shared(
+        &self,
+        application_name: &str,
+        setup: Option<&str>,
+        slot: Option<&LeanSlot>,
+    ) -> Result<(Client, OwnedConnection)> {
         let phase = Arc::new(AtomicU8::new(Phase::Tcp as u8));
         let deadline = self.connect_timeout.map(|t| Instant::now() + t);
         let opening = async {
-            let (client, driver) = self.login(application_name, deadline, &phase).await?;
+            let (client, driver) = self.login(application_name, deadline, &phase, slot).await?;
             let mut connection = OwnedConnection::new(driver);
             if let Some(sql) = setup {
                 phase.store(Phase::Setup as u8, Ordering::Relaxed);
@@ -199,19 +223,21 @@ impl PostgresConfig {
         application_name: &str,
         deadline: Option<Instant>,
         phase: &Arc<AtomicU8>,
+        slot: Option<&LeanSlot>,
     ) -> Result<(Client, Driver)> {
         use tokio_postgres::config::SslMode as DriverMode;
         let tls = self.tls_connector.as_ref();
         match (self.ssl_mode, tls) {
             (SslMode::Disable, _) | (_, None) => {
-                self.attempt(application_name, deadline, phase, DriverMode::Disable, None).await
+                self.attempt(application_name, deadline, phase, DriverMode::Disable, None, None).await
             }
             (SslMode::Allow, Some(tls)) => {
-                match self.attempt(application_name, deadline, phase, DriverMode::Disable, None).await {
+                match self.attempt(application_name, deadline, phase, DriverMode::Disable, None, None).await {
                     // The server refused a plain connection (pg_hba `hostssl`): libpq retries with TLS.
                     Err(e) if e.code() == Some(SqlState::INVALID_AUTHORIZATION_SPECIFICATION.code()) => {
                         phase.store(Phase::Tcp as u8, Ordering::Relaxed);
-                        self.attempt(application_name, deadline, phase, DriverMode::Require, Some(tls)).await
+                        self.attempt(application_name, deadline, phase, DriverMode::Require, Some(tls), slot)
+                            .await
                     }
                     other => other,
                 }
@@ -219,19 +245,26 @@ impl PostgresConfig {
             (SslMode::Prefer, Some(tls)) => {
                 // The driver falls back to plain by itself when the server declines TLS; a failed
                 // handshake is retried without TLS, as libpq does.
-                match self.attempt(application_name, deadline, phase, DriverMode::Prefer, Some(tls)).await {
+                match self
+                    .attempt(application_name, deadline, phase, DriverMode::Prefer, Some(tls), slot)
+                    .await
+                {
                     Err(e) if failed_in_tls(&e) => {
                         tracing::debug!(
                             "TLS handshake failed with sslmode=prefer ({e}); retrying without TLS"
                         );
                         phase.store(Phase::Tcp as u8, Ordering::Relaxed);
-                        self.attempt(application_name, deadline, phase, DriverMode::Disable, None).await
+                        // The failed attempt's stream is not the session's connection.
+                        if let Some(Ok(mut shared)) = slot.map(|s| s.lock()) {
+                            *shared = None;
+                        }
+                        self.attempt(application_name, deadline, phase, DriverMode::Disable, None, None).await
                     }
                     other => other,
                 }
             }
             (SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull, Some(tls)) => {
-                self.attempt(application_name, deadline, phase, DriverMode::Require, Some(tls)).await
+                self.attempt(application_name, deadline, phase, DriverMode::Require, Some(tls), slot).await
             }
         }
     }
@@ -243,6 +276,7 @@ impl PostgresConfig {
         phase: &Arc<AtomicU8>,
         mode: tokio_postgres::config::SslMode,
         tls: Option<&tokio_postgres_rustls::MakeRustlsConnect>,
+        slot: Option<&LeanSlot>,
     ) -> Result<(Client, Driver)> {
         let mut config = self.driver.clone();
         config.application_name(application_name).ssl_mode(mode);
@@ -258,12 +292,21 @@ impl PostgresConfig {
                     config.connect(traced).await.map_err(|e| self.connect_error(e, phase_of(phase)))?;
                 Ok((client, Box::pin(connection)))
             }
-            Some(tls) => {
-                let traced = Traced { inner: tls.clone(), phase: phase.clone() };
-                let (client, connection) =
-                    config.connect(traced).await.map_err(|e| self.connect_error(e, phase_of(phase)))?;
-                Ok((client, Box::pin(connection)))
-            }
+            Some(tls) => match slot {
+                None => {
+                    let traced = Traced { inner: tls.clone(), phase: phase.clone() };
+                    let (client, connection) =
+                        config.connect(traced).await.map_err(|e| self.connect_error(e, phase_of(phase)))?;
+                    Ok((client, Box::pin(connection)))
+                }
+                Some(slot) => {
+                    let sharing = Sharing { inner: tls.clone(), slot: slot.clone() };
+                    let traced = Traced { inner: sharing, phase: phase.clone() };
+                    let (client, connection) =
+                        config.connect(traced).await.map_err(|e| self.connect_error(e, phase_of(phase)))?;
+                    Ok((client, Box::pin(connection)))
+                }
+            },
         }
     }
 

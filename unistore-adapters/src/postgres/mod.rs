@@ -14,7 +14,11 @@
 //!   default (10 s); a stall fails with `ErrorKind::Timeout` naming the host and the phase. The
 //!   load's statement timeout is the session's server-side `statement_timeout`.
 //! - [`PostgresTargetPool`]: one dedicated connection per benchmark connection, statements
-//!   prepared once per connection, parameters bound in the column's own binary format.
+//!   prepared once per connection, parameters bound in the column's own binary format. Over
+//!   TLS, a session's plain executes bypass the driver: the session writes the prepared
+//!   statement's Bind/Execute/Sync and reads the answer itself, on the connection it shares
+//!   with `tokio-postgres` (login, prepare and `RETURNING` stay with the driver). Plain
+//!   connections (`sslmode=disable`, a server without TLS, Unix sockets) keep the driver's path.
 //! - [`PostgresTableManager`]: profiles a table from `pg_catalog` (generated keys, indexed
 //!   columns, triggers, foreign keys), with every catalog query bounded in time; issues no DDL.
 //! - [`PostgresResultsStore`] and [`PostgresControlStore`]: results and control tables from
@@ -37,6 +41,7 @@ mod catalog;
 mod config;
 mod connect;
 mod control;
+mod lean;
 mod owned;
 mod pgpass;
 mod pool;
@@ -197,21 +202,13 @@ pub fn sqlstate_kind(code: &str) -> ErrorKind {
 /// never the connection string.
 pub(crate) fn map_error(e: tokio_postgres::Error, context: &str) -> Error {
     if let Some(db) = e.as_db_error() {
-        let code = db.code().code().to_string();
-        let mut message = format!("{context}: {} (SQLSTATE {code})", db.message());
-        // 57014 is also a cancel; the server's message is the only thing that says which.
-        if db.code() == &SqlState::QUERY_CANCELED && db.message().contains("statement timeout") {
-            message.push_str(
-                "; the statement ran longer than the session's statement_timeout and the server cancelled it",
-            );
-        }
-        if let Some(detail) = db.detail() {
-            message.push_str(&format!("; {detail}"));
-        }
-        if let Some(hint) = db.hint() {
-            message.push_str(&format!("; hint: {hint}"));
-        }
-        return Error::backend(sqlstate_kind(&code), message).with_code(code).with_source(e);
+        let fields = ServerFields {
+            code: db.code().code(),
+            message: db.message(),
+            detail: db.detail(),
+            hint: db.hint(),
+        };
+        return map_server_error(&fields, context).with_source(e);
     }
     let text = e.to_string();
     let io_kind = io_error_kind(&e);
@@ -219,8 +216,7 @@ pub(crate) fn map_error(e: tokio_postgres::Error, context: &str) -> Error {
     let socket_failed =
         io_kind.is_some_and(|k| !matches!(k, io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData));
     if e.is_closed() || socket_failed {
-        return Error::backend(ErrorKind::Connect, format!("{context}: connection lost ({text})"))
-            .with_source(e);
+        return connection_lost(context, &text).with_source(e);
     }
     // The driver's error kind is private and a parameter's or column's codec error can be of any
     // type: the driver's fixed wording is the only marker.
@@ -232,6 +228,40 @@ pub(crate) fn map_error(e: tokio_postgres::Error, context: &str) -> Error {
         return Error::backend(ErrorKind::Timeout, format!("{context}: {text}")).with_source(e);
     }
     Error::backend(ErrorKind::Other, format!("{context}: {text}")).with_source(e)
+}
+
+/// The parts of a server's ErrorResponse that the mapping reads, wherever it was parsed (the
+/// driver's `DbError`, or the session's own hot path).
+pub(crate) struct ServerFields<'a> {
+    pub(crate) code: &'a str,
+    pub(crate) message: &'a str,
+    pub(crate) detail: Option<&'a str>,
+    pub(crate) hint: Option<&'a str>,
+}
+
+/// Maps a server's error to the core error, with `context` in front (no source attached).
+pub(crate) fn map_server_error(db: &ServerFields<'_>, context: &str) -> Error {
+    let code = db.code;
+    let mut message = format!("{context}: {} (SQLSTATE {code})", db.message);
+    // 57014 is also a cancel; the server's message is the only thing that says which.
+    if code == SqlState::QUERY_CANCELED.code() && db.message.contains("statement timeout") {
+        message.push_str(
+            "; the statement ran longer than the session's statement_timeout and the server cancelled it",
+        );
+    }
+    if let Some(detail) = db.detail {
+        message.push_str(&format!("; {detail}"));
+    }
+    if let Some(hint) = db.hint {
+        message.push_str(&format!("; hint: {hint}"));
+    }
+    Error::backend(sqlstate_kind(code), message).with_code(code)
+}
+
+/// A connection that failed or was closed, in the words `map_error` uses for the driver's
+/// closed connection (`text`: what the driver or the socket said).
+pub(crate) fn connection_lost(context: &str, text: &str) -> Error {
+    Error::backend(ErrorKind::Connect, format!("{context}: connection lost ({text})"))
 }
 
 /// An error and the errors under it, outermost first. An `std::io::Error` that wraps another

@@ -3,8 +3,9 @@
 //! The hot path: one dedicated connection per benchmark connection (no pool in between), every
 //! statement prepared once per connection, and parameters bound through [`PgParam`], a borrowed
 //! view of the core `Value` that encodes itself in the binary format of the parameter type the
-//! server inferred at prepare time. Nothing is boxed or copied per call; the driver's own bind
-//! buffers are the only allocations.
+//! server inferred at prepare time. Nothing is boxed or copied per call. Over TLS a plain
+//! `execute` does not go through the driver at all (see the `lean` module): the session writes
+//! Bind/Execute/Sync into a reused buffer and counts the answer from a reused read buffer.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,9 +25,10 @@ use unistore_core::{Error, ErrorKind, Result, RunId, StatementSpec, TargetPool, 
 
 use super::config::PostgresConfig;
 use super::connect::human;
-use super::map_error;
+use super::lean::{LeanConnection, LeanError};
 use super::owned::OwnedConnection;
 use super::stats::ServerStatsBaseline;
+use super::{connection_lost, map_error, map_server_error, ServerFields};
 
 /// Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01).
 const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;
@@ -132,7 +134,8 @@ impl TargetPool for PostgresTargetPool {
 
     async fn connect(&self) -> Result<Box<dyn TargetSession>> {
         let setup = self.statement_timeout.map(statement_timeout_sql);
-        let (client, connection) = self.config.open(&self.application_name, setup.as_deref()).await?;
+        let (client, connection, lean) =
+            self.config.open_session(&self.application_name, setup.as_deref()).await?;
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
         let cancel =
             CancelHandle { token: client.cancel_token(), requested: Arc::new(AtomicBool::new(false)) };
@@ -142,6 +145,8 @@ impl TargetPool for PostgresTargetPool {
         Ok(Box::new(PostgresSession {
             client,
             connection,
+            lean,
+            lean_statements: 0,
             config: self.config.clone(),
             statements: Vec::new(),
             id,
@@ -186,6 +191,9 @@ impl TargetPool for PostgresTargetPool {
 
 struct Prepared {
     statement: Statement,
+    /// The statement's name on the session's own hot path (prepared there a second time),
+    /// `None` where that path is not available.
+    lean_name: Option<String>,
     /// Whether the server's completion tag carries the statement's row count (`SELECT 3`,
     /// `UPDATE 1`): such statements are executed, not queried, so the driver skips the rows
     /// instead of building a row object for each (the count is the server's own). Others
@@ -213,10 +221,16 @@ pub(crate) fn statement_timeout_sql(timeout: Duration) -> String {
 }
 
 /// One dedicated connection with its prepared statements. The session polls its connection
-/// itself while a statement is in flight (see the `owned` module): no task of its own.
+/// itself while a statement is in flight (see the `owned` module): no task of its own. Over
+/// TLS, plain `execute`s bypass the driver: the session writes and reads the prepared
+/// statement's messages itself (see the `lean` module).
 pub struct PostgresSession {
     client: Client,
     connection: OwnedConnection,
+    /// The session's own hot path; `None` where the login ended without TLS.
+    lean: Option<LeanConnection>,
+    /// Statements prepared on the hot path so far (their names' numbers).
+    lean_statements: u64,
     config: Arc<PostgresConfig>,
     statements: Vec<Prepared>,
     id: u64,
@@ -274,6 +288,10 @@ impl TargetSession for PostgresSession {
         let Some(p) = self.statements.get(statement) else {
             return Err(Error::invalid(format!("statement {statement} was not prepared")));
         };
+        if let (Some(lean), Some(name)) = (self.lean.as_mut().filter(|lean| lean.usable()), &p.lean_name) {
+            let outcome = lean.execute(name, p.statement.params(), params, p.counts_in_tag).await;
+            return outcome.map_err(|e| self.lean_error(e));
+        }
         let args = params.iter().map(PgParam);
         let client = &self.client;
         let outcome = self
@@ -365,39 +383,106 @@ impl PostgresSession {
                 )));
             }
             let counts_in_tag = counts_in_tag(&spec.sql, !statement.columns().is_empty());
-            prepared.push(Prepared { statement, counts_in_tag });
+            let lean_name = match self.lean.as_mut().filter(|lean| lean.usable()) {
+                Some(lean) => {
+                    // Unique on the connection even if the session prepares again.
+                    let name = format!("unistore_lean_{}", self.lean_statements);
+                    self.lean_statements += 1;
+                    if let Err(e) = lean.prepare(&name, &spec.sql, statement.params()).await {
+                        let e = self.lean_error(e);
+                        let message =
+                            format!("preparing {} `{}` (session's own path): {e}", spec.kind, spec.sql);
+                        return Err(e.with_message(message));
+                    }
+                    Some(name)
+                }
+                None => None,
+            };
+            prepared.push(Prepared { statement, lean_name, counts_in_tag });
         }
         self.statements = prepared;
         Ok(())
     }
 
-    /// Maps an execution error. SQLSTATE 57014 is both a statement timeout and a cancel the
-    /// run asked for (stop deadline): the message tells them apart in English, the flag set
-    /// when this side sent a cancel does in any server language.
+    /// Maps an execution error of the driver.
     #[cold]
     fn execute_error(&self, e: tokio_postgres::Error) -> Error {
-        let Some(db) = e.as_db_error().filter(|db| db.code() == &SqlState::QUERY_CANCELED) else {
+        let Some(db) = e.as_db_error() else {
             return map_error(e, "executing");
         };
+        let fields = ServerFields {
+            code: db.code().code(),
+            message: db.message(),
+            detail: db.detail(),
+            hint: db.hint(),
+        };
+        self.server_error(&fields).with_source(e)
+    }
+
+    /// Maps an execution error of the session's own hot path, in the words the driver's error of
+    /// the same cause gets from [`execute_error`](Self::execute_error).
+    #[cold]
+    fn lean_error(&self, e: LeanError) -> Error {
+        match e {
+            LeanError::Server(server) => {
+                let fields = ServerFields {
+                    code: &server.code,
+                    message: &server.message,
+                    detail: server.detail.as_deref(),
+                    hint: server.hint.as_deref(),
+                };
+                self.server_error(&fields).with_source(server)
+            }
+            LeanError::Encode { index, cause } => Error::backend(
+                ErrorKind::InvalidInput,
+                format!("executing: error serializing parameter {index}: {cause}"),
+            )
+            .with_source(cause),
+            LeanError::Parameters { expected, got } => Error::backend(
+                ErrorKind::Other,
+                format!("executing: expected {expected} parameters but got {got}"),
+            ),
+            LeanError::Lost(cause) => {
+                tracing::debug!("postgres connection ended: {cause:?}");
+                let lost = connection_lost("executing", "connection closed");
+                match cause {
+                    Some(cause) => lost.with_source(cause),
+                    None => lost,
+                }
+            }
+            LeanError::Unexpected => {
+                Error::backend(ErrorKind::Other, "executing: unexpected message from server")
+            }
+        }
+    }
+
+    /// Maps the server's error to a statement. SQLSTATE 57014 is both a statement timeout and a
+    /// cancel the run asked for (stop deadline): the message tells them apart in English, the
+    /// flag set when this side sent a cancel does in any server language.
+    #[cold]
+    fn server_error(&self, db: &ServerFields<'_>) -> Error {
+        if db.code != SqlState::QUERY_CANCELED.code() {
+            return map_server_error(db, "executing");
+        }
         let requested = self.cancel_requested.swap(false, Ordering::Relaxed);
         // 57014 has no typed reason: the server's English message is all that tells a timeout
         // from a cancel (the flag covers our own cancels in any language).
-        let timed_out = db.message().contains("statement timeout");
-        let cancelled = !timed_out && (requested || db.message().contains("user request"));
+        let timed_out = db.message.contains("statement timeout");
+        let cancelled = !timed_out && (requested || db.message.contains("user request"));
         let message = match self.statement_timeout {
             _ if cancelled => format!(
                 "cancelled: the run stopped while the statement was still running ({} (SQLSTATE 57014))",
-                db.message()
+                db.message
             ),
             Some(t) => format!(
                 "the statement ran longer than the statement timeout ({}) and the server cancelled it: {} (SQLSTATE 57014)",
                 human(t),
-                db.message()
+                db.message
             ),
-            None => return map_error(e, "executing"),
+            None => return map_server_error(db, "executing"),
         };
         let kind = if cancelled { ErrorKind::Other } else { ErrorKind::Timeout };
-        Error::backend(kind, message).with_code(SqlState::QUERY_CANCELED.code()).with_source(e)
+        Error::backend(kind, message).with_code(SqlState::QUERY_CANCELED.code())
     }
 }
 

@@ -1,0 +1,185 @@
+//! A session over TLS runs its plain executes on its own hot path (the `lean` module), one over
+//! a plain connection on the driver's: the same statements must count the same rows and fail
+//! with the same error (kind, SQLSTATE, message) on both.
+#![cfg(feature = "postgres")]
+
+mod postgres_support;
+
+use std::time::Duration;
+
+use postgres_support::{connect, pg_url, with_param, TestSchema};
+use unistore_adapters::postgres::{PostgresConfig, PostgresTargetPool};
+use unistore_core::{QueryKind, RunId, StatementSpec, TargetPool, TargetSession};
+
+const LEAN: &str = "require";
+const DRIVER: &str = "disable";
+
+fn pool(sslmode: &str, statement_timeout: Option<Duration>) -> PostgresTargetPool {
+    let url = with_param(&pg_url(), "sslmode", sslmode);
+    PostgresTargetPool::new(PostgresConfig::from_url(&url).expect("valid URL"), RunId::new())
+        .with_statement_timeout(statement_timeout)
+}
+
+fn sql(text: &str) -> StatementSpec {
+    StatementSpec { kind: QueryKind::CustomSql, sql: text.to_string(), params: Vec::new(), returning: None }
+}
+
+/// How an execute ended: the row count, or the error's kind, code and message.
+fn outcome(result: unistore_core::Result<u64>) -> String {
+    match result {
+        Ok(rows) => format!("ok {rows}"),
+        Err(e) => format!("{:?} {:?} {e}", e.kind(), e.code()),
+    }
+}
+
+/// Statements prepared on the session's own path (named by it), seen from inside the session.
+const LEAN_STATEMENTS: &str = "SELECT name FROM pg_prepared_statements WHERE name LIKE 'unistore_lean_%'";
+
+async fn session(pool: &PostgresTargetPool, statements: &[StatementSpec]) -> Box<dyn TargetSession> {
+    let mut session = pool.connect().await.expect("session");
+    session.prepare(statements).await.expect("prepare");
+    session
+}
+
+/// Runs the errors and counts of one path in a schema of its own (same table names on both).
+async fn errors_and_counts(sslmode: &str) -> Vec<String> {
+    let schema = TestSchema::create(&pg_url()).await;
+    let s = &schema.name;
+    connect(&schema.url)
+        .await
+        .batch_execute(&format!(
+            "CREATE TABLE {s}.lean_t (id int PRIMARY KEY);
+             CREATE FUNCTION {s}.noisy(i int) RETURNS int LANGUAGE plpgsql AS
+               $$ BEGIN RAISE NOTICE 'row %', i; RETURN i; END $$;"
+        ))
+        .await
+        .expect("set-up SQL");
+    let statements = [
+        sql(LEAN_STATEMENTS),
+        sql(&format!("INSERT INTO {s}.lean_t VALUES (1)")),
+        sql("SELECT 1 / (g - 1) FROM generate_series(1, 1) g"),
+        // Rows counted from the tag, then (leading comment) one by one, with a notice per row.
+        sql(&format!("SELECT {s}.noisy(g) FROM generate_series(1, 3) g")),
+        sql(&format!("/* rows */ SELECT {s}.noisy(g) FROM generate_series(1, 4) g")),
+        sql("SELECT 1 WHERE false"),
+    ];
+    let pool = pool(sslmode, None);
+    let mut session = session(&pool, &statements).await;
+    let mut seen = vec![format!("lean statements: {}", outcome(session.execute(0, &[]).await))];
+    for (name, statement) in
+        [("insert", 1), ("duplicate", 1), ("division", 2), ("tag", 3), ("rows", 4), ("none", 5)]
+    {
+        seen.push(format!("{name}: {}", outcome(session.execute(statement, &[]).await)));
+    }
+    // The session is still usable after the errors.
+    seen.push(format!("after: {}", outcome(session.execute(3, &[]).await)));
+    seen
+}
+
+#[tokio::test]
+async fn errors_and_counts_are_the_same_on_both_paths() {
+    let lean = errors_and_counts(LEAN).await;
+    let driver = errors_and_counts(DRIVER).await;
+    assert_eq!(lean[0], "lean statements: ok 6", "the TLS session prepared its own statements");
+    assert_eq!(driver[0], "lean statements: ok 0", "the plain session stays on the driver");
+    assert_eq!(lean[1..], driver[1..]);
+    assert_eq!(lean[1], "insert: ok 1");
+    assert!(
+        lean[2].starts_with(
+            "duplicate: Constraint Some(\"23505\") executing: duplicate key value violates unique constraint \"lean_t_pkey\" (SQLSTATE 23505); Key (id)=(1) already exists."
+        ),
+        "{}",
+        lean[2]
+    );
+    assert_eq!(
+        lean[3],
+        "division: InvalidInput Some(\"22012\") executing: division by zero (SQLSTATE 22012)"
+    );
+    assert_eq!(lean[4..], ["tag: ok 3", "rows: ok 4", "none: ok 0", "after: ok 3"]);
+}
+
+/// A statement timeout, and a cancel the run asked for: 57014 both, told apart.
+async fn timeout_and_cancel(sslmode: &str) -> Vec<String> {
+    let pool = pool(sslmode, Some(Duration::from_millis(200)));
+    let mut session = session(&pool, &[sql("SELECT pg_sleep(2)"), sql("SELECT pg_sleep(30)")]).await;
+    let timed_out = outcome(session.execute(0, &[]).await);
+    let canceller = pool.clone();
+    let cancel = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        canceller.cancel_in_flight().await
+    });
+    // The timeout is the session's: a cancel at 50 ms comes first only if it is sent.
+    let cancelled = outcome(session.execute(1, &[]).await);
+    assert_eq!(cancel.await.expect("cancel task").expect("cancel sent"), 1);
+    vec![timed_out, cancelled]
+}
+
+#[tokio::test]
+async fn timeouts_and_cancels_are_told_apart_on_both_paths() {
+    let lean = timeout_and_cancel(LEAN).await;
+    let driver = timeout_and_cancel(DRIVER).await;
+    assert_eq!(lean, driver);
+    assert_eq!(
+        lean[0],
+        "Timeout Some(\"57014\") the statement ran longer than the statement timeout (200 ms) and the \
+         server cancelled it: canceling statement due to statement timeout (SQLSTATE 57014)"
+    );
+    assert_eq!(
+        lean[1],
+        "Other Some(\"57014\") cancelled: the run stopped while the statement was still running \
+         (canceling statement due to user request (SQLSTATE 57014))"
+    );
+}
+
+/// Terminates the backends of `application_name`; how many there were.
+async fn terminate(application_name: String) -> u64 {
+    connect(&pg_url())
+        .await
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&application_name],
+        )
+        .await
+        .expect("terminate")
+}
+
+/// The server ends the session (`pg_terminate_backend`) while it is idle, and while a
+/// statement runs.
+async fn terminated(sslmode: &str) -> Vec<String> {
+    let pool = pool(sslmode, None);
+    let mut seen = Vec::new();
+
+    let mut idle = session(&pool, &[sql("SELECT 1")]).await;
+    seen.push(outcome(idle.execute(0, &[]).await));
+    assert_eq!(terminate(pool.application_name().to_string()).await, 1);
+    // The backend says goodbye and hangs up; give its message time to arrive.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    seen.push(outcome(idle.execute(0, &[]).await));
+    seen.push(outcome(idle.execute(0, &[]).await));
+    drop(idle);
+
+    let mut busy = session(&pool, &[sql("SELECT pg_sleep(30)")]).await;
+    let name = pool.application_name().to_string();
+    let killer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        terminate(name).await
+    });
+    seen.push(outcome(busy.execute(0, &[]).await));
+    assert_eq!(killer.await.expect("terminate task"), 1);
+    seen.push(outcome(busy.execute(0, &[]).await));
+    seen
+}
+
+#[tokio::test]
+async fn a_terminated_backend_is_a_lost_connection_on_both_paths() {
+    let lean = terminated(LEAN).await;
+    let driver = terminated(DRIVER).await;
+    assert_eq!(lean, driver);
+    let lost = "Connect None executing: connection lost (connection closed)";
+    assert_eq!(lean[..3], ["ok 1", lost, lost]);
+    assert_eq!(
+        lean[3],
+        "Connect Some(\"57P01\") executing: terminating connection due to administrator command (SQLSTATE 57P01)"
+    );
+    assert_eq!(lean[4], lost);
+}
