@@ -1,6 +1,7 @@
-//! A session over TLS runs its plain executes on its own hot path (the `lean` module), one over
-//! a plain connection on the driver's: the same statements must count the same rows and fail
-//! with the same error (kind, SQLSTATE, message) on both.
+//! A session over TCP runs its plain executes on its own hot path (the `lean` module), over TLS
+//! and in plain; one kept on the driver's path (as over a Unix socket) runs them through the
+//! driver: the same statements must count the same rows and fail with the same error (kind,
+//! SQLSTATE, message) on all three.
 #![cfg(feature = "postgres")]
 
 mod postgres_support;
@@ -11,13 +12,30 @@ use postgres_support::{connect, pg_url, with_param, TestSchema};
 use unistore_adapters::postgres::{PostgresConfig, PostgresTargetPool};
 use unistore_core::{QueryKind, RunId, StatementSpec, TargetPool, TargetSession};
 
-const LEAN: &str = "require";
-const DRIVER: &str = "disable";
+/// Which way a session's plain executes go.
+#[derive(Debug, Clone, Copy)]
+enum Path {
+    /// Its own hot path, over TLS.
+    TlsLean,
+    /// Its own hot path, over plain TCP.
+    PlainLean,
+    /// The driver's (plain TCP).
+    Driver,
+}
 
-fn pool(sslmode: &str, statement_timeout: Option<Duration>) -> PostgresTargetPool {
-    let url = with_param(&pg_url(), "sslmode", sslmode);
+fn pool_at(url: &str, path: Path, statement_timeout: Option<Duration>) -> PostgresTargetPool {
+    let sslmode = match path {
+        Path::TlsLean => "require",
+        Path::PlainLean | Path::Driver => "disable",
+    };
+    let url = with_param(url, "sslmode", sslmode);
     PostgresTargetPool::new(PostgresConfig::from_url(&url).expect("valid URL"), RunId::new())
         .with_statement_timeout(statement_timeout)
+        .with_own_hot_path(!matches!(path, Path::Driver))
+}
+
+fn pool(path: Path, statement_timeout: Option<Duration>) -> PostgresTargetPool {
+    pool_at(&pg_url(), path, statement_timeout)
 }
 
 fn sql(text: &str) -> StatementSpec {
@@ -42,7 +60,7 @@ async fn session(pool: &PostgresTargetPool, statements: &[StatementSpec]) -> Box
 }
 
 /// Runs the errors and counts of one path in a schema of its own (same table names on both).
-async fn errors_and_counts(sslmode: &str) -> Vec<String> {
+async fn errors_and_counts(path: Path) -> Vec<String> {
     let schema = TestSchema::create(&pg_url()).await;
     let s = &schema.name;
     connect(&schema.url)
@@ -63,7 +81,7 @@ async fn errors_and_counts(sslmode: &str) -> Vec<String> {
         sql(&format!("/* rows */ SELECT {s}.noisy(g) FROM generate_series(1, 4) g")),
         sql("SELECT 1 WHERE false"),
     ];
-    let pool = pool(sslmode, None);
+    let pool = pool(path, None);
     let mut session = session(&pool, &statements).await;
     let mut seen = vec![format!("lean statements: {}", outcome(session.execute(0, &[]).await))];
     for (name, statement) in
@@ -78,10 +96,13 @@ async fn errors_and_counts(sslmode: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn errors_and_counts_are_the_same_on_both_paths() {
-    let lean = errors_and_counts(LEAN).await;
-    let driver = errors_and_counts(DRIVER).await;
+    let lean = errors_and_counts(Path::TlsLean).await;
+    let plain = errors_and_counts(Path::PlainLean).await;
+    let driver = errors_and_counts(Path::Driver).await;
     assert_eq!(lean[0], "lean statements: ok 6", "the TLS session prepared its own statements");
-    assert_eq!(driver[0], "lean statements: ok 0", "the plain session stays on the driver");
+    assert_eq!(plain[0], "lean statements: ok 6", "the plain TCP session prepared its own statements");
+    assert_eq!(driver[0], "lean statements: ok 0", "the driver's session stays on the driver");
+    assert_eq!(lean[1..], plain[1..]);
     assert_eq!(lean[1..], driver[1..]);
     assert_eq!(lean[1], "insert: ok 1");
     assert!(
@@ -99,8 +120,8 @@ async fn errors_and_counts_are_the_same_on_both_paths() {
 }
 
 /// A statement timeout, and a cancel the run asked for: 57014 both, told apart.
-async fn timeout_and_cancel(sslmode: &str) -> Vec<String> {
-    let pool = pool(sslmode, Some(Duration::from_millis(200)));
+async fn timeout_and_cancel(path: Path) -> Vec<String> {
+    let pool = pool(path, Some(Duration::from_millis(200)));
     let mut session = session(&pool, &[sql("SELECT pg_sleep(2)"), sql("SELECT pg_sleep(30)")]).await;
     let timed_out = outcome(session.execute(0, &[]).await);
     let canceller = pool.clone();
@@ -116,8 +137,10 @@ async fn timeout_and_cancel(sslmode: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn timeouts_and_cancels_are_told_apart_on_both_paths() {
-    let lean = timeout_and_cancel(LEAN).await;
-    let driver = timeout_and_cancel(DRIVER).await;
+    let lean = timeout_and_cancel(Path::TlsLean).await;
+    let plain = timeout_and_cancel(Path::PlainLean).await;
+    let driver = timeout_and_cancel(Path::Driver).await;
+    assert_eq!(lean, plain);
     assert_eq!(lean, driver);
     assert_eq!(
         lean[0],
@@ -145,8 +168,8 @@ async fn terminate(application_name: String) -> u64 {
 
 /// The server ends the session (`pg_terminate_backend`) while it is idle, and while a
 /// statement runs.
-async fn terminated(sslmode: &str) -> Vec<String> {
-    let pool = pool(sslmode, None);
+async fn terminated(path: Path) -> Vec<String> {
+    let pool = pool(path, None);
     let mut seen = Vec::new();
 
     let mut idle = session(&pool, &[sql("SELECT 1")]).await;
@@ -172,8 +195,10 @@ async fn terminated(sslmode: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_terminated_backend_is_a_lost_connection_on_both_paths() {
-    let lean = terminated(LEAN).await;
-    let driver = terminated(DRIVER).await;
+    let lean = terminated(Path::TlsLean).await;
+    let plain = terminated(Path::PlainLean).await;
+    let driver = terminated(Path::Driver).await;
+    assert_eq!(lean, plain);
     assert_eq!(lean, driver);
     let lost = "Connect None executing: connection lost (connection closed)";
     assert_eq!(lean[..3], ["ok 1", lost, lost]);
