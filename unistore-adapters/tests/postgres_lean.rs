@@ -6,11 +6,11 @@
 
 mod postgres_support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use postgres_support::{connect, pg_url, with_param, TestSchema};
 use unistore_adapters::postgres::{PostgresConfig, PostgresTargetPool};
-use unistore_core::{QueryKind, RunId, StatementSpec, TargetPool, TargetSession};
+use unistore_core::{ErrorKind, QueryKind, RunId, StatementSpec, TargetPool, TargetSession};
 
 /// Which way a session's plain executes go.
 #[derive(Debug, Clone, Copy)]
@@ -22,6 +22,8 @@ enum Path {
     /// The driver's (plain TCP).
     Driver,
 }
+
+const PATHS: [Path; 3] = [Path::TlsLean, Path::PlainLean, Path::Driver];
 
 fn pool_at(url: &str, path: Path, statement_timeout: Option<Duration>) -> PostgresTargetPool {
     let sslmode = match path {
@@ -207,4 +209,136 @@ async fn a_terminated_backend_is_a_lost_connection_on_both_paths() {
         "Connect Some(\"57P01\") executing: terminating connection due to administrator command (SQLSTATE 57P01)"
     );
     assert_eq!(lean[4], lost);
+}
+
+/// Sessions of `pool` waiting on a lock, as the server sees them (after up to 3 s for a cancel
+/// to land).
+async fn waiting_on_a_lock(application_name: &str) -> i64 {
+    let watcher = connect(&pg_url()).await;
+    let mut waiting = -1;
+    for _ in 0..30 {
+        waiting = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                &[&application_name],
+            )
+            .await
+            .expect("pg_stat_activity")
+            .get(0);
+        if waiting == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    waiting
+}
+
+/// A session that logged in on a TCP stream of its own has a cancel token that cannot open a
+/// connection by itself: its cancels (the run's stop, a prepare that stalls on a lock) must
+/// still reach the server.
+#[tokio::test]
+async fn cancels_reach_the_server_on_every_path() {
+    for path in PATHS {
+        let schema = TestSchema::create(&pg_url()).await;
+        let table = format!("{}.locked", schema.name);
+        let admin = connect(&schema.url).await;
+        admin.batch_execute(&format!("CREATE TABLE {table} (id int PRIMARY KEY)")).await.expect("DDL");
+
+        // A statement in flight, cancelled by the run.
+        let pool = pool_at(&schema.url, path, None);
+        let mut session = session(&pool, &[sql(LEAN_STATEMENTS), sql("SELECT pg_sleep(30)")]).await;
+        let own = outcome(session.execute(0, &[]).await);
+        assert_eq!(own == "ok 0", matches!(path, Path::Driver), "{path:?}: {own}");
+        let canceller = pool.clone();
+        let cancel = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            canceller.cancel_in_flight().await
+        });
+        let started = Instant::now();
+        let cancelled = outcome(session.execute(1, &[]).await);
+        assert_eq!(cancel.await.expect("cancel task").expect("cancel sent"), 1, "{path:?}");
+        assert!(cancelled.starts_with("Other Some(\"57014\") cancelled"), "{path:?}: {cancelled}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{path:?}");
+        drop(session);
+
+        // A prepare stalled on a lock: the session gives up after the connect timeout and
+        // cancels the server's wait too.
+        let locker = connect(&schema.url).await;
+        locker
+            .batch_execute(&format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+            .await
+            .expect("lock");
+        let pool = pool_at(&with_param(&schema.url, "connect_timeout", "1"), path, None);
+        let mut session = pool.connect().await.expect("session");
+        let e = session
+            .prepare(&[sql(&format!("SELECT id FROM {table} WHERE id = 1"))])
+            .await
+            .expect_err("the table is locked");
+        assert_eq!(e.kind(), ErrorKind::Timeout, "{path:?}: {e}");
+        assert_eq!(
+            waiting_on_a_lock(pool.application_name()).await,
+            0,
+            "{path:?}: the stalled prepare was cancelled"
+        );
+        locker.batch_execute("ROLLBACK").await.expect("unlock");
+    }
+}
+
+/// A proxy to the test server that answers `N` to every SSLRequest (as a server without TLS
+/// does) and passes everything else on; the test server's URL pointed at it.
+async fn proxy_declining_tls() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut url = url::Url::parse(&pg_url()).expect("test URL");
+    let target = format!("{}:{}", url.host_str().expect("a TCP host"), url.port().unwrap_or(5432));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let target = target.clone();
+            tokio::spawn(async move {
+                let mut server = tokio::net::TcpStream::connect(&target).await?;
+                let mut first = [0u8; 8];
+                client.read_exact(&mut first).await?;
+                if first == [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f] {
+                    client.write_all(b"N").await?;
+                } else {
+                    server.write_all(&first).await?;
+                }
+                tokio::io::copy_bidirectional(&mut client, &mut server).await.map(drop) as std::io::Result<()>
+            });
+        }
+    });
+    url.set_host(Some("127.0.0.1")).expect("host");
+    url.set_port(Some(port)).expect("port");
+    url.to_string()
+}
+
+/// `sslmode=prefer` where the server declines TLS: the session goes on in plain on the stream
+/// it opened itself, and takes its own hot path there; its cancels reach the server.
+#[tokio::test]
+async fn prefer_declined_goes_on_in_plain_on_the_own_path() {
+    let url = with_param(&proxy_declining_tls().await, "sslmode", "prefer");
+    let pool = PostgresTargetPool::new(PostgresConfig::from_url(&url).expect("valid URL"), RunId::new());
+    let encrypted = "SELECT 1 FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl";
+    let mut plain = session(&pool, &[sql(LEAN_STATEMENTS), sql(encrypted), sql("SELECT pg_sleep(30)")]).await;
+    assert_eq!(outcome(plain.execute(0, &[]).await), "ok 3", "the session prepared its own statements");
+    assert_eq!(outcome(plain.execute(1, &[]).await), "ok 0", "the server declined TLS: plain");
+    let canceller = pool.clone();
+    let cancel = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        canceller.cancel_in_flight().await
+    });
+    let cancelled = outcome(plain.execute(2, &[]).await);
+    drop(plain);
+    assert_eq!(cancel.await.expect("cancel task").expect("cancel sent"), 1);
+    assert!(cancelled.starts_with("Other Some(\"57014\") cancelled"), "{cancelled}");
+
+    // Where the server takes TLS, prefer takes the own path over TLS.
+    let pool = PostgresTargetPool::new(
+        PostgresConfig::from_url(&with_param(&pg_url(), "sslmode", "prefer")).expect("valid URL"),
+        RunId::new(),
+    );
+    let mut tls = session(&pool, &[sql(LEAN_STATEMENTS), sql(encrypted)]).await;
+    assert_eq!(outcome(tls.execute(0, &[]).await), "ok 2");
+    assert_eq!(outcome(tls.execute(1, &[]).await), "ok 1", "the test server offers TLS");
 }
