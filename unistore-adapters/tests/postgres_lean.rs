@@ -1,23 +1,43 @@
-//! A session over TLS runs its plain executes on its own hot path (the `lean` module), one over
-//! a plain connection on the driver's: the same statements must count the same rows and fail
-//! with the same error (kind, SQLSTATE, message) on both.
+//! A session over TCP runs its plain executes on its own hot path (the `lean` module), over TLS
+//! and in plain; one kept on the driver's path (as over a Unix socket) runs them through the
+//! driver: the same statements must count the same rows and fail with the same error (kind,
+//! SQLSTATE, message) on all three.
 #![cfg(feature = "postgres")]
 
 mod postgres_support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use postgres_support::{connect, pg_url, with_param, TestSchema};
 use unistore_adapters::postgres::{PostgresConfig, PostgresTargetPool};
-use unistore_core::{QueryKind, RunId, StatementSpec, TargetPool, TargetSession};
+use unistore_core::{ErrorKind, QueryKind, RunId, StatementSpec, TargetPool, TargetSession};
 
-const LEAN: &str = "require";
-const DRIVER: &str = "disable";
+/// Which way a session's plain executes go.
+#[derive(Debug, Clone, Copy)]
+enum Path {
+    /// Its own hot path, over TLS.
+    TlsLean,
+    /// Its own hot path, over plain TCP.
+    PlainLean,
+    /// The driver's (plain TCP).
+    Driver,
+}
 
-fn pool(sslmode: &str, statement_timeout: Option<Duration>) -> PostgresTargetPool {
-    let url = with_param(&pg_url(), "sslmode", sslmode);
+const PATHS: [Path; 3] = [Path::TlsLean, Path::PlainLean, Path::Driver];
+
+fn pool_at(url: &str, path: Path, statement_timeout: Option<Duration>) -> PostgresTargetPool {
+    let sslmode = match path {
+        Path::TlsLean => "require",
+        Path::PlainLean | Path::Driver => "disable",
+    };
+    let url = with_param(url, "sslmode", sslmode);
     PostgresTargetPool::new(PostgresConfig::from_url(&url).expect("valid URL"), RunId::new())
         .with_statement_timeout(statement_timeout)
+        .with_own_hot_path(!matches!(path, Path::Driver))
+}
+
+fn pool(path: Path, statement_timeout: Option<Duration>) -> PostgresTargetPool {
+    pool_at(&pg_url(), path, statement_timeout)
 }
 
 fn sql(text: &str) -> StatementSpec {
@@ -42,7 +62,7 @@ async fn session(pool: &PostgresTargetPool, statements: &[StatementSpec]) -> Box
 }
 
 /// Runs the errors and counts of one path in a schema of its own (same table names on both).
-async fn errors_and_counts(sslmode: &str) -> Vec<String> {
+async fn errors_and_counts(path: Path) -> Vec<String> {
     let schema = TestSchema::create(&pg_url()).await;
     let s = &schema.name;
     connect(&schema.url)
@@ -63,7 +83,7 @@ async fn errors_and_counts(sslmode: &str) -> Vec<String> {
         sql(&format!("/* rows */ SELECT {s}.noisy(g) FROM generate_series(1, 4) g")),
         sql("SELECT 1 WHERE false"),
     ];
-    let pool = pool(sslmode, None);
+    let pool = pool(path, None);
     let mut session = session(&pool, &statements).await;
     let mut seen = vec![format!("lean statements: {}", outcome(session.execute(0, &[]).await))];
     for (name, statement) in
@@ -78,10 +98,13 @@ async fn errors_and_counts(sslmode: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn errors_and_counts_are_the_same_on_both_paths() {
-    let lean = errors_and_counts(LEAN).await;
-    let driver = errors_and_counts(DRIVER).await;
+    let lean = errors_and_counts(Path::TlsLean).await;
+    let plain = errors_and_counts(Path::PlainLean).await;
+    let driver = errors_and_counts(Path::Driver).await;
     assert_eq!(lean[0], "lean statements: ok 6", "the TLS session prepared its own statements");
-    assert_eq!(driver[0], "lean statements: ok 0", "the plain session stays on the driver");
+    assert_eq!(plain[0], "lean statements: ok 6", "the plain TCP session prepared its own statements");
+    assert_eq!(driver[0], "lean statements: ok 0", "the driver's session stays on the driver");
+    assert_eq!(lean[1..], plain[1..]);
     assert_eq!(lean[1..], driver[1..]);
     assert_eq!(lean[1], "insert: ok 1");
     assert!(
@@ -99,8 +122,8 @@ async fn errors_and_counts_are_the_same_on_both_paths() {
 }
 
 /// A statement timeout, and a cancel the run asked for: 57014 both, told apart.
-async fn timeout_and_cancel(sslmode: &str) -> Vec<String> {
-    let pool = pool(sslmode, Some(Duration::from_millis(200)));
+async fn timeout_and_cancel(path: Path) -> Vec<String> {
+    let pool = pool(path, Some(Duration::from_millis(200)));
     let mut session = session(&pool, &[sql("SELECT pg_sleep(2)"), sql("SELECT pg_sleep(30)")]).await;
     let timed_out = outcome(session.execute(0, &[]).await);
     let canceller = pool.clone();
@@ -116,8 +139,10 @@ async fn timeout_and_cancel(sslmode: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn timeouts_and_cancels_are_told_apart_on_both_paths() {
-    let lean = timeout_and_cancel(LEAN).await;
-    let driver = timeout_and_cancel(DRIVER).await;
+    let lean = timeout_and_cancel(Path::TlsLean).await;
+    let plain = timeout_and_cancel(Path::PlainLean).await;
+    let driver = timeout_and_cancel(Path::Driver).await;
+    assert_eq!(lean, plain);
     assert_eq!(lean, driver);
     assert_eq!(
         lean[0],
@@ -145,8 +170,8 @@ async fn terminate(application_name: String) -> u64 {
 
 /// The server ends the session (`pg_terminate_backend`) while it is idle, and while a
 /// statement runs.
-async fn terminated(sslmode: &str) -> Vec<String> {
-    let pool = pool(sslmode, None);
+async fn terminated(path: Path) -> Vec<String> {
+    let pool = pool(path, None);
     let mut seen = Vec::new();
 
     let mut idle = session(&pool, &[sql("SELECT 1")]).await;
@@ -172,8 +197,10 @@ async fn terminated(sslmode: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_terminated_backend_is_a_lost_connection_on_both_paths() {
-    let lean = terminated(LEAN).await;
-    let driver = terminated(DRIVER).await;
+    let lean = terminated(Path::TlsLean).await;
+    let plain = terminated(Path::PlainLean).await;
+    let driver = terminated(Path::Driver).await;
+    assert_eq!(lean, plain);
     assert_eq!(lean, driver);
     let lost = "Connect None executing: connection lost (connection closed)";
     assert_eq!(lean[..3], ["ok 1", lost, lost]);
@@ -182,4 +209,136 @@ async fn a_terminated_backend_is_a_lost_connection_on_both_paths() {
         "Connect Some(\"57P01\") executing: terminating connection due to administrator command (SQLSTATE 57P01)"
     );
     assert_eq!(lean[4], lost);
+}
+
+/// Sessions of `pool` waiting on a lock, as the server sees them (after up to 3 s for a cancel
+/// to land).
+async fn waiting_on_a_lock(application_name: &str) -> i64 {
+    let watcher = connect(&pg_url()).await;
+    let mut waiting = -1;
+    for _ in 0..30 {
+        waiting = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                &[&application_name],
+            )
+            .await
+            .expect("pg_stat_activity")
+            .get(0);
+        if waiting == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    waiting
+}
+
+/// A session that logged in on a TCP stream of its own has a cancel token that cannot open a
+/// connection by itself: its cancels (the run's stop, a prepare that stalls on a lock) must
+/// still reach the server.
+#[tokio::test]
+async fn cancels_reach_the_server_on_every_path() {
+    for path in PATHS {
+        let schema = TestSchema::create(&pg_url()).await;
+        let table = format!("{}.locked", schema.name);
+        let admin = connect(&schema.url).await;
+        admin.batch_execute(&format!("CREATE TABLE {table} (id int PRIMARY KEY)")).await.expect("DDL");
+
+        // A statement in flight, cancelled by the run.
+        let pool = pool_at(&schema.url, path, None);
+        let mut session = session(&pool, &[sql(LEAN_STATEMENTS), sql("SELECT pg_sleep(30)")]).await;
+        let own = outcome(session.execute(0, &[]).await);
+        assert_eq!(own == "ok 0", matches!(path, Path::Driver), "{path:?}: {own}");
+        let canceller = pool.clone();
+        let cancel = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            canceller.cancel_in_flight().await
+        });
+        let started = Instant::now();
+        let cancelled = outcome(session.execute(1, &[]).await);
+        assert_eq!(cancel.await.expect("cancel task").expect("cancel sent"), 1, "{path:?}");
+        assert!(cancelled.starts_with("Other Some(\"57014\") cancelled"), "{path:?}: {cancelled}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{path:?}");
+        drop(session);
+
+        // A prepare stalled on a lock: the session gives up after the connect timeout and
+        // cancels the server's wait too.
+        let locker = connect(&schema.url).await;
+        locker
+            .batch_execute(&format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+            .await
+            .expect("lock");
+        let pool = pool_at(&with_param(&schema.url, "connect_timeout", "1"), path, None);
+        let mut session = pool.connect().await.expect("session");
+        let e = session
+            .prepare(&[sql(&format!("SELECT id FROM {table} WHERE id = 1"))])
+            .await
+            .expect_err("the table is locked");
+        assert_eq!(e.kind(), ErrorKind::Timeout, "{path:?}: {e}");
+        assert_eq!(
+            waiting_on_a_lock(pool.application_name()).await,
+            0,
+            "{path:?}: the stalled prepare was cancelled"
+        );
+        locker.batch_execute("ROLLBACK").await.expect("unlock");
+    }
+}
+
+/// A proxy to the test server that answers `N` to every SSLRequest (as a server without TLS
+/// does) and passes everything else on; the test server's URL pointed at it.
+async fn proxy_declining_tls() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut url = url::Url::parse(&pg_url()).expect("test URL");
+    let target = format!("{}:{}", url.host_str().expect("a TCP host"), url.port().unwrap_or(5432));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let target = target.clone();
+            tokio::spawn(async move {
+                let mut server = tokio::net::TcpStream::connect(&target).await?;
+                let mut first = [0u8; 8];
+                client.read_exact(&mut first).await?;
+                if first == [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f] {
+                    client.write_all(b"N").await?;
+                } else {
+                    server.write_all(&first).await?;
+                }
+                tokio::io::copy_bidirectional(&mut client, &mut server).await.map(drop) as std::io::Result<()>
+            });
+        }
+    });
+    url.set_host(Some("127.0.0.1")).expect("host");
+    url.set_port(Some(port)).expect("port");
+    url.to_string()
+}
+
+/// `sslmode=prefer` where the server declines TLS: the session goes on in plain on the stream
+/// it opened itself, and takes its own hot path there; its cancels reach the server.
+#[tokio::test]
+async fn prefer_declined_goes_on_in_plain_on_the_own_path() {
+    let url = with_param(&proxy_declining_tls().await, "sslmode", "prefer");
+    let pool = PostgresTargetPool::new(PostgresConfig::from_url(&url).expect("valid URL"), RunId::new());
+    let encrypted = "SELECT 1 FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl";
+    let mut plain = session(&pool, &[sql(LEAN_STATEMENTS), sql(encrypted), sql("SELECT pg_sleep(30)")]).await;
+    assert_eq!(outcome(plain.execute(0, &[]).await), "ok 3", "the session prepared its own statements");
+    assert_eq!(outcome(plain.execute(1, &[]).await), "ok 0", "the server declined TLS: plain");
+    let canceller = pool.clone();
+    let cancel = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        canceller.cancel_in_flight().await
+    });
+    let cancelled = outcome(plain.execute(2, &[]).await);
+    drop(plain);
+    assert_eq!(cancel.await.expect("cancel task").expect("cancel sent"), 1);
+    assert!(cancelled.starts_with("Other Some(\"57014\") cancelled"), "{cancelled}");
+
+    // Where the server takes TLS, prefer takes the own path over TLS.
+    let pool = PostgresTargetPool::new(
+        PostgresConfig::from_url(&with_param(&pg_url(), "sslmode", "prefer")).expect("valid URL"),
+        RunId::new(),
+    );
+    let mut tls = session(&pool, &[sql(LEAN_STATEMENTS), sql(encrypted)]).await;
+    assert_eq!(outcome(tls.execute(0, &[]).await), "ok 2");
+    assert_eq!(outcome(tls.execute(1, &[]).await), "ok 1", "the test server offers TLS");
 }

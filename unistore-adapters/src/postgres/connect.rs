@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::net::TcpStream;
 use tokio::time::error::Elapsed;
 use tokio::time::Instant;
 use tokio_postgres::error::SqlState;
@@ -21,7 +22,7 @@ use tokio_postgres::{Client, NoTls};
 use unistore_core::{Error, ErrorKind, Result};
 
 use super::config::{PasswordSource, PostgresConfig};
-use super::lean::{LeanConnection, LeanSlot, Sharing};
+use super::lean::{share, LeanConnection, LeanSlot, Sharing};
 use super::owned::{Driver, OwnedConnection};
 use super::sqlstate_kind;
 use super::tls::{handshake_hint, tls_failure_hint, SslMode};
@@ -175,9 +176,9 @@ impl PostgresConfig {
         self.open_shared(application_name, setup, None).await
     }
 
-    /// Like [`open`](Self::open), for a benchmark session: where the login ends in TLS, the
-    /// connection is shared with the session's own hot path (see the `lean` module), which is
-    /// returned too.
+    /// Like [`open`](Self::open), for a benchmark session: over TLS, or over a plain TCP stream
+    /// the session opened itself (a single TCP host), the connection is shared with the
+    /// session's own hot path (see the `lean` module), which is returned too.
     pub(crate) async fn open_session(
         &self,
         application_name: &str,
@@ -229,13 +230,17 @@ impl PostgresConfig {
         let tls = self.tls_connector.as_ref();
         match (self.ssl_mode, tls) {
             (SslMode::Disable, _) | (_, None) => {
-                self.attempt(application_name, deadline, phase, DriverMode::Disable, None, None).await
+                self.attempt(application_name, deadline, phase, DriverMode::Disable, None, slot).await
             }
             (SslMode::Allow, Some(tls)) => {
-                match self.attempt(application_name, deadline, phase, DriverMode::Disable, None, None).await {
+                match self.attempt(application_name, deadline, phase, DriverMode::Disable, None, slot).await {
                     // The server refused a plain connection (pg_hba `hostssl`): libpq retries with TLS.
                     Err(e) if e.code() == Some(SqlState::INVALID_AUTHORIZATION_SPECIFICATION.code()) => {
                         phase.store(Phase::Tcp as u8, Ordering::Relaxed);
+                        // The refused attempt's stream is not the session's connection.
+                        if let Some(Ok(mut shared)) = slot.map(|s| s.lock()) {
+                            *shared = None;
+                        }
                         self.attempt(application_name, deadline, phase, DriverMode::Require, Some(tls), slot)
                             .await
                     }
@@ -258,7 +263,7 @@ impl PostgresConfig {
                         if let Some(Ok(mut shared)) = slot.map(|s| s.lock()) {
                             *shared = None;
                         }
-                        self.attempt(application_name, deadline, phase, DriverMode::Disable, None, None).await
+                        self.attempt(application_name, deadline, phase, DriverMode::Disable, None, slot).await
                     }
                     other => other,
                 }
@@ -286,6 +291,29 @@ impl PostgresConfig {
             config.connect_timeout(left + Duration::from_millis(500));
         }
         match tls {
+            // A plain session over TCP: on a stream of its own, shared with its hot path.
+            None if mode == tokio_postgres::config::SslMode::Disable && slot.is_some() => {
+                let traced = Traced { inner: NoTls, phase: phase.clone() };
+                let own = match (slot, self.own_tcp_target()) {
+                    (Some(slot), Some((host, port))) => {
+                        self.open_tcp(host, port).await.ok().map(|s| (slot, s))
+                    }
+                    _ => None,
+                };
+                if let Some((slot, stream)) = own {
+                    phase.store(Phase::Startup as u8, Ordering::Relaxed);
+                    let (client, connection) = config
+                        .connect_raw(share(stream, slot, false), traced)
+                        .await
+                        .map_err(|e| self.connect_error(e, phase_of(phase)))?;
+                    return Ok((client, Box::pin(connection)));
+                }
+                // No stream of its own (a Unix socket, several hosts, or the TCP connect failed:
+                // the driver's attempt then fails the same way and says so in its words).
+                let (client, connection) =
+                    config.connect(traced).await.map_err(|e| self.connect_error(e, phase_of(phase)))?;
+                Ok((client, Box::pin(connection)))
+            }
             None => {
                 let traced = Traced { inner: NoTls, phase: phase.clone() };
                 let (client, connection) =
@@ -299,6 +327,38 @@ impl PostgresConfig {
                         config.connect(traced).await.map_err(|e| self.connect_error(e, phase_of(phase)))?;
                     Ok((client, Box::pin(connection)))
                 }
+                // `prefer` on a TCP stream of its own: shared whether the server takes TLS or not.
+                Some(slot) if mode == tokio_postgres::config::SslMode::Prefer => {
+                    let own = match self.own_tcp_target() {
+                        Some((host, port)) => {
+                            let connector =
+                                MakeTlsConnect::<TcpStream>::make_tls_connect(&mut tls.clone(), host);
+                            match (self.open_tcp(host, port).await, connector) {
+                                (Ok(stream), Ok(connector)) => Some((stream, connector)),
+                                _ => None,
+                            }
+                        }
+                        None => None,
+                    };
+                    let sharing = Sharing { inner: tls.clone(), slot: slot.clone() };
+                    let traced = Traced { inner: sharing, phase: phase.clone() };
+                    let Some((stream, connector)) = own else {
+                        // As for `disable`: the driver's attempt says why in its words.
+                        let (client, connection) = config
+                            .connect(traced)
+                            .await
+                            .map_err(|e| self.connect_error(e, phase_of(phase)))?;
+                        return Ok((client, Box::pin(connection)));
+                    };
+                    phase.store(Phase::Startup as u8, Ordering::Relaxed);
+                    let sharing = Sharing { inner: connector, slot: slot.clone() };
+                    let traced = Traced { inner: sharing, phase: phase.clone() };
+                    let (client, connection) = config
+                        .connect_raw(share(stream, slot, true), traced)
+                        .await
+                        .map_err(|e| self.connect_error(e, phase_of(phase)))?;
+                    Ok((client, Box::pin(connection)))
+                }
                 Some(slot) => {
                     let sharing = Sharing { inner: tls.clone(), slot: slot.clone() };
                     let traced = Traced { inner: sharing, phase: phase.clone() };
@@ -310,22 +370,115 @@ impl PostgresConfig {
         }
     }
 
+    /// The one TCP host and port a session can open a stream to itself, as the driver would:
+    /// `None` for a Unix socket, several hosts or ports, `hostaddr=`, or a session that must
+    /// be checked for read-write (the driver's `connect` does that, `connect_raw` does not).
+    fn own_tcp_target(&self) -> Option<(&str, u16)> {
+        use tokio_postgres::config::{Host, TargetSessionAttrs};
+        let d = &self.driver;
+        if d.get_target_session_attrs() != TargetSessionAttrs::Any || !d.get_hostaddrs().is_empty() {
+            return None;
+        }
+        match (d.get_hosts(), d.get_ports()) {
+            ([Host::Tcp(host)], []) => Some((host, 5432)),
+            ([Host::Tcp(host)], [port]) => Some((host, *port)),
+            _ => None,
+        }
+    }
+
+    /// A TCP stream to `host` and `port` (the config's one TCP host), set up as the driver sets
+    /// up its own (`TCP_NODELAY`, keepalives, user timeout), trying each address in turn; the
+    /// last failure if none answered. The caller bounds the wait.
+    async fn open_tcp(&self, host: &str, port: u16) -> io::Result<TcpStream> {
+        let mut last = io::Error::new(io::ErrorKind::InvalidInput, "could not resolve any addresses");
+        for address in tokio::net::lookup_host((host, port)).await? {
+            match TcpStream::connect(address).await {
+                Ok(stream) => match self.set_up_socket(&stream) {
+                    Ok(()) => return Ok(stream),
+                    Err(e) => last = e,
+                },
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    fn set_up_socket(&self, stream: &TcpStream) -> io::Result<()> {
+        stream.set_nodelay(true)?;
+        let socket = socket2::SockRef::from(stream);
+        #[cfg(target_os = "linux")]
+        if let Some(timeout) = self.driver.get_tcp_user_timeout() {
+            socket.set_tcp_user_timeout(Some(*timeout))?;
+        }
+        if self.driver.get_keepalives() {
+            let mut keepalive = socket2::TcpKeepalive::new().with_time(self.driver.get_keepalives_idle());
+            #[cfg(not(any(target_os = "redox", target_os = "solaris")))]
+            if let Some(interval) = self.driver.get_keepalives_interval() {
+                keepalive = keepalive.with_interval(interval);
+            }
+            #[cfg(not(any(target_os = "redox", target_os = "solaris", target_os = "windows")))]
+            if let Some(retries) = self.driver.get_keepalives_retries() {
+                keepalive = keepalive.with_retries(retries);
+            }
+            socket.set_tcp_keepalive(&keepalive)?;
+        }
+        Ok(())
+    }
+
     /// A cancel request for a statement in flight on a connection (its own short connection,
-    /// bounded by the connect timeout).
+    /// bounded by the connect timeout). Over TCP the request goes on a stream opened here (a
+    /// session that logged in on a stream of its own has a token that cannot open one), with
+    /// TLS as the session's login negotiated it.
     pub async fn cancel(&self, token: &tokio_postgres::CancelToken) -> Result<()> {
         let request = async {
-            match &self.tls_connector {
+            if let Some((host, port)) = self.own_tcp_target() {
+                let stream = self.open_tcp(host, port).await.map_err(|e| {
+                    let kind = match e.kind() {
+                        io::ErrorKind::TimedOut => ErrorKind::Timeout,
+                        _ => ErrorKind::Connect,
+                    };
+                    Error::backend(
+                        kind,
+                        format!(
+                            "cannot send a cancel request to {} ({}): {e}",
+                            self.redacted_url,
+                            self.endpoint()
+                        ),
+                    )
+                    .with_source(e)
+                })?;
+                let sent = match &self.tls_connector {
+                    None => token.cancel_query_raw(stream, NoTls).await,
+                    Some(tls) => {
+                        match MakeTlsConnect::<TcpStream>::make_tls_connect(&mut tls.clone(), host) {
+                            Ok(tls) => token.cancel_query_raw(stream, tls).await,
+                            Err(e) => {
+                                return Err(Error::backend(
+                                    ErrorKind::Connect,
+                                    format!(
+                                        "sending a cancel request to {}: no TLS connector for `{host}`: {e}",
+                                        self.endpoint()
+                                    ),
+                                ))
+                            }
+                        }
+                    }
+                };
+                return sent.map_err(|e| self.connect_error(e, Phase::Startup));
+            }
+            let sent = match &self.tls_connector {
                 None => token.cancel_query(NoTls).await,
                 // Traced: a Unix socket's empty host name must not fail before the server is asked.
                 Some(tls) => {
                     let phase = Arc::new(AtomicU8::new(Phase::Tcp as u8));
                     token.cancel_query(Traced { inner: tls.clone(), phase }).await
                 }
-            }
+            };
+            sent.map_err(|e| self.connect_error(e, Phase::Startup))
         };
         let timeout = self.connect_timeout.unwrap_or(super::config::DEFAULT_CONNECT_TIMEOUT);
         match tokio::time::timeout(timeout, request).await {
-            Ok(r) => r.map_err(|e| self.connect_error(e, Phase::Startup)),
+            Ok(r) => r,
             Err(_) => Err(Error::backend(
                 ErrorKind::Timeout,
                 format!("sending a cancel request to {} timed out after {}", self.endpoint(), human(timeout)),

@@ -15,8 +15,12 @@
 //! driver can take it back at any time (the session's `execute_returning`, a later `prepare`)
 //! because the session leaves the buffer at a message boundary after each ReadyForQuery.
 //!
-//! Where the login ends without TLS (`sslmode=disable`, a server that declines TLS, a Unix
-//! socket) the driver owns its plain socket and the session keeps the driver's path.
+//! A plain TCP session (`sslmode=disable`, or a plain attempt of `allow` or `prefer`'s retry)
+//! shares the TCP stream the session opened itself ([`share`]) and logs in over it with the
+//! driver's `connect_raw`; with `sslmode=prefer` the driver asks for TLS on that stream, and
+//! the answer decides which stream is shared (see [`share`]). Where the session cannot open the
+//! stream itself (a Unix socket, several hosts, `hostaddr=`, `target_session_attrs=read-write`)
+//! the driver owns its plain socket and the session keeps the driver's path.
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -63,8 +67,22 @@ pub(crate) trait LeanSocket: Send + Sync {
     ) -> Poll<io::Result<()>>;
 }
 
+/// What a [`SharedStream`] carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The protocol's messages, followed as described above.
+    Shared,
+    /// Nothing yet: the driver has asked the server for TLS (`sslmode=prefer`) and the answer
+    /// decides. `N` (plain): the messages follow, shared. Anything else: TLS (or the driver's
+    /// error) goes on over the stream, passed through.
+    Negotiating,
+    /// The TLS stream's bytes (the shared stream is the one on top of it), passed through.
+    Raw,
+}
+
 struct Inner<S> {
     stream: S,
+    mode: Mode,
     /// Bytes read and not yet handed on are `buf[start..end]`; the rest is spare room.
     buf: Vec<u8>,
     start: usize,
@@ -231,8 +249,13 @@ pub(crate) struct SharedStream<S>(Arc<Mutex<Inner<S>>>);
 
 impl<S> SharedStream<S> {
     fn new(stream: S) -> Self {
+        Self::with_mode(stream, Mode::Shared)
+    }
+
+    fn with_mode(stream: S, mode: Mode) -> Self {
         SharedStream(Arc::new(Mutex::new(Inner {
             stream,
+            mode,
             buf: vec![0; READ_CHUNK],
             start: 0,
             end: 0,
@@ -253,6 +276,21 @@ impl<S> SharedStream<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for SharedStream<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let mut inner = self.lock()?;
+        match inner.mode {
+            Mode::Shared => {}
+            Mode::Raw => return Pin::new(&mut inner.stream).poll_read(cx, out),
+            Mode::Negotiating => {
+                // The driver reads the one-byte answer to its SSLRequest, and nothing more.
+                let before = out.filled().len();
+                ready!(Pin::new(&mut inner.stream).poll_read(cx, out))?;
+                match out.filled()[before..].first() {
+                    Some(b'N') => inner.mode = Mode::Shared,
+                    Some(_) => inner.mode = Mode::Raw,
+                    None => {}
+                }
+                return Poll::Ready(Ok(()));
+            }
+        }
         if inner.expected == 0 && !inner.terminating {
             // The driver's requests are answered; anything further waits for its next request
             // (its write wakes it). No waker: nothing but that write opens the gate.
@@ -285,6 +323,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SharedStream<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let mut inner = self.lock()?;
         let n = ready!(Pin::new(&mut inner.stream).poll_write(cx, data))?;
+        if inner.mode != Mode::Shared {
+            return Poll::Ready(Ok(n));
+        }
         let (expected, terminate) = inner.written.observe(&data[..n]);
         if expected > 0 || terminate {
             if inner.expected == 0 {
@@ -320,7 +361,11 @@ impl<S: TlsStream + Unpin> TlsStream for SharedStream<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> LeanSocket for SharedStream<S> {
     fn is_idle(&self) -> bool {
         self.0.lock().is_ok_and(|inner| {
-            inner.expected == 0 && inner.drained && !inner.terminating && !inner.written.mid_message()
+            inner.mode == Mode::Shared
+                && inner.expected == 0
+                && inner.drained
+                && !inner.terminating
+                && !inner.written.mid_message()
         })
     }
 
@@ -366,6 +411,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> LeanSocket for SharedStream<S> {
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
         }
     }
+}
+
+/// `stream` (a plain TCP connection the session opened itself, before anything was written on
+/// it) as a [`SharedStream`] for the driver, left in `slot` for the session. With `negotiating`
+/// the driver first asks for TLS on it (`sslmode=prefer`): if the server declines, the stream
+/// is shared from the start-up message on; if it agrees, the stream only carries the TLS
+/// stream, which [`Sharing`] shares (and leaves in `slot` instead).
+pub(crate) fn share<S>(stream: S, slot: &LeanSlot, negotiating: bool) -> SharedStream<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let shared = SharedStream::with_mode(stream, if negotiating { Mode::Negotiating } else { Mode::Shared });
+    if let Ok(mut slot) = slot.lock() {
+        *slot = Some(Arc::new(SharedStream(shared.0.clone())));
+    }
+    shared
 }
 
 /// A TLS connector whose streams are [`SharedStream`]s, each left in `slot` for the session.

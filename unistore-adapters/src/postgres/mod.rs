@@ -14,11 +14,12 @@
 //!   default (10 s); a stall fails with `ErrorKind::Timeout` naming the host and the phase. The
 //!   load's statement timeout is the session's server-side `statement_timeout`.
 //! - [`PostgresTargetPool`]: one dedicated connection per benchmark connection, statements
-//!   prepared once per connection, parameters bound in the column's own binary format. Over
-//!   TLS, a session's plain executes bypass the driver: the session writes the prepared
-//!   statement's Bind/Execute/Sync and reads the answer itself, on the connection it shares
-//!   with `tokio-postgres` (login, prepare and `RETURNING` stay with the driver). Plain
-//!   connections (`sslmode=disable`, a server without TLS, Unix sockets) keep the driver's path.
+//!   prepared once per connection, parameters bound in the column's own binary format. A
+//!   session's plain executes bypass the driver: the session writes the prepared statement's
+//!   Bind/Execute/Sync and reads the answer itself, on the connection it shares with
+//!   `tokio-postgres` (login, prepare and `RETURNING` stay with the driver), over TLS or plain
+//!   TCP. Sessions over a Unix socket, to several hosts, with `hostaddr=` or
+//!   `target_session_attrs=read-write` keep the driver's path.
 //! - [`PostgresTableManager`]: profiles a table from `pg_catalog` (generated keys, indexed
 //!   columns, triggers, foreign keys), with every catalog query bounded in time; issues no DDL.
 //! - [`PostgresResultsStore`] and [`PostgresControlStore`]: results and control tables from

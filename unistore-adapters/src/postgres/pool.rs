@@ -3,8 +3,8 @@
 //! The hot path: one dedicated connection per benchmark connection (no pool in between), every
 //! statement prepared once per connection, and parameters bound through [`PgParam`], a borrowed
 //! view of the core `Value` that encodes itself in the binary format of the parameter type the
-//! server inferred at prepare time. Nothing is boxed or copied per call. Over TLS a plain
-//! `execute` does not go through the driver at all (see the `lean` module): the session writes
+//! server inferred at prepare time. Nothing is boxed or copied per call. Over TCP (TLS or plain)
+//! a plain `execute` does not go through the driver at all (see the `lean` module): the session writes
 //! Bind/Execute/Sync into a reused buffer and counts the answer from a reused read buffer.
 
 use std::fmt::Write as _;
@@ -63,6 +63,9 @@ pub struct PostgresTargetPool {
     /// Cancel handles of the open sessions, by session number, for `cancel_in_flight`.
     sessions: SessionRegistry,
     next_session: Arc<std::sync::atomic::AtomicU64>,
+    /// Whether sessions run plain executes on their own hot path where they can (`false`: on
+    /// the driver's, for tests comparing the two).
+    own_hot_path: bool,
 }
 
 impl std::fmt::Debug for PostgresTargetPool {
@@ -86,7 +89,16 @@ impl PostgresTargetPool {
             server_baseline: Arc::new(Mutex::new(None)),
             sessions: Arc::default(),
             next_session: Arc::default(),
+            own_hot_path: true,
         }
+    }
+
+    /// Keeps every session on the driver's hot path (with `false`), as over a Unix socket: for
+    /// tests that compare the session's own path with the driver's on the same server.
+    #[doc(hidden)]
+    pub fn with_own_hot_path(mut self, on: bool) -> Self {
+        self.own_hot_path = on;
+        self
     }
 
     /// Sets the load's statement timeout (`None`: the server's own setting stays).
@@ -134,8 +146,12 @@ impl TargetPool for PostgresTargetPool {
 
     async fn connect(&self) -> Result<Box<dyn TargetSession>> {
         let setup = self.statement_timeout.map(statement_timeout_sql);
-        let (client, connection, lean) =
-            self.config.open_session(&self.application_name, setup.as_deref()).await?;
+        let (client, connection, lean) = if self.own_hot_path {
+            self.config.open_session(&self.application_name, setup.as_deref()).await?
+        } else {
+            let (client, connection) = self.config.open(&self.application_name, setup.as_deref()).await?;
+            (client, connection, None)
+        };
         let id = self.next_session.fetch_add(1, Ordering::Relaxed);
         let cancel =
             CancelHandle { token: client.cancel_token(), requested: Arc::new(AtomicBool::new(false)) };
@@ -227,7 +243,8 @@ pub(crate) fn statement_timeout_sql(timeout: Duration) -> String {
 pub struct PostgresSession {
     client: Client,
     connection: OwnedConnection,
-    /// The session's own hot path; `None` where the login ended without TLS.
+    /// The session's own hot path; `None` where the driver opened the socket (see the `lean`
+    /// module).
     lean: Option<LeanConnection>,
     /// Statements prepared on the hot path so far (their names' numbers).
     lean_statements: u64,
