@@ -8,7 +8,7 @@ mod postgres_support;
 
 use std::time::{Duration, Instant};
 
-use postgres_support::{connect, pg_url, with_param, TestSchema};
+use postgres_support::{connect, pg_url, waiting_on_a_lock, with_param, TestSchema};
 use unistore_adapters::postgres::{PostgresConfig, PostgresTargetPool};
 use unistore_core::{ErrorKind, QueryKind, RunId, StatementSpec, TargetPool, TargetSession};
 
@@ -209,28 +209,6 @@ async fn a_terminated_backend_is_a_lost_connection_on_both_paths() {
         "Connect Some(\"57P01\") executing: terminating connection due to administrator command (SQLSTATE 57P01)"
     );
     assert_eq!(lean[4], lost);
-}
-
-/// Sessions of `pool` waiting on a lock, as the server sees them (after up to 3 s for a cancel
-/// to land).
-async fn waiting_on_a_lock(application_name: &str) -> i64 {
-    let watcher = connect(&pg_url()).await;
-    let mut waiting = -1;
-    for _ in 0..30 {
-        waiting = watcher
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
-                &[&application_name],
-            )
-            .await
-            .expect("pg_stat_activity")
-            .get(0);
-        if waiting == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    waiting
 }
 
 /// A session that logged in on a TCP stream of its own has a cancel token that cannot open a

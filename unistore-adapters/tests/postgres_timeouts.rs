@@ -8,7 +8,7 @@ mod postgres_support;
 
 use std::time::{Duration, Instant};
 
-use postgres_support::{connect, pg_url, TestSchema};
+use postgres_support::{connect, pg_url, waiting_on_a_lock, TestSchema};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use unistore_adapters::postgres::{PostgresConfig, PostgresTableManager, PostgresTargetPool};
 use unistore_adapters::TargetOptions;
@@ -238,22 +238,7 @@ async fn preparing_on_a_locked_table_times_out_and_is_cancelled_on_the_server() 
     assert!(e.to_string().contains("pg_locks") && e.to_string().contains("1 s"), "{e}");
     assert!(took < Duration::from_secs(4), "took {took:?}");
     // The server no longer waits on the lock for us.
-    let watcher = connect(&pg_url()).await;
-    let mut waiting = -1i64;
-    for _ in 0..30 {
-        waiting = watcher
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
-                &[&application_name],
-            )
-            .await
-            .expect("pg_stat_activity")
-            .get(0);
-        if waiting == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let waiting = waiting_on_a_lock(&application_name).await;
     assert_eq!(waiting, 0, "the stalled prepare was cancelled on the server");
 }
 

@@ -148,3 +148,25 @@ impl Drop for StatsServer {
         }
     }
 }
+
+/// Sessions named `application_name` waiting on a lock, as the server sees them (after up to
+/// 3 s for a cancel to land).
+pub async fn waiting_on_a_lock(application_name: &str) -> i64 {
+    let watcher = connect(&pg_url()).await;
+    let mut waiting = -1;
+    for _ in 0..30 {
+        waiting = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                &[&application_name],
+            )
+            .await
+            .expect("pg_stat_activity")
+            .get(0);
+        if waiting == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    waiting
+}
