@@ -25,6 +25,11 @@ enum Path {
 
 const PATHS: [Path; 3] = [Path::TlsLean, Path::PlainLean, Path::Driver];
 
+/// `case` on each path in turn, in the order of [`PATHS`].
+async fn on_every_path<T, F: std::future::Future<Output = T>>(case: impl Fn(Path) -> F) -> [T; 3] {
+    [case(Path::TlsLean).await, case(Path::PlainLean).await, case(Path::Driver).await]
+}
+
 fn pool_at(url: &str, path: Path, statement_timeout: Option<Duration>) -> PostgresTargetPool {
     let sslmode = match path {
         Path::TlsLean => "require",
@@ -97,10 +102,8 @@ async fn errors_and_counts(path: Path) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn errors_and_counts_are_the_same_on_both_paths() {
-    let lean = errors_and_counts(Path::TlsLean).await;
-    let plain = errors_and_counts(Path::PlainLean).await;
-    let driver = errors_and_counts(Path::Driver).await;
+async fn errors_and_counts_are_the_same_on_every_path() {
+    let [lean, plain, driver] = on_every_path(errors_and_counts).await;
     assert_eq!(lean[0], "lean statements: ok 6", "the TLS session prepared its own statements");
     assert_eq!(plain[0], "lean statements: ok 6", "the plain TCP session prepared its own statements");
     assert_eq!(driver[0], "lean statements: ok 0", "the driver's session stays on the driver");
@@ -138,10 +141,8 @@ async fn timeout_and_cancel(path: Path) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn timeouts_and_cancels_are_told_apart_on_both_paths() {
-    let lean = timeout_and_cancel(Path::TlsLean).await;
-    let plain = timeout_and_cancel(Path::PlainLean).await;
-    let driver = timeout_and_cancel(Path::Driver).await;
+async fn timeouts_and_cancels_are_told_apart_on_every_path() {
+    let [lean, plain, driver] = on_every_path(timeout_and_cancel).await;
     assert_eq!(lean, plain);
     assert_eq!(lean, driver);
     assert_eq!(
@@ -196,10 +197,8 @@ async fn terminated(path: Path) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn a_terminated_backend_is_a_lost_connection_on_both_paths() {
-    let lean = terminated(Path::TlsLean).await;
-    let plain = terminated(Path::PlainLean).await;
-    let driver = terminated(Path::Driver).await;
+async fn a_terminated_backend_is_a_lost_connection_on_every_path() {
+    let [lean, plain, driver] = on_every_path(terminated).await;
     assert_eq!(lean, plain);
     assert_eq!(lean, driver);
     let lost = "Connect None executing: connection lost (connection closed)";

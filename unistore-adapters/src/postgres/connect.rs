@@ -22,7 +22,7 @@ use tokio_postgres::{Client, NoTls};
 use unistore_core::{Error, ErrorKind, Result};
 
 use super::config::{PasswordSource, PostgresConfig};
-use super::lean::{share, LeanConnection, LeanSlot, Sharing};
+use super::lean::{share, LeanConnection, LeanSlot, SharedStream, Sharing};
 use super::owned::{Driver, OwnedConnection};
 use super::sqlstate_kind;
 use super::tls::{handshake_hint, tls_failure_hint, SslMode};
@@ -144,6 +144,14 @@ where
     }
 }
 
+/// Empties the session's slot after a failed login attempt: that attempt's stream is not the
+/// session's connection, and the retry leaves its own.
+fn forget_stream(slot: Option<&LeanSlot>) {
+    if let Some(Ok(mut shared)) = slot.map(|s| s.lock()) {
+        *shared = None;
+    }
+}
+
 fn phase_of(phase: &AtomicU8) -> Phase {
     Phase::from_u8(phase.load(Ordering::Relaxed))
 }
@@ -237,10 +245,7 @@ impl PostgresConfig {
                     // The server refused a plain connection (pg_hba `hostssl`): libpq retries with TLS.
                     Err(e) if e.code() == Some(SqlState::INVALID_AUTHORIZATION_SPECIFICATION.code()) => {
                         phase.store(Phase::Tcp as u8, Ordering::Relaxed);
-                        // The refused attempt's stream is not the session's connection.
-                        if let Some(Ok(mut shared)) = slot.map(|s| s.lock()) {
-                            *shared = None;
-                        }
+                        forget_stream(slot);
                         self.attempt(application_name, deadline, phase, DriverMode::Require, Some(tls), slot)
                             .await
                     }
@@ -259,10 +264,7 @@ impl PostgresConfig {
                             "TLS handshake failed with sslmode=prefer ({e}); retrying without TLS"
                         );
                         phase.store(Phase::Tcp as u8, Ordering::Relaxed);
-                        // The failed attempt's stream is not the session's connection.
-                        if let Some(Ok(mut shared)) = slot.map(|s| s.lock()) {
-                            *shared = None;
-                        }
+                        forget_stream(slot);
                         self.attempt(application_name, deadline, phase, DriverMode::Disable, None, slot).await
                     }
                     other => other,
@@ -293,40 +295,24 @@ impl PostgresConfig {
         match tls {
             // A plain session over TCP: on a stream of its own, shared with its hot path.
             None if mode == tokio_postgres::config::SslMode::Disable && slot.is_some() => {
-                let traced = Traced { inner: NoTls, phase: phase.clone() };
                 let own = match (slot, self.own_tcp_target()) {
                     (Some(slot), Some((host, port))) => {
                         self.open_tcp(host, port).await.ok().map(|s| (slot, s))
                     }
                     _ => None,
                 };
-                if let Some((slot, stream)) = own {
-                    phase.store(Phase::Startup as u8, Ordering::Relaxed);
-                    let (client, connection) = config
-                        .connect_raw(share(stream, slot, false), traced)
-                        .await
-                        .map_err(|e| self.connect_error(e, phase_of(phase)))?;
-                    return Ok((client, Box::pin(connection)));
+                match own {
+                    Some((slot, stream)) => {
+                        self.via_own_stream(&config, share(stream, slot, false), NoTls, phase).await
+                    }
+                    // No stream of its own (a Unix socket, several hosts, or the TCP connect
+                    // failed: the driver's attempt then fails the same way and says so in its words).
+                    None => self.via_driver(&config, NoTls, phase).await,
                 }
-                // No stream of its own (a Unix socket, several hosts, or the TCP connect failed:
-                // the driver's attempt then fails the same way and says so in its words).
-                let (client, connection) =
-                    config.connect(traced).await.map_err(|e| self.connect_error(e, phase_of(phase)))?;
-                Ok((client, Box::pin(connection)))
             }
-            None => {
-                let traced = Traced { inner: NoTls, phase: phase.clone() };
-                let (client, connection) =
-                    config.connect(traced).await.map_err(|e| self.connect_error(e, phase_of(phase)))?;
-                Ok((client, Box::pin(connection)))
-            }
+            None => self.via_driver(&config, NoTls, phase).await,
             Some(tls) => match slot {
-                None => {
-                    let traced = Traced { inner: tls.clone(), phase: phase.clone() };
-                    let (client, connection) =
-                        config.connect(traced).await.map_err(|e| self.connect_error(e, phase_of(phase)))?;
-                    Ok((client, Box::pin(connection)))
-                }
+                None => self.via_driver(&config, tls.clone(), phase).await,
                 // `prefer` on a TCP stream of its own: shared whether the server takes TLS or not.
                 Some(slot) if mode == tokio_postgres::config::SslMode::Prefer => {
                     let own = match self.own_tcp_target() {
@@ -340,34 +326,63 @@ impl PostgresConfig {
                         }
                         None => None,
                     };
-                    let sharing = Sharing { inner: tls.clone(), slot: slot.clone() };
-                    let traced = Traced { inner: sharing, phase: phase.clone() };
-                    let Some((stream, connector)) = own else {
+                    match own {
+                        Some((stream, connector)) => {
+                            let sharing = Sharing { inner: connector, slot: slot.clone() };
+                            self.via_own_stream(&config, share(stream, slot, true), sharing, phase).await
+                        }
                         // As for `disable`: the driver's attempt says why in its words.
-                        let (client, connection) = config
-                            .connect(traced)
-                            .await
-                            .map_err(|e| self.connect_error(e, phase_of(phase)))?;
-                        return Ok((client, Box::pin(connection)));
-                    };
-                    phase.store(Phase::Startup as u8, Ordering::Relaxed);
-                    let sharing = Sharing { inner: connector, slot: slot.clone() };
-                    let traced = Traced { inner: sharing, phase: phase.clone() };
-                    let (client, connection) = config
-                        .connect_raw(share(stream, slot, true), traced)
-                        .await
-                        .map_err(|e| self.connect_error(e, phase_of(phase)))?;
-                    Ok((client, Box::pin(connection)))
+                        None => {
+                            let sharing = Sharing { inner: tls.clone(), slot: slot.clone() };
+                            self.via_driver(&config, sharing, phase).await
+                        }
+                    }
                 }
                 Some(slot) => {
                     let sharing = Sharing { inner: tls.clone(), slot: slot.clone() };
-                    let traced = Traced { inner: sharing, phase: phase.clone() };
-                    let (client, connection) =
-                        config.connect(traced).await.map_err(|e| self.connect_error(e, phase_of(phase)))?;
-                    Ok((client, Box::pin(connection)))
+                    self.via_driver(&config, sharing, phase).await
                 }
             },
         }
+    }
+
+    /// Logs in through the driver's own connect (TCP or Unix socket, then TLS as `tls` does it).
+    async fn via_driver<T>(
+        &self,
+        config: &tokio_postgres::Config,
+        tls: T,
+        phase: &Arc<AtomicU8>,
+    ) -> Result<(Client, Driver)>
+    where
+        T: MakeTlsConnect<tokio_postgres::Socket> + Send,
+        T::Stream: Send + 'static,
+        T::TlsConnect: Send,
+        <T::TlsConnect as TlsConnect<tokio_postgres::Socket>>::Future: Send + 'static,
+    {
+        let traced = Traced { inner: tls, phase: phase.clone() };
+        let (client, connection) =
+            config.connect(traced).await.map_err(|e| self.connect_error(e, phase_of(phase)))?;
+        Ok((client, Box::pin(connection)))
+    }
+
+    /// Logs in on a TCP stream the session opened and shares with its hot path.
+    async fn via_own_stream<T>(
+        &self,
+        config: &tokio_postgres::Config,
+        stream: SharedStream<TcpStream>,
+        tls: T,
+        phase: &Arc<AtomicU8>,
+    ) -> Result<(Client, Driver)>
+    where
+        T: TlsConnect<SharedStream<TcpStream>> + Send,
+        T::Stream: Send + 'static,
+        T::Future: Send + 'static,
+    {
+        phase.store(Phase::Startup as u8, Ordering::Relaxed);
+        let traced = Traced { inner: tls, phase: phase.clone() };
+        let (client, connection) =
+            config.connect_raw(stream, traced).await.map_err(|e| self.connect_error(e, phase_of(phase)))?;
+        Ok((client, Box::pin(connection)))
     }
 
     /// The one TCP host and port a session can open a stream to itself, as the driver would:

@@ -248,10 +248,6 @@ impl<S: AsyncRead + Unpin> Inner<S> {
 pub(crate) struct SharedStream<S>(Arc<Mutex<Inner<S>>>);
 
 impl<S> SharedStream<S> {
-    fn new(stream: S) -> Self {
-        Self::with_mode(stream, Mode::Shared)
-    }
-
     fn with_mode(stream: S, mode: Mode) -> Self {
         SharedStream(Arc::new(Mutex::new(Inner {
             stream,
@@ -463,13 +459,7 @@ where
     fn connect(self, stream: S) -> Self::Future {
         let handshake = self.inner.connect(stream);
         let slot = self.slot;
-        Box::pin(async move {
-            let shared = SharedStream::new(handshake.await?);
-            if let Ok(mut slot) = slot.lock() {
-                *slot = Some(Arc::new(SharedStream(shared.0.clone())));
-            }
-            Ok(shared)
-        })
+        Box::pin(async move { Ok(share(handshake.await?, &slot, false)) })
     }
 }
 
@@ -814,7 +804,7 @@ mod tests {
         wire.extend(message(b'Z', b"I"));
         let first_answer = wire.len();
         wire.extend(message(b'N', b"SNOTICE\0Mlater\0\0"));
-        let stream = SharedStream::new(std::io::Cursor::new(wire.clone()));
+        let stream = SharedStream::with_mode(std::io::Cursor::new(wire.clone()), Mode::Shared);
         let waker = futures::task::noop_waker();
         let mut cx = Context::from_waker(&waker);
         let mut driver = SharedStream(stream.0.clone());
