@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use postgres_support::{connect, pg_url};
+use postgres_support::{pg_url, sessions_still};
 use unistore_adapters::postgres::{PostgresConfig, PostgresTargetPool};
 use unistore_core::table::TableProfile;
 use unistore_core::template::CustomSql;
@@ -60,21 +60,6 @@ async fn statements_running_at_the_stop_deadline_are_cancelled_server_side() {
     let cancelled = report.error_examples.get(&ErrorKind::Other).map(String::as_str).unwrap_or_default();
     assert!(cancelled.contains("cancelled: the run stopped"), "{:?}", report.error_examples);
     assert!(!report.error_examples.contains_key(&ErrorKind::Timeout), "{:?}", report.error_examples);
-    let client = connect(&url).await;
-    let mut active = -1i64;
-    for _ in 0..20 {
-        active = client
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'",
-                &[&application_name],
-            )
-            .await
-            .expect("pg_stat_activity")
-            .get(0);
-        if active == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let active = sessions_still(&application_name, "state = 'active'").await;
     assert_eq!(active, 0, "no statement of the run is still running on the server");
 }

@@ -149,24 +149,23 @@ impl Drop for StatsServer {
     }
 }
 
-/// Sessions named `application_name` waiting on a lock, as the server sees them (after up to
-/// 3 s for a cancel to land).
-pub async fn waiting_on_a_lock(application_name: &str) -> i64 {
+/// Sessions named `application_name` that still match `condition` (SQL on `pg_stat_activity`,
+/// e.g. `state = 'active'`), as the server sees them after up to 3 s for a cancel to land.
+pub async fn sessions_still(application_name: &str, condition: &str) -> i64 {
     let watcher = connect(&pg_url()).await;
-    let mut waiting = -1;
+    let sql = format!("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND {condition}");
+    let mut left = -1;
     for _ in 0..30 {
-        waiting = watcher
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
-                &[&application_name],
-            )
-            .await
-            .expect("pg_stat_activity")
-            .get(0);
-        if waiting == 0 {
+        left = watcher.query_one(&sql, &[&application_name]).await.expect("pg_stat_activity").get(0);
+        if left == 0 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    waiting
+    left
+}
+
+/// Sessions named `application_name` waiting on a lock (see [`sessions_still`]).
+pub async fn waiting_on_a_lock(application_name: &str) -> i64 {
+    sessions_still(application_name, "wait_event_type = 'Lock'").await
 }
