@@ -309,25 +309,7 @@ impl TargetSession for PostgresSession {
             let outcome = lean.execute(name, p.statement.params(), params, p.counts_in_tag).await;
             return outcome.map_err(|e| self.lean_error(e));
         }
-        let args = params.iter().map(PgParam);
-        let client = &self.client;
-        let outcome = self
-            .connection
-            .run(async {
-                if p.counts_in_tag {
-                    return client.execute_raw(&p.statement, args).await;
-                }
-                let stream = client.query_raw(&p.statement, args).await?;
-                let mut stream = std::pin::pin!(stream);
-                let mut rows = 0u64;
-                while let Some(row) = stream.next().await {
-                    row?;
-                    rows += 1;
-                }
-                Ok(rows)
-            })
-            .await;
-        outcome.map_err(|e| self.execute_error(e))
+        self.execute_via_driver(statement, params).await
     }
 
     async fn execute_returning(
@@ -379,6 +361,39 @@ fn returned_value(row: &tokio_postgres::Row) -> Option<Value> {
 }
 
 impl PostgresSession {
+    /// `execute` through the driver. Boxed: `execute`'s own future stays the size the session's
+    /// own path needs (it is allocated and moved for every statement).
+    fn execute_via_driver<'a>(
+        &'a mut self,
+        statement: usize,
+        params: &'a [Value],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64>> + Send + 'a>> {
+        Box::pin(async move {
+            let Some(p) = self.statements.get(statement) else {
+                return Err(Error::invalid(format!("statement {statement} was not prepared")));
+            };
+            let args = params.iter().map(PgParam);
+            let client = &self.client;
+            let outcome = self
+                .connection
+                .run(async {
+                    if p.counts_in_tag {
+                        return client.execute_raw(&p.statement, args).await;
+                    }
+                    let stream = client.query_raw(&p.statement, args).await?;
+                    let mut stream = std::pin::pin!(stream);
+                    let mut rows = 0u64;
+                    while let Some(row) = stream.next().await {
+                        row?;
+                        rows += 1;
+                    }
+                    Ok(rows)
+                })
+                .await;
+            outcome.map_err(|e| self.execute_error(e))
+        })
+    }
+
     async fn prepare_all(&mut self, statements: &[StatementSpec]) -> Result<()> {
         let mut prepared = Vec::with_capacity(statements.len());
         for spec in statements {
