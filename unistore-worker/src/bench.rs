@@ -92,9 +92,14 @@ pub struct BenchArgs {
     #[arg(long)]
     allow_writes: bool,
     /// Client threads, like pgbench -j: each runs its own single-threaded runtime and a share of
-    /// the connections; at most 4 per core.
+    /// the connections; at most 4 per core. With 2 or more, thread i is pinned to the i-th CPU
+    /// the process may use, when there are that many (see --no-pin).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Leave the client threads of --threads to the scheduler instead of one CPU each (for a
+    /// machine whose CPUs something else needs at times).
+    #[arg(long)]
+    no_pin: bool,
     /// A progress line every N seconds (like pgbench -P); 0 for none.
     #[arg(long, default_value_t = 1, value_name = "SECONDS")]
     progress: u64,
@@ -304,8 +309,23 @@ async fn run(args: BenchArgs) -> ExitCode {
     }
     prepared.config.log_operations = args.log.is_some();
     if args.threads > 1 {
-        match ClientThreads::start(args.threads) {
-            Ok(threads) => prepared.config.client_threads = Some(threads),
+        let started = if args.no_pin {
+            ClientThreads::start(args.threads)
+        } else {
+            ClientThreads::start_pinned(args.threads)
+        };
+        match started {
+            Ok(threads) => {
+                match threads.cpus() {
+                    Some(cpus) => eprintln!(
+                        "client threads: {}, pinned to CPUs {}",
+                        args.threads,
+                        cpus.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                    ),
+                    None => eprintln!("client threads: {}, unpinned", args.threads),
+                }
+                prepared.config.client_threads = Some(threads);
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::FAILURE;

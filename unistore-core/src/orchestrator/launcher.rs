@@ -188,8 +188,31 @@ impl LocalLauncher {
 }
 
 struct LocalWorker {
-    child: tokio::process::Child,
+    /// `None` only once dropped.
+    child: Option<std::process::Child>,
     pid: Option<u32>,
+}
+
+impl LocalWorker {
+    fn child(&mut self) -> std::io::Result<&mut std::process::Child> {
+        self.child.as_mut().ok_or_else(|| std::io::Error::other("the worker process was released"))
+    }
+}
+
+impl Drop for LocalWorker {
+    /// A worker still running when the controller lets go of it is killed and reaped (on a
+    /// thread of its own: a process in uninterruptible sleep must not hold up a runtime).
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = child.kill();
+        let reaper = std::thread::Builder::new().name("unistore-reaper".into()).spawn(move || child.wait());
+        if let Err(e) = reaper {
+            tracing::warn!("cannot start a thread to reap a killed worker process: {e}");
+        }
+    }
 }
 
 fn io_error(what: &str, e: std::io::Error) -> Error {
@@ -213,7 +236,10 @@ impl WorkerProcess for LocalWorker {
     }
 
     fn try_exit(&mut self) -> Result<Option<WorkerExit>> {
-        let status = self.child.try_wait().map_err(|e| io_error("cannot check a worker process", e))?;
+        let status = self
+            .child()
+            .and_then(std::process::Child::try_wait)
+            .map_err(|e| io_error("cannot check a worker process", e))?;
         Ok(status.map(|s| {
             use std::os::unix::process::ExitStatusExt;
             WorkerExit {
@@ -228,22 +254,40 @@ impl WorkerProcess for LocalWorker {
     }
 
     fn terminate(&mut self) -> Result<()> {
-        if self.child.try_wait().ok().flatten().is_some() {
+        if self.child().and_then(std::process::Child::try_wait).ok().flatten().is_some() {
             return Ok(());
         }
         signal(self.pid, nix::sys::signal::Signal::SIGTERM)
     }
 
     async fn kill(&mut self) -> Result<()> {
-        self.child.kill().await.map_err(|e| io_error("cannot kill a worker process", e))
+        let pid = self.describe();
+        let child = self.child().map_err(|e| io_error("cannot kill a worker process", e))?;
+        child.kill().map_err(|e| io_error("cannot kill a worker process", e))?;
+        // SIGKILL ends it at once, unless it is in uninterruptible sleep: reap it, waiting a
+        // little, never blocking the runtime.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if child.try_wait().map_err(|e| io_error("cannot reap a killed worker process", e))?.is_some() {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(Error::backend(
+                    ErrorKind::Other,
+                    format!("the worker process ({pid}) did not end within 10 s of SIGKILL"),
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 }
 
 #[async_trait]
 impl Launcher for LocalLauncher {
     async fn launch(&self, spec: &LaunchSpec) -> Result<Box<dyn WorkerProcess>> {
-        let mut cmd = tokio::process::Command::new(&self.program);
-        cmd.args(&self.leading_args).args(spec.join_args()).stdin(Stdio::null()).kill_on_drop(true);
+        // Killed when dropped (see `LocalWorker`'s Drop).
+        let mut cmd = std::process::Command::new(&self.program);
+        cmd.args(&self.leading_args).args(spec.join_args()).stdin(Stdio::null());
         // Through the environment, not the command line (which any user of the host can
         // read): the store URLs may carry a password.
         cmd.env("UNISTORE_CONTROL", &spec.control_url);
@@ -282,14 +326,69 @@ impl Launcher for LocalLauncher {
                 e,
             )
         })?;
-        let pid = child.id();
-        Ok(Box::new(LocalWorker { child, pid }))
+        let pid = Some(child.id());
+        Ok(Box::new(LocalWorker { child: Some(child), pid }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::{url_has_secret, Secret};
+
+    /// The spec of worker 0 of 1, with no secrets.
+    fn worker_spec() -> super::LaunchSpec {
+        super::LaunchSpec {
+            run_id: crate::model::RunId::new(),
+            worker_id: "worker-0".into(),
+            index: 0,
+            count: 1,
+            control_url: "sqlite:///tmp/control.db".into(),
+            results_url: None,
+            controller_url: None,
+            env: Vec::new(),
+        }
+    }
+
+    /// Whether process `pid` still exists (a zombie not yet reaped does).
+    fn exists(pid: i32) -> bool {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+    }
+
+    async fn gone_within(pid: i32, seconds: u64) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        while exists(pid) {
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        true
+    }
+
+    /// A worker the controller kills, or lets go of while it runs, ends and is reaped: no
+    /// process and no zombie is left behind.
+    #[tokio::test]
+    async fn killed_and_dropped_workers_end_and_are_reaped() {
+        use super::{Launcher, LocalLauncher};
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let script = dir.path().join("sleepy-worker.sh");
+        std::fs::write(&script, "#!/bin/sh\nexec sleep 60\n").expect("script");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        let launcher = LocalLauncher::new(&script);
+
+        let mut killed = launcher.launch(&worker_spec()).await.expect("launches");
+        let pid: i32 = killed.describe().trim_start_matches("pid ").parse().expect("a pid");
+        assert!(exists(pid) && killed.try_exit().expect("state").is_none(), "running");
+        killed.kill().await.expect("kills");
+        assert!(!exists(pid), "kill returns once the process is reaped");
+
+        let dropped = launcher.launch(&worker_spec()).await.expect("launches");
+        let pid: i32 = dropped.describe().trim_start_matches("pid ").parse().expect("a pid");
+        assert!(exists(pid));
+        drop(dropped);
+        assert!(gone_within(pid, 10).await, "a dropped worker is killed and reaped");
+    }
 
     /// The run's secrets reach the worker's environment and never its command line.
     #[tokio::test]
@@ -304,16 +403,7 @@ mod tests {
         let launcher = LocalLauncher::new(&script)
             .with_leading_args(["worker"])
             .with_env("OUT", dir.path().display().to_string());
-        let spec = LaunchSpec {
-            run_id: crate::model::RunId::new(),
-            worker_id: "worker-0".into(),
-            index: 0,
-            count: 1,
-            control_url: "sqlite:///tmp/control.db".into(),
-            results_url: None,
-            controller_url: None,
-            env: vec![("PGPASSWORD".into(), Secret::new("s3cret-pw"))],
-        };
+        let spec = LaunchSpec { env: vec![("PGPASSWORD".into(), Secret::new("s3cret-pw"))], ..worker_spec() };
         assert!(!format!("{spec:?}").contains("s3cret-pw"));
         let mut worker = launcher.launch(&spec).await.expect("launches");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
