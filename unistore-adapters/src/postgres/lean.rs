@@ -33,7 +33,7 @@ use bytes::BytesMut;
 use postgres_protocol::message::frontend;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
-use tokio_postgres::types::{Format, IsNull, ToSql, Type};
+use tokio_postgres::types::{IsNull, Type};
 use unistore_core::Value;
 
 use super::pool::PgParam;
@@ -696,7 +696,8 @@ impl LeanConnection {
         Ok(())
     }
 
-    /// Binds and executes the statement prepared as `name` with parameter `types`; the row count
+    /// Binds and executes the statement prepared as `name` with parameter `types` (each resolved
+    /// by `base_type`, domains to their base types); the row count
     /// as the driver's `execute` (`counts_in_tag`) or its row stream (otherwise) gives it.
     pub(crate) async fn execute(
         &mut self,
@@ -768,17 +769,14 @@ impl LeanConnection {
     /// driver asks), Execute, Sync, into the reused buffer.
     fn encode(&mut self, name: &str, types: &[Type], params: &[Value]) -> std::result::Result<(), LeanError> {
         self.out.clear();
-        let formats = params.iter().zip(types).map(|(v, ty)| match PgParam(v).encode_format(ty) {
-            Format::Binary => 1,
-            Format::Text => 0,
-        });
+        let formats = params.iter().zip(types).map(|(v, ty)| i16::from(PgParam(v).binary_for_base(ty)));
         let mut failed_at = 0;
         let bound = frontend::bind(
             "",
             name,
             formats,
             params.iter().zip(types).enumerate(),
-            |(index, (v, ty)), buf| match PgParam(v).to_sql_checked(ty, buf) {
+            |(index, (v, ty)), buf| match PgParam(v).encode_for_base(ty, buf) {
                 Ok(IsNull::No) => Ok(postgres_protocol::IsNull::No),
                 Ok(IsNull::Yes) => Ok(postgres_protocol::IsNull::Yes),
                 Err(e) => {

@@ -210,6 +210,9 @@ struct Prepared {
     /// The statement's name on the session's own hot path (prepared there a second time),
     /// `None` where that path is not available.
     lean_name: Option<String>,
+    /// The parameters' types as the session's own path encodes for them (domains resolved to
+    /// their base types, once).
+    lean_types: Vec<Type>,
     /// Whether the server's completion tag carries the statement's row count (`SELECT 3`,
     /// `UPDATE 1`): such statements are executed, not queried, so the driver skips the rows
     /// instead of building a row object for each (the count is the server's own). Others
@@ -306,7 +309,7 @@ impl TargetSession for PostgresSession {
             return Err(Error::invalid(format!("statement {statement} was not prepared")));
         };
         if let (Some(lean), Some(name)) = (self.lean.as_mut().filter(|lean| lean.usable()), &p.lean_name) {
-            let outcome = lean.execute(name, p.statement.params(), params, p.counts_in_tag).await;
+            let outcome = lean.execute(name, &p.lean_types, params, p.counts_in_tag).await;
             return outcome.map_err(|e| self.lean_error(e));
         }
         self.execute_via_driver(statement, params).await
@@ -430,7 +433,8 @@ impl PostgresSession {
                 }
                 None => None,
             };
-            prepared.push(Prepared { statement, lean_name, counts_in_tag });
+            let lean_types = statement.params().iter().map(|ty| base_type(ty).clone()).collect();
+            prepared.push(Prepared { statement, lean_name, lean_types, counts_in_tag });
         }
         self.statements = prepared;
         Ok(())
@@ -524,7 +528,7 @@ impl PostgresSession {
 pub struct PgParam<'a>(pub &'a Value);
 
 /// The type to encode for: a domain is encoded as its base type.
-fn base_type(ty: &Type) -> &Type {
+pub(crate) fn base_type(ty: &Type) -> &Type {
     match ty.kind() {
         Kind::Domain(base) => base_type(base),
         _ => ty,
@@ -538,7 +542,12 @@ fn is_text_type(ty: &Type) -> bool {
 impl PgParam<'_> {
     /// Whether the value has a native binary encoding for `ty`.
     fn binary(&self, ty: &Type) -> bool {
-        let ty = base_type(ty);
+        self.binary_for_base(base_type(ty))
+    }
+
+    /// [`binary`](Self::binary) for a type already resolved by [`base_type`] (a session's own
+    /// path resolves each statement's parameter types once, at prepare).
+    pub(crate) fn binary_for_base(&self, ty: &Type) -> bool {
         match self.0 {
             Value::Null => true,
             Value::Int(_) => {
@@ -552,22 +561,22 @@ impl PgParam<'_> {
     }
 }
 
-impl ToSql for PgParam<'_> {
-    fn to_sql(
+impl PgParam<'_> {
+    /// [`ToSql::to_sql`] for a type already resolved by [`base_type`].
+    pub(crate) fn encode_for_base(
         &self,
-        ty: &Type,
+        base: &Type,
         out: &mut BytesMut,
     ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         if self.0.is_null() {
             return Ok(IsNull::Yes);
         }
-        if !self.binary(ty) {
+        if !self.binary_for_base(base) {
             // Text format: the server parses the value as the parameter's type, exactly as it
             // would parse a literal (NUMERIC, UUID, INET, ...).
             write!(out, "{}", self.0)?;
             return Ok(IsNull::No);
         }
-        let base = base_type(ty);
         match (self.0, base) {
             (Value::Int(i), &Type::INT2) => {
                 out.put_i16(i16::try_from(*i).map_err(|_| out_of_range(*i, "smallint"))?)
@@ -597,6 +606,16 @@ impl ToSql for PgParam<'_> {
             (v, t) => return Err(format!("cannot bind {v:?} as {t}").into()),
         }
         Ok(IsNull::No)
+    }
+}
+
+impl ToSql for PgParam<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        self.encode_for_base(base_type(ty), out)
     }
 
     fn accepts(_ty: &Type) -> bool {
