@@ -308,44 +308,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for SharedStream<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// The driver's read: the server's bytes up to the ReadyForQuery its requests expect.
     fn poll_driver_read(&mut self, cx: &mut Context<'_>, out: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let inner = self;
-        match inner.mode {
+        match self.mode {
             Mode::Shared => {}
-            Mode::Raw => return Pin::new(&mut inner.stream).poll_read(cx, out),
+            Mode::Raw => return Pin::new(&mut self.stream).poll_read(cx, out),
             Mode::Negotiating => {
                 // The driver reads the one-byte answer to its SSLRequest, and nothing more.
                 let before = out.filled().len();
-                ready!(Pin::new(&mut inner.stream).poll_read(cx, out))?;
+                ready!(Pin::new(&mut self.stream).poll_read(cx, out))?;
                 match out.filled()[before..].first() {
-                    Some(b'N') => inner.mode = Mode::Shared,
-                    Some(_) => inner.mode = Mode::Raw,
+                    Some(b'N') => self.mode = Mode::Shared,
+                    Some(_) => self.mode = Mode::Raw,
                     None => {}
                 }
                 return Poll::Ready(Ok(()));
             }
         }
-        if inner.expected == 0 && !inner.terminating {
+        if self.expected == 0 && !self.terminating {
             // The driver's requests are answered; anything further waits for its next request
             // (its write wakes it). No waker: nothing but that write opens the gate.
-            inner.drained = true;
+            self.drained = true;
             return Poll::Pending;
         }
         loop {
-            inner.scan();
-            let limit = inner.ready_end.unwrap_or(inner.next_header).min(inner.buffered());
+            self.scan();
+            let limit = self.ready_end.unwrap_or(self.next_header).min(self.buffered());
             if limit > 0 {
                 let n = limit.min(out.remaining());
-                let start = inner.start;
-                out.put_slice(&inner.buf[start..start + n]);
-                let hands_ready = inner.ready_end == Some(n);
-                inner.consume(n);
+                let start = self.start;
+                out.put_slice(&self.buf[start..start + n]);
+                let hands_ready = self.ready_end == Some(n);
+                self.consume(n);
                 if hands_ready {
-                    inner.ready_end = None;
-                    inner.expected = inner.expected.saturating_sub(1);
+                    self.ready_end = None;
+                    self.expected = self.expected.saturating_sub(1);
                 }
                 return Poll::Ready(Ok(()));
             }
-            if ready!(inner.poll_fill(cx))? == 0 {
+            if ready!(self.poll_fill(cx))? == 0 {
                 return Poll::Ready(Ok(()));
             }
         }

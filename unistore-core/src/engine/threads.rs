@@ -152,7 +152,7 @@ impl Drop for Inner {
     }
 }
 
-/// The CPUs this process may run on, in order.
+/// The CPUs the calling thread (before pinning: the process) may run on, in order.
 fn allowed_cpus() -> Option<Vec<usize>> {
     let set = nix::sched::sched_getaffinity(nix::unistd::gettid()).ok()?;
     Some((0..CpuSet::count()).filter(|&c| set.is_set(c).unwrap_or(false)).collect())
@@ -175,9 +175,9 @@ impl std::fmt::Debug for ClientThreads {
 mod tests {
     use super::*;
 
+    /// The calling thread's CPUs.
     fn affinity() -> Vec<usize> {
-        let set = nix::sched::sched_getaffinity(nix::unistd::gettid()).expect("affinity");
-        (0..CpuSet::count()).filter(|&c| set.is_set(c).unwrap_or(false)).collect()
+        allowed_cpus().expect("affinity")
     }
 
     /// Each thread runs on its own CPU of the process's set, and thread 0 (the caller's)
