@@ -188,27 +188,21 @@ impl LocalLauncher {
 }
 
 struct LocalWorker {
-    /// `None` only once dropped.
-    child: Option<std::process::Child>,
-    pid: Option<u32>,
-}
-
-impl LocalWorker {
-    fn child(&mut self) -> std::io::Result<&mut std::process::Child> {
-        self.child.as_mut().ok_or_else(|| std::io::Error::other("the worker process was released"))
-    }
+    child: std::process::Child,
 }
 
 impl Drop for LocalWorker {
     /// A worker still running when the controller lets go of it is killed and reaped (on a
     /// thread of its own: a process in uninterruptible sleep must not hold up a runtime).
     fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
-        if matches!(child.try_wait(), Ok(Some(_))) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
             return;
         }
-        let _ = child.kill();
-        let reaper = std::thread::Builder::new().name("unistore-reaper".into()).spawn(move || child.wait());
+        let _ = self.child.kill();
+        let Ok(pid) = i32::try_from(self.child.id()) else { return };
+        let reaper = std::thread::Builder::new()
+            .name("unistore-reaper".into())
+            .spawn(move || nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None));
         if let Err(e) = reaper {
             tracing::warn!("cannot start a thread to reap a killed worker process: {e}");
         }
@@ -219,8 +213,8 @@ fn io_error(what: &str, e: std::io::Error) -> Error {
     Error::backend(ErrorKind::Other, format!("{what}: {e}"))
 }
 
-fn signal(pid: Option<u32>, sig: nix::sys::signal::Signal) -> Result<()> {
-    let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else {
+fn signal(pid: u32, sig: nix::sys::signal::Signal) -> Result<()> {
+    let Ok(pid) = i32::try_from(pid) else {
         return Ok(());
     };
     match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
@@ -232,14 +226,11 @@ fn signal(pid: Option<u32>, sig: nix::sys::signal::Signal) -> Result<()> {
 #[async_trait]
 impl WorkerProcess for LocalWorker {
     fn describe(&self) -> String {
-        self.pid.map_or_else(|| "a local process".to_string(), |p| format!("pid {p}"))
+        format!("pid {}", self.child.id())
     }
 
     fn try_exit(&mut self) -> Result<Option<WorkerExit>> {
-        let status = self
-            .child()
-            .and_then(std::process::Child::try_wait)
-            .map_err(|e| io_error("cannot check a worker process", e))?;
+        let status = self.child.try_wait().map_err(|e| io_error("cannot check a worker process", e))?;
         Ok(status.map(|s| {
             use std::os::unix::process::ExitStatusExt;
             WorkerExit {
@@ -254,15 +245,15 @@ impl WorkerProcess for LocalWorker {
     }
 
     fn terminate(&mut self) -> Result<()> {
-        if self.child().and_then(std::process::Child::try_wait).ok().flatten().is_some() {
+        if self.child.try_wait().ok().flatten().is_some() {
             return Ok(());
         }
-        signal(self.pid, nix::sys::signal::Signal::SIGTERM)
+        signal(self.child.id(), nix::sys::signal::Signal::SIGTERM)
     }
 
     async fn kill(&mut self) -> Result<()> {
         let pid = self.describe();
-        let child = self.child().map_err(|e| io_error("cannot kill a worker process", e))?;
+        let child = &mut self.child;
         child.kill().map_err(|e| io_error("cannot kill a worker process", e))?;
         // SIGKILL ends it at once, unless it is in uninterruptible sleep: reap it, waiting a
         // little, never blocking the runtime.
@@ -326,8 +317,7 @@ impl Launcher for LocalLauncher {
                 e,
             )
         })?;
-        let pid = Some(child.id());
-        Ok(Box::new(LocalWorker { child: Some(child), pid }))
+        Ok(Box::new(LocalWorker { child }))
     }
 }
 
