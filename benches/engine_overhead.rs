@@ -7,10 +7,14 @@
 //!   20 % range scans, keys from a 10,000-key pool), one connection on a current-thread
 //!   runtime, timed over many operations and reported per operation.
 //! - `hot_path/pick_generate` (zipfian keys), `hot_path/record`: the pieces on their own.
+//! - `hot_path/clock_read`: one read of the OS's monotonic clock as the engine takes it (the
+//!   offset from the load start); the engine takes two per operation. Its cost is the host's,
+//!   not the engine's (37-41 ns on a 2-vCPU VM where `engine/*` measured 191-300 ns that hour), so
+//!   it says how much of `engine/*` a slower or faster host moves.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -158,6 +162,10 @@ fn hot_path(c: &mut Criterion) {
             ns = (ns + 7_919) % 50_000_000;
             recorder.response.record_ns(criterion::black_box(ns));
         })
+    });
+    let start = Instant::now();
+    group.bench_function("clock_read", |b| {
+        b.iter(|| u64::try_from(criterion::black_box(start).elapsed().as_nanos()).unwrap_or(u64::MAX))
     });
     group.finish();
 }
