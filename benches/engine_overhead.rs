@@ -9,7 +9,7 @@
 //! - `hot_path/pick_generate` (zipfian keys), `hot_path/record`: the pieces on their own.
 //! - `hot_path/clock_read`: one read of the OS's monotonic clock as the engine takes it (the
 //!   offset from the load start); the engine takes two per operation. Its cost is the host's,
-//!   not the engine's (37-41 ns on a 2-vCPU VM where `engine/*` measured 191-300 ns that hour), so
+//!   not the engine's (37-41 ns on a 2-vCPU VM where `engine/*` measured 191-273 ns that hour), so
 //!   it says how much of `engine/*` a slower or faster host moves.
 
 use std::collections::BTreeMap;
