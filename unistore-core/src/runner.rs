@@ -219,11 +219,21 @@ impl PreparedRun {
         self.config.warmup.saturating_add(self.config.measurement).saturating_add(self.config.cooldown)
     }
 
-    /// Opens and prepares the initial connections. A failure here is a setup error (the target
-    /// is unreachable, the statements do not prepare): nothing has been run or written.
+    /// Opens and prepares the initial connections, then takes the server-side baseline. A
+    /// failure here is a setup error (the target is unreachable, the statements do not
+    /// prepare): nothing has been run or written.
+    ///
+    /// The baseline is taken here, not when the load starts: a worker of a multi-worker run
+    /// says it is ready after this, and the run's shared start instant is set only when every
+    /// worker is, so every worker's server-side window begins before any worker's load (a
+    /// worker that learns of the start late, or writes its row slowly, still has a window that
+    /// covers the whole run).
     pub async fn connect(self) -> Result<ReadyRun> {
         let engine = Engine::connect(self.pool.clone(), self.plan.clone(), self.config.clone()).await?;
-        Ok(ReadyRun { prepared: self, engine })
+        let baseline_warning =
+            self.pool.begin_server_stats().await.err().map(|e| format!("no server-side statistics: {e}"));
+        let stats_since = chrono::Utc::now();
+        Ok(ReadyRun { prepared: self, engine, stats_since, baseline_warning })
     }
 }
 
@@ -232,6 +242,11 @@ impl PreparedRun {
 pub struct ReadyRun {
     prepared: PreparedRun,
     engine: ConnectedEngine,
+    /// When the server-side baseline was taken (the backends that read history by time read
+    /// it from here).
+    stats_since: chrono::DateTime<chrono::Utc>,
+    /// Why there is no baseline, if there is none.
+    baseline_warning: Option<String>,
 }
 
 impl ReadyRun {
@@ -241,8 +256,8 @@ impl ReadyRun {
     }
 
     /// Saves the template (a new version when its content changed), writes the run's row
-    /// (status `RUNNING`, template with that version, target, planned end) to `sink`, takes the
-    /// server-side baseline, and starts the load.
+    /// (status `RUNNING`, template with that version, target, planned end) to `sink`, and
+    /// starts the load.
     pub async fn start(self, sink: Option<Arc<dyn ResultsSink>>) -> ActiveRun {
         self.start_at(sink, None).await
     }
@@ -255,8 +270,8 @@ impl ReadyRun {
         sink: Option<Arc<dyn ResultsSink>>,
         load_start_at: Option<chrono::DateTime<chrono::Utc>>,
     ) -> ActiveRun {
-        let ReadyRun { prepared: p, engine } = self;
-        let mut warnings = Vec::new();
+        let ReadyRun { prepared: p, engine, stats_since, baseline_warning } = self;
+        let mut warnings: Vec<String> = baseline_warning.into_iter().collect();
         // Saved before the run's row, so that the row names the exact version it ran.
         let mut template_version = None;
         if let Some(sink) = &sink {
@@ -283,17 +298,11 @@ impl ReadyRun {
                 warnings.push(format!("could not write the run's row: {e}"));
             }
         }
-        // The server-side baseline is taken before the load, so the server's counts cover
-        // exactly the operations the engine issues.
-        if let Err(e) = p.pool.begin_server_stats().await {
-            warnings.push(format!("no server-side statistics: {e}"));
-        }
-        let since = chrono::Utc::now();
         let handle = match load_start_at {
             Some(at) => engine.start_at(at).await,
             None => engine.start(),
         };
-        ActiveRun { prepared: p, handle, since, warnings, sink }
+        ActiveRun { prepared: p, handle, since: started_at, stats_since, warnings, sink }
     }
 }
 
@@ -319,7 +328,10 @@ impl<F: FnMut(&MetricSnapshot) + Send> SnapshotObserver for FnObserver<F> {
 pub struct ActiveRun {
     prepared: PreparedRun,
     handle: EngineHandle,
+    /// The load's start (a failed run's row starts here).
     since: chrono::DateTime<chrono::Utc>,
+    /// When the server-side baseline was taken.
+    stats_since: chrono::DateTime<chrono::Utc>,
     warnings: Vec<String>,
     sink: Option<Arc<dyn ResultsSink>>,
 }
@@ -415,7 +427,7 @@ impl ActiveRun {
         let p = &self.prepared;
         let summary = match self.handle.wait().await {
             Ok(report) => {
-                let server_stats = match p.pool.finish_server_stats(self.since).await {
+                let server_stats = match p.pool.finish_server_stats(self.stats_since).await {
                     Ok(s) => s,
                     Err(e) => {
                         warnings.push(format!("no server-side statistics: {e}"));

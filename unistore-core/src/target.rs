@@ -101,8 +101,8 @@ pub trait TargetPool: Send + Sync + 'static {
         Ok(0)
     }
 
-    /// Takes the server-side baseline before the load starts (e.g. `pg_stat_statements`).
-    /// Default: nothing.
+    /// Takes the server-side baseline (e.g. `pg_stat_statements`) once the run's connections
+    /// are open, before the run's start instant is set. Default: nothing.
     async fn begin_server_stats(&self) -> Result<()> {
         Ok(())
     }

@@ -32,6 +32,11 @@ fn toy_template(seconds: u64) -> Template {
     t
 }
 
+/// A solo run of `template` on `target`, prepared.
+async fn prepare_toy(template: Template, target: Arc<ToyTarget>) -> PreparedRun {
+    PreparedRun::prepare(template, RunId::new(), WorkerIdentity::solo(), target, &ToyTables).await.unwrap()
+}
+
 /// A results store in memory that can be taken down, or made to refuse one kind of write.
 #[derive(Default)]
 struct MemorySink {
@@ -121,15 +126,7 @@ async fn a_panicking_connection_task_fails_the_run_with_the_message() {
     let target = Arc::new(ToyTarget::new(Duration::from_millis(1)));
     target.state.panic_at.store(50, Ordering::SeqCst);
     let sink = Arc::new(MemorySink::default());
-    let prepared = PreparedRun::prepare(
-        toy_template(3),
-        RunId::new(),
-        WorkerIdentity::solo(),
-        target.clone(),
-        &ToyTables,
-    )
-    .await
-    .unwrap();
+    let prepared = prepare_toy(toy_template(3), target.clone()).await;
     let started = std::time::Instant::now();
     let finished = prepared.connect().await.unwrap().start(Some(sink.clone())).await.finish(|_| {}).await;
     let s = &finished.summary;
@@ -153,15 +150,7 @@ async fn a_panicking_connection_task_fails_the_run_with_the_message() {
 async fn the_runs_row_is_written_before_the_load_and_the_summary_after() {
     let target = Arc::new(ToyTarget::new(Duration::from_millis(1)));
     let sink = Arc::new(MemorySink::default());
-    let prepared = PreparedRun::prepare(
-        toy_template(1),
-        RunId::new(),
-        WorkerIdentity::solo(),
-        target.clone(),
-        &ToyTables,
-    )
-    .await
-    .unwrap();
+    let prepared = prepare_toy(toy_template(1), target.clone()).await;
     let run = prepared.run_id;
     let ready = prepared.connect().await.unwrap();
     assert_eq!(target.state.executed.load(Ordering::SeqCst), 0, "connecting runs no operation");
@@ -178,6 +167,33 @@ async fn the_runs_row_is_written_before_the_load_and_the_summary_after() {
     );
 }
 
+/// The server-side window begins before the load: a worker of a multi-worker run learns the
+/// shared start instant by polling and writes its row first, and a baseline taken only then
+/// (after the load had started) left its window without the first operations, so that no
+/// worker's window covered the run (seen as a null `covered_by` in a clean-clone CI run). The
+/// baseline is taken once, when the connections open.
+#[tokio::test]
+async fn the_server_side_baseline_is_taken_when_the_connections_open_before_the_shared_start() {
+    let target = Arc::new(ToyTarget::new(Duration::from_millis(1)));
+    let prepared = prepare_toy(toy_template(1), target.clone()).await;
+    let ready = prepared.connect().await.unwrap();
+    assert_eq!(target.state.baselines.lock().len(), 1, "the baseline is taken as the connections open");
+    // The run's start instant is set after this worker said it was ready, and the worker
+    // learns of it 100 ms late.
+    let at = Utc::now() + chrono::Duration::milliseconds(20);
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let finished = ready.start_at(None, Some(at)).await.finish(|_| {}).await;
+    let s = &finished.summary;
+    assert_eq!(s.status, RunStatus::Completed, "{:?}", s.reason);
+    assert_eq!(target.state.baselines.lock().len(), 1, "one baseline per run");
+    let stats = s.server_stats.as_ref().expect("the toy target's window");
+    let from: DateTime<Utc> = stats["from"].as_str().unwrap().parse().unwrap();
+    // Every worker's window must begin before any worker's load: before the shared instant.
+    assert!(from <= at, "the window begins at {from}, after the run's load started at {at}");
+    assert!(from <= s.started_at, "the window begins at {from}, after this load started at {}", s.started_at);
+    assert_eq!(stats["calls"].as_u64(), Some(s.completed_ops_all_phases), "{stats}");
+}
+
 #[tokio::test]
 async fn the_runs_row_names_the_template_version_the_store_gave() {
     let sink = Arc::new(MemorySink::default());
@@ -191,10 +207,7 @@ async fn the_runs_row_names_the_template_version_the_store_gave() {
     sink.save_template(&earlier).await.unwrap();
     let target = Arc::new(ToyTarget::new(Duration::from_millis(1)));
     let template = toy_template(1);
-    let prepared =
-        PreparedRun::prepare(template.clone(), RunId::new(), WorkerIdentity::solo(), target, &ToyTables)
-            .await
-            .unwrap();
+    let prepared = prepare_toy(template.clone(), target).await;
     prepared.connect().await.unwrap().start(Some(sink.clone())).await.finish(|_| {}).await;
     let saved = sink.templates.lock().clone();
     assert_eq!(saved.len(), 2, "one save per run");
@@ -212,10 +225,7 @@ async fn a_spooled_template_leaves_the_run_without_a_version() {
     inner.down.store(true, Ordering::SeqCst);
     let durable = Arc::new(DurableSink::new(inner.clone(), Some(Spool::new(dir.path(), "memory://"))));
     let target = Arc::new(ToyTarget::new(Duration::from_millis(1)));
-    let prepared =
-        PreparedRun::prepare(toy_template(1), RunId::new(), WorkerIdentity::solo(), target, &ToyTables)
-            .await
-            .unwrap();
+    let prepared = prepare_toy(toy_template(1), target).await;
     let run = prepared.run_id;
     let ready = prepared.connect().await.unwrap();
     // Down for the template and the run's row; back before the summary.

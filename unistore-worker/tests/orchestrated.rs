@@ -300,6 +300,17 @@ fn three_workers_on_postgres_match_pg_stat_statements() {
     let server = parent.server_stats.as_ref().expect("the run's server-side figures");
     assert!(server["covered_by"].as_str().is_some_and(|w| w.starts_with("worker-")), "{server}");
     assert_eq!(server["per_worker"].as_object().map(|m| m.len()), Some(3), "{server}");
+    // Each worker took its baseline before it said it was ready, so every window begins
+    // before the run's load (a worker that took it after the shared start left no window
+    // covering the run).
+    for (worker, window) in server["per_worker"].as_object().unwrap() {
+        let from: chrono::DateTime<chrono::Utc> = window["from"].as_str().unwrap().parse().unwrap();
+        assert!(
+            from <= parent.started_at,
+            "{worker}'s window begins at {from}, after the load's {}",
+            parent.started_at
+        );
+    }
     let run_calls: u64 = server["run"]["statements"]
         .as_array()
         .expect("statements")

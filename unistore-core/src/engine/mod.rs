@@ -44,6 +44,14 @@ use crate::workload::WorkloadPlan;
 use supervisor::{FinishedTotals, Supervisor};
 use timeline::{Schedule, Shared};
 
+/// Nanoseconds from `start` to now on the OS's monotonic clock: the one clock read the engine
+/// takes at each end of an operation (and the pacer at each wake-up), saturating at
+/// `u64::MAX` (584 years). Public so that the engine benchmark times exactly this read.
+#[inline]
+pub fn nanos_since(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// Engine settings for one worker.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {

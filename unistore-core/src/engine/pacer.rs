@@ -69,7 +69,7 @@ struct Inner {
 impl Inner {
     #[inline]
     fn now_ns(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        super::nanos_since(self.start)
     }
 }
 

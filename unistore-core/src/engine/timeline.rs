@@ -56,7 +56,7 @@ impl Shared {
     /// Nanoseconds since the load started.
     #[inline]
     pub(super) fn now_ns(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        super::nanos_since(self.start)
     }
 
     #[inline]

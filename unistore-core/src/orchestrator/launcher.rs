@@ -191,6 +191,13 @@ struct LocalWorker {
     child: std::process::Child,
 }
 
+impl LocalWorker {
+    /// The child's pid as nix takes it (`None` past `i32::MAX`, which no kernel hands out).
+    fn pid(&self) -> Option<nix::unistd::Pid> {
+        i32::try_from(self.child.id()).ok().map(nix::unistd::Pid::from_raw)
+    }
+}
+
 impl Drop for LocalWorker {
     /// A worker still running when the controller lets go of it is killed and reaped (on a
     /// thread of its own: a process in uninterruptible sleep must not hold up a runtime).
@@ -199,10 +206,10 @@ impl Drop for LocalWorker {
             return;
         }
         let _ = self.child.kill();
-        let Ok(pid) = i32::try_from(self.child.id()) else { return };
+        let Some(pid) = self.pid() else { return };
         let reaper = std::thread::Builder::new()
             .name("unistore-reaper".into())
-            .spawn(move || nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None));
+            .spawn(move || nix::sys::wait::waitpid(pid, None));
         if let Err(e) = reaper {
             tracing::warn!("cannot start a thread to reap a killed worker process: {e}");
         }
@@ -213,11 +220,11 @@ fn io_error(what: &str, e: std::io::Error) -> Error {
     Error::backend(ErrorKind::Other, format!("{what}: {e}"))
 }
 
-fn signal(pid: u32, sig: nix::sys::signal::Signal) -> Result<()> {
-    let Ok(pid) = i32::try_from(pid) else {
+fn signal(pid: Option<nix::unistd::Pid>, sig: nix::sys::signal::Signal) -> Result<()> {
+    let Some(pid) = pid else {
         return Ok(());
     };
-    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
+    match nix::sys::signal::kill(pid, sig) {
         Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
         Err(e) => Err(Error::backend(ErrorKind::Other, format!("cannot signal worker pid {pid}: {e}"))),
     }
@@ -248,7 +255,7 @@ impl WorkerProcess for LocalWorker {
         if self.child.try_wait().ok().flatten().is_some() {
             return Ok(());
         }
-        signal(self.child.id(), nix::sys::signal::Signal::SIGTERM)
+        signal(self.pid(), nix::sys::signal::Signal::SIGTERM)
     }
 
     async fn kill(&mut self) -> Result<()> {

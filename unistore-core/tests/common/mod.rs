@@ -49,6 +49,9 @@ pub struct ToyState {
             (std::thread::ThreadId, std::collections::HashSet<std::thread::ThreadId>),
         >,
     >,
+    /// When each server-side baseline was taken (`begin_server_stats`); `finish_server_stats`
+    /// reports the window from the first to then, as PostgreSQL's adapter does.
+    pub baselines: Mutex<Vec<chrono::DateTime<chrono::Utc>>>,
 }
 
 #[derive(Debug)]
@@ -85,6 +88,23 @@ impl TargetPool for ToyTarget {
     }
     fn set_phase(&self, phase: unistore_core::RunPhase) {
         self.state.phases.lock().push(phase);
+    }
+    async fn begin_server_stats(&self) -> Result<()> {
+        self.state.baselines.lock().push(chrono::Utc::now());
+        Ok(())
+    }
+    async fn finish_server_stats(
+        &self,
+        _since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<serde_json::Value>> {
+        let from = self.state.baselines.lock().first().copied();
+        Ok(from.map(|from| {
+            serde_json::json!({
+                "from": from.to_rfc3339(),
+                "to": chrono::Utc::now().to_rfc3339(),
+                "calls": self.state.executed.load(Ordering::SeqCst),
+            })
+        }))
     }
     async fn connect(&self) -> Result<Box<dyn TargetSession>> {
         let id = self.state.sessions.fetch_add(1, Ordering::SeqCst);
