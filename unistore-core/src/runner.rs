@@ -237,7 +237,8 @@ impl PreparedRun {
     }
 }
 
-/// A run whose connections are open: the next step writes its row and starts the load.
+/// A run whose connections are open and whose server-side baseline is taken: the next step
+/// writes its row and starts the load.
 #[derive(Debug)]
 pub struct ReadyRun {
     prepared: PreparedRun,

@@ -196,6 +196,17 @@ impl LocalWorker {
     fn pid(&self) -> Option<nix::unistd::Pid> {
         i32::try_from(self.child.id()).ok().map(nix::unistd::Pid::from_raw)
     }
+
+    /// Sends `sig` to the child; one that has already gone is not an error.
+    fn signal(&self, sig: nix::sys::signal::Signal) -> Result<()> {
+        let Some(pid) = self.pid() else {
+            return Ok(());
+        };
+        match nix::sys::signal::kill(pid, sig) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+            Err(e) => Err(Error::backend(ErrorKind::Other, format!("cannot signal worker pid {pid}: {e}"))),
+        }
+    }
 }
 
 impl Drop for LocalWorker {
@@ -218,16 +229,6 @@ impl Drop for LocalWorker {
 
 fn io_error(what: &str, e: std::io::Error) -> Error {
     Error::backend(ErrorKind::Other, format!("{what}: {e}"))
-}
-
-fn signal(pid: Option<nix::unistd::Pid>, sig: nix::sys::signal::Signal) -> Result<()> {
-    let Some(pid) = pid else {
-        return Ok(());
-    };
-    match nix::sys::signal::kill(pid, sig) {
-        Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
-        Err(e) => Err(Error::backend(ErrorKind::Other, format!("cannot signal worker pid {pid}: {e}"))),
-    }
 }
 
 #[async_trait]
@@ -255,7 +256,7 @@ impl WorkerProcess for LocalWorker {
         if self.child.try_wait().ok().flatten().is_some() {
             return Ok(());
         }
-        signal(self.pid(), nix::sys::signal::Signal::SIGTERM)
+        self.signal(nix::sys::signal::Signal::SIGTERM)
     }
 
     async fn kill(&mut self) -> Result<()> {
