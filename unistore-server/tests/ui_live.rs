@@ -446,6 +446,11 @@ async fn the_run_page_follows_a_run_live() {
     assert!(slo.contains("PASS") && slo.contains("p99"), "the SLOs against the stored figures: {slo}");
     let on_card: String = b.eval("document.getElementById('m-qps').textContent").await;
     assert_eq!(on_card.replace(',', ""), format!("{stored_qps:.1}"));
+    // A whole-number rate keeps its decimal on the live card as on the stored page (a run whose
+    // rate came out at exactly 16687 ops/s showed "16687" live against "16687.0" stored).
+    b.run("UBLive.render({...UBLive.last, summary: {...UBLive.last.summary, qps: 16687}})").await;
+    let whole: String = b.eval("document.getElementById('m-qps').textContent").await;
+    assert_eq!(whole, "16,687.0");
     b.screenshot("run-ended").await;
     b.assert_clean(&origin);
     b.close().await;

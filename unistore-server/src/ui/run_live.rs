@@ -17,6 +17,7 @@ use unistore_core::orchestrator::RunView;
 use unistore_core::template::{LoadMode, Scaling};
 use unistore_core::{ErrorKind, RunId, RunStatus, RunSummary, Template};
 
+use super::history::{ms, num};
 use super::layout::{page, Nav};
 use crate::AppState;
 
@@ -175,16 +176,6 @@ fn card(class: &str, label: &str, id: &str, value: &str, sub: &str) -> Markup {
     }
 }
 
-fn ms(v: f64) -> String {
-    if v < 1.0 {
-        format!("{v:.3} ms")
-    } else if v < 10.0 {
-        format!("{v:.2} ms")
-    } else {
-        format!("{v:.1} ms")
-    }
-}
-
 fn body(o: &Opened, title: &str) -> Markup {
     let status = status_name(o.status);
     let ended = o.ended();
@@ -236,7 +227,7 @@ fn body(o: &Opened, title: &str) -> Markup {
             }
         }
         div.cards {
-            (card("qps", "Throughput", "qps", &s.map_or(dash.clone(), |s| format!("{:.1}", s.total.qps)), "ops/s"))
+            (card("qps", "Throughput", "qps", &s.map_or(dash.clone(), |s| num(s.total.qps, 1)), "ops/s"))
             (card("inflight", "In flight", "inflight", "–", &s.map_or("connections –".to_string(), |s| format!("{} connections", s.connections))))
             (card("p50", "p50 latency", "p50", &s.map_or(dash.clone(), |s| ms(s.total.latency_ms.p50)), "response time"))
             (card("p95", "p95 latency", "p95", &s.map_or(dash.clone(), |s| ms(s.total.latency_ms.p95)), "response time"))

@@ -20,6 +20,8 @@
     timer: null,
     /** Closes the socket as a dropped network would (the page reconnects). For tests. */
     dropSocket() { if (live.socket) live.socket.close(); },
+    /** Shows message `m` as if the socket had delivered it. For tests. */
+    render(m) { handle(m); },
   };
   window.UBLive = live;
 
@@ -171,7 +173,8 @@
   function cards(m) {
     const f = m.final && m.summary ? m.summary : m.live;
     if (!f) return;
-    UB.setText("m-qps", UB.num(f.qps));
+    // One decimal always, as the server renders the card: a whole-number rate keeps its ".0".
+    UB.setText("m-qps", UB.num(f.qps, 1));
     const target = m.live && m.live.target_qps;
     UB.setText("m-qps-sub", target ? `ops/s · target ${UB.num(target)}` : m.final ? "ops/s, measurement" : "ops/s");
     if (m.final) {
