@@ -183,6 +183,11 @@ impl KindRecorder {
         self.errors.iter().sum()
     }
 
+    /// Nothing recorded: no operation, successful or failed.
+    pub fn is_empty(&self) -> bool {
+        self.ops() == 0 && self.error_count() == 0
+    }
+
     /// Adds everything recorded by `other`.
     pub fn merge(&mut self, other: &KindRecorder) {
         self.response.merge(&other.response);

@@ -152,6 +152,42 @@ async fn connection_count_changes_while_running() {
     assert!(seen.iter().any(|s| s.0 == 1), "a snapshot shows the target of 1: {seen:?}");
 }
 
+/// Each operation is recorded once, in the interval it completed in, split by phase; the
+/// measurement totals are built from the intervals' measured halves. Connections that retire
+/// mid-measurement, and the warmup and cooldown around it, must neither lose nor double an
+/// operation in the totals or in the snapshots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_counts_once_across_phases_intervals_and_retired_connections() {
+    let target = Arc::new(ToyTarget::new(Duration::from_millis(1)));
+    let state = target.state.clone();
+    let mut c = config(4, 300, 900);
+    c.cooldown = Duration::from_millis(200);
+    c.snapshot_interval = Duration::from_millis(70);
+    let mut handle = Engine::start(target, point_lookup_plan(), c).await.unwrap();
+    let mut snapshots = handle.take_snapshots().unwrap();
+    let control = handle.control();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    control.set_connections(1);
+    let report = handle.wait().await.unwrap();
+    counts_equal_what_the_target_saw(&report, &state);
+    assert!(
+        report.warmup_ops > 0 && report.cooldown_ops > 0,
+        "{} / {}",
+        report.warmup_ops,
+        report.cooldown_ops
+    );
+    let mut in_snapshots = 0;
+    while let Ok(s) = snapshots.try_recv() {
+        in_snapshots += s.total.ops + s.total.errors;
+    }
+    assert_eq!(in_snapshots, report.completed_ops, "the snapshots add up to every phase's operations");
+    // Warmup ran 4 connections for 0.3 s (1.2 connection-seconds); the window ran 4 for ~0.4 s
+    // and then 1 for ~0.5 s (2.1). Without the retired three's measured operations the totals
+    // would hold the last connection's 0.9 only: 0.75 of warmup's count against 1.75.
+    let measured: u64 = report.measured.values().map(|r| r.ops()).sum();
+    assert!(measured * 4 > report.warmup_ops * 5, "measured {measured}, warmup {}", report.warmup_ops);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_add_up_to_the_total() {
     let target = Arc::new(ToyTarget::new(Duration::from_millis(1)));

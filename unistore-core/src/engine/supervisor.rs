@@ -19,7 +19,7 @@ use crate::model::{QueryKind, RunPhase};
 use crate::target::{TargetPool, TargetSession};
 use crate::workload::WorkloadPlan;
 
-use super::recorder::TaskRecorder;
+use super::recorder::{merge_all, recorders, reset_all, MeasuredTotals, TaskRecorder};
 use super::task::ConnectionTask;
 use super::timeline::{Shared, CANCEL_TIMEOUT, NEVER};
 use super::{record_stop_reason, Command, EngineConfig, EngineReport, StopReason};
@@ -30,7 +30,7 @@ pub(super) struct TaskEntry {
     /// The handle's result has been taken (a finished handle must not be polled again).
     pub(super) joined: bool,
     pub(super) recorder: Arc<Mutex<TaskRecorder>>,
-    pub(super) spare: Vec<KindRecorder>,
+    pub(super) totals: MeasuredTotals,
     pub(super) retire: Arc<AtomicBool>,
     pub(super) handle: JoinHandle<()>,
 }
@@ -93,8 +93,8 @@ impl Supervisor {
         mut commands: mpsc::UnboundedReceiver<Command>,
     ) -> Result<EngineReport> {
         let kinds = self.plan.statements().len();
-        self.retired_measured = (0..kinds).map(|_| KindRecorder::new(self.open_loop)).collect();
-        self.retired_interval = (0..kinds).map(|_| KindRecorder::new(self.open_loop)).collect();
+        self.retired_measured = recorders(kinds, self.open_loop);
+        self.retired_interval = recorders(kinds, self.open_loop);
         for session in sessions {
             self.spawn_task(Some(session));
         }
@@ -304,7 +304,7 @@ impl Supervisor {
             index,
             joined: false,
             recorder,
-            spare: (0..kinds).map(|_| KindRecorder::new(self.open_loop)).collect(),
+            totals: MeasuredTotals::new(kinds, self.open_loop),
             retire,
             handle,
         });
@@ -328,12 +328,9 @@ impl Supervisor {
                 }
                 let t = self.tasks.swap_remove(i);
                 let rec = t.recorder.lock();
-                for (a, b) in self.retired_measured.iter_mut().zip(&rec.measured) {
-                    a.merge(b);
-                }
-                for (a, b) in self.retired_interval.iter_mut().zip(&rec.interval) {
-                    a.merge(b);
-                }
+                t.totals.add_measured(&rec, &mut self.retired_measured);
+                merge_all(&mut self.retired_interval, &rec.interval_other);
+                merge_all(&mut self.retired_interval, &rec.interval_measured);
                 self.finished_totals.add(&rec);
             } else {
                 i += 1;
@@ -344,27 +341,14 @@ impl Supervisor {
     pub(super) fn emit_snapshot(&mut self) {
         let now = Instant::now();
         let kinds = self.plan.statements().len();
-        let mut agg: Vec<KindRecorder> = (0..kinds).map(|_| KindRecorder::new(self.open_loop)).collect();
+        let mut agg = recorders(kinds, self.open_loop);
         let mut late = 0;
-        for (a, b) in agg.iter_mut().zip(&self.retired_interval) {
-            a.merge(b);
-        }
-        for r in &mut self.retired_interval {
-            r.reset();
-        }
+        merge_all(&mut agg, &self.retired_interval);
+        reset_all(&mut self.retired_interval);
         for t in &mut self.tasks {
-            {
-                // Swap under the lock; merge outside it, so the task waits only for a swap.
-                let mut rec = t.recorder.lock();
-                std::mem::swap(&mut rec.interval, &mut t.spare);
-                late += std::mem::take(&mut rec.interval_late_starts);
-            }
-            for (a, b) in agg.iter_mut().zip(&t.spare) {
-                a.merge(b);
-            }
-            for r in &mut t.spare {
-                r.reset();
-            }
+            // Swap under the lock; merge outside it, so the task waits only for a swap.
+            late += t.totals.swap_interval(&mut t.recorder.lock());
+            t.totals.fold_interval(&mut agg);
         }
         let interval_s = now.duration_since(self.last_snapshot_at).as_secs_f64();
         self.last_snapshot_at = now;
@@ -408,9 +392,7 @@ impl Supervisor {
         for t in &self.tasks {
             // Abandoned tasks were aborted; whatever they recorded before is still valid.
             let rec = t.recorder.lock();
-            for (a, r) in by_statement.iter_mut().zip(&rec.measured) {
-                a.merge(r);
-            }
+            t.totals.add_measured(&rec, &mut by_statement);
             totals.add(&rec);
         }
         let mut measured: BTreeMap<QueryKind, KindRecorder> = BTreeMap::new();
