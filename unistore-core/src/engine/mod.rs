@@ -41,6 +41,7 @@ use crate::model::{QueryKind, RunId, WorkerIdentity};
 use crate::target::{TargetPool, TargetSession};
 use crate::workload::WorkloadPlan;
 
+use recorder::Spares;
 use supervisor::{FinishedTotals, Supervisor};
 use timeline::{Schedule, Shared};
 
@@ -472,6 +473,7 @@ impl ConnectedEngine {
             worker_id: config.worker.worker_id.clone(),
             start_wall: Utc::now(),
         });
+        let spares = Spares::new(plan.statements().len(), config.target_qps.is_some());
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let control =
             EngineControl { shared: shared.clone(), commands: cmd_tx, reason: Arc::new(Mutex::new(None)) };
@@ -485,6 +487,8 @@ impl ConnectedEngine {
             tasks: Vec::new(),
             retired_measured: Vec::new(),
             retired_interval: Vec::new(),
+            retired_late_starts: 0,
+            spares,
             finished_totals: FinishedTotals::default(),
             next_task_index: 0,
             target_connections: config.connections,

@@ -12,7 +12,7 @@ use crate::model::RunPhase;
 /// Each operation goes into exactly one histogram: this interval's, split by whether it
 /// completed inside the measurement window. The collector shows both halves in the interval's
 /// snapshot and adds the measured half to the task's measurement totals, which it keeps
-/// outside the lock ([`MeasuredTotals`]). A second histogram per operation for the totals cost
+/// outside the lock (see [`Spares`]). A second histogram per operation for the totals cost
 /// a second cache miss per operation on a host where the database's work evicts the client's
 /// cache lines between operations (8 % of the client's user-space CPU against PostgreSQL).
 pub(super) struct TaskRecorder {
@@ -68,47 +68,49 @@ pub(super) fn reset_all(recorders: &mut [KindRecorder]) {
     }
 }
 
-/// The collector's side of one task: the spare interval recorders it swaps in, and the task's
-/// measurement-window totals of the intervals swapped out so far.
-pub(super) struct MeasuredTotals {
-    spare_other: Vec<KindRecorder>,
-    spare_measured: Vec<KindRecorder>,
-    /// Measurement-window operations of the intervals swapped out so far, per statement.
+/// The collector's spare interval recorders. Each interval it swaps them into every task in
+/// turn for the two halves the task filled, folds those, clears them and swaps them into the
+/// next task: recorders circulate, so the collector keeps one set in all, not one per task.
+pub(super) struct Spares {
+    other: Vec<KindRecorder>,
     measured: Vec<KindRecorder>,
 }
 
-impl MeasuredTotals {
+impl Spares {
     pub(super) fn new(kinds: usize, open_loop: bool) -> Self {
-        MeasuredTotals {
-            spare_other: recorders(kinds, open_loop),
-            spare_measured: recorders(kinds, open_loop),
-            measured: recorders(kinds, open_loop),
-        }
+        Spares { other: recorders(kinds, open_loop), measured: recorders(kinds, open_loop) }
     }
 
     /// Swaps the task's interval recorders out (the caller holds the task's lock only for
     /// this) and returns the late starts of the interval.
     pub(super) fn swap_interval(&mut self, rec: &mut TaskRecorder) -> u64 {
-        std::mem::swap(&mut rec.interval_other, &mut self.spare_other);
-        std::mem::swap(&mut rec.interval_measured, &mut self.spare_measured);
+        std::mem::swap(&mut rec.interval_other, &mut self.other);
+        std::mem::swap(&mut rec.interval_measured, &mut self.measured);
         std::mem::take(&mut rec.interval_late_starts)
     }
 
     /// After [`swap_interval`](Self::swap_interval), outside the lock: adds the swapped-out
-    /// interval to `interval` and its measured half to the totals, then empties the spares.
-    pub(super) fn fold_interval(&mut self, interval: &mut [KindRecorder]) {
-        merge_all(interval, &self.spare_other);
-        merge_all(interval, &self.spare_measured);
-        merge_all(&mut self.measured, &self.spare_measured);
-        reset_all(&mut self.spare_other);
-        reset_all(&mut self.spare_measured);
+    /// interval to `interval` and its measured half to the task's totals `task_measured`, then
+    /// empties the spares.
+    pub(super) fn fold_interval(
+        &mut self,
+        interval: &mut [KindRecorder],
+        task_measured: &mut [KindRecorder],
+    ) {
+        merge_all(interval, &self.other);
+        merge_all(interval, &self.measured);
+        merge_all(task_measured, &self.measured);
+        reset_all(&mut self.other);
+        reset_all(&mut self.measured);
     }
+}
 
-    /// Adds the task's measurement-window operations (the totals plus the interval not yet
-    /// swapped out) to `into`.
-    pub(super) fn add_measured(&self, rec: &TaskRecorder, into: &mut [KindRecorder]) {
-        merge_all(into, &self.measured);
-        merge_all(into, &rec.interval_measured);
+impl TaskRecorder {
+    /// Adds the task's measurement-window operations to `into`: `swapped`, the totals of the
+    /// intervals swapped out so far, and the interval not yet swapped out.
+    pub(super) fn add_measured(&self, swapped: &[KindRecorder], into: &mut [KindRecorder]) {
+        merge_all(into, swapped);
+        merge_all(into, &self.interval_measured);
     }
 }
 

@@ -19,7 +19,7 @@ use crate::model::{QueryKind, RunPhase};
 use crate::target::{TargetPool, TargetSession};
 use crate::workload::WorkloadPlan;
 
-use super::recorder::{merge_all, recorders, reset_all, MeasuredTotals, TaskRecorder};
+use super::recorder::{merge_all, recorders, reset_all, Spares, TaskRecorder};
 use super::task::ConnectionTask;
 use super::timeline::{Shared, CANCEL_TIMEOUT, NEVER};
 use super::{record_stop_reason, Command, EngineConfig, EngineReport, StopReason};
@@ -27,10 +27,13 @@ use std::future::Future as _;
 
 pub(super) struct TaskEntry {
     pub(super) index: u32,
-    /// The handle's result has been taken (a finished handle must not be polled again).
+    /// The handle's result has been taken (a finished handle must not be polled again), or
+    /// there is none to take: the engine aborted the task itself, so its cancellation is no
+    /// failure.
     pub(super) joined: bool,
     pub(super) recorder: Arc<Mutex<TaskRecorder>>,
-    pub(super) totals: MeasuredTotals,
+    /// The measurement-window operations of the intervals swapped out of the task so far.
+    pub(super) measured: Vec<KindRecorder>,
     pub(super) retire: Arc<AtomicBool>,
     pub(super) handle: JoinHandle<()>,
 }
@@ -55,6 +58,9 @@ pub(super) struct Supervisor {
     pub(super) tasks: Vec<TaskEntry>,
     pub(super) retired_measured: Vec<KindRecorder>,
     pub(super) retired_interval: Vec<KindRecorder>,
+    /// Late starts of retired tasks' last interval, for the next snapshot.
+    pub(super) retired_late_starts: u64,
+    pub(super) spares: Spares,
     pub(super) finished_totals: FinishedTotals,
     pub(super) next_task_index: u32,
     pub(super) target_connections: u32,
@@ -148,9 +154,11 @@ impl Supervisor {
             }
         }
         let mut abandoned = 0u64;
-        for t in &self.tasks {
+        for t in &mut self.tasks {
             if !t.handle.is_finished() {
                 t.handle.abort();
+                // Its result is "cancelled", by us: reaping it must not fail the run.
+                t.joined = true;
                 abandoned += 1;
             }
         }
@@ -304,7 +312,7 @@ impl Supervisor {
             index,
             joined: false,
             recorder,
-            totals: MeasuredTotals::new(kinds, self.open_loop),
+            measured: recorders(kinds, self.open_loop),
             retire,
             handle,
         });
@@ -328,9 +336,10 @@ impl Supervisor {
                 }
                 let t = self.tasks.swap_remove(i);
                 let rec = t.recorder.lock();
-                t.totals.add_measured(&rec, &mut self.retired_measured);
+                rec.add_measured(&t.measured, &mut self.retired_measured);
                 merge_all(&mut self.retired_interval, &rec.interval_other);
                 merge_all(&mut self.retired_interval, &rec.interval_measured);
+                self.retired_late_starts += rec.interval_late_starts;
                 self.finished_totals.add(&rec);
             } else {
                 i += 1;
@@ -342,13 +351,13 @@ impl Supervisor {
         let now = Instant::now();
         let kinds = self.plan.statements().len();
         let mut agg = recorders(kinds, self.open_loop);
-        let mut late = 0;
+        let mut late = std::mem::take(&mut self.retired_late_starts);
         merge_all(&mut agg, &self.retired_interval);
         reset_all(&mut self.retired_interval);
         for t in &mut self.tasks {
             // Swap under the lock; merge outside it, so the task waits only for a swap.
-            late += t.totals.swap_interval(&mut t.recorder.lock());
-            t.totals.fold_interval(&mut agg);
+            late += self.spares.swap_interval(&mut t.recorder.lock());
+            self.spares.fold_interval(&mut agg, &mut t.measured);
         }
         let interval_s = now.duration_since(self.last_snapshot_at).as_secs_f64();
         self.last_snapshot_at = now;
@@ -392,7 +401,7 @@ impl Supervisor {
         for t in &self.tasks {
             // Abandoned tasks were aborted; whatever they recorded before is still valid.
             let rec = t.recorder.lock();
-            t.totals.add_measured(&rec, &mut by_statement);
+            rec.add_measured(&t.measured, &mut by_statement);
             totals.add(&rec);
         }
         let mut measured: BTreeMap<QueryKind, KindRecorder> = BTreeMap::new();
