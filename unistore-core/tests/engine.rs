@@ -160,7 +160,9 @@ async fn connection_count_changes_while_running() {
 async fn every_operation_counts_once_across_phases_intervals_and_retired_connections() {
     let target = Arc::new(ToyTarget::new(Duration::from_millis(1)));
     let state = target.state.clone();
-    let mut c = config(4, 300, 900);
+    // 8 connections, so that even at 3 ms per operation on a loaded machine the target sees
+    // well over the 1,000 operations `counts_equal_what_the_target_saw` asks for.
+    let mut c = config(8, 300, 900);
     c.cooldown = Duration::from_millis(200);
     c.snapshot_interval = Duration::from_millis(70);
     let mut handle = Engine::start(target, point_lookup_plan(), c).await.unwrap();
@@ -183,7 +185,7 @@ async fn every_operation_counts_once_across_phases_intervals_and_retired_connect
         retired_in_the_window |= s.target_connections == 1 && s.phase == RunPhase::Measurement;
     }
     assert_eq!(in_snapshots, report.completed_ops, "the snapshots add up to every phase's operations");
-    assert!(retired_in_the_window, "three connections retired during the measurement window");
+    assert!(retired_in_the_window, "seven connections retired during the measurement window");
     assert_eq!(report.connections, 1);
 }
 
@@ -240,7 +242,7 @@ async fn operations_stuck_past_the_stop_deadline_are_abandoned() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn abandoning_operations_after_a_stop_keeps_the_stop_s_reason() {
+async fn abandoning_operations_after_a_stop_keeps_the_stops_reason() {
     let target = Arc::new(ToyTarget::new(Duration::from_secs(30)));
     let mut c = config(3, 0, 60_000);
     c.stop_deadline = Duration::from_millis(200);

@@ -41,7 +41,7 @@ use crate::model::{QueryKind, RunId, WorkerIdentity};
 use crate::target::{TargetPool, TargetSession};
 use crate::workload::WorkloadPlan;
 
-use recorder::Spares;
+use recorder::{recorders, Spares};
 use supervisor::{FinishedTotals, Supervisor};
 use timeline::{Schedule, Shared};
 
@@ -473,7 +473,7 @@ impl ConnectedEngine {
             worker_id: config.worker.worker_id.clone(),
             start_wall: Utc::now(),
         });
-        let spares = Spares::new(plan.statements().len(), config.target_qps.is_some());
+        let (kinds, open_loop) = (plan.statements().len(), config.target_qps.is_some());
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let control =
             EngineControl { shared: shared.clone(), commands: cmd_tx, reason: Arc::new(Mutex::new(None)) };
@@ -481,14 +481,14 @@ impl ConnectedEngine {
             shared: shared.clone(),
             pool,
             plan,
-            open_loop: config.target_qps.is_some(),
+            open_loop,
             seed: config.seed,
             worker_index: config.worker.index,
             tasks: Vec::new(),
-            retired_measured: Vec::new(),
-            retired_interval: Vec::new(),
+            retired_measured: recorders(kinds, open_loop),
+            retired_interval: recorders(kinds, open_loop),
             retired_late_starts: 0,
-            spares,
+            spares: Spares::new(kinds, open_loop),
             finished_totals: FinishedTotals::default(),
             next_task_index: 0,
             target_connections: config.connections,

@@ -44,6 +44,13 @@ impl TaskRecorder {
             error_examples: BTreeMap::new(),
         }
     }
+
+    /// Adds the task's measurement-window operations to `into`: `swapped`, the totals of the
+    /// intervals swapped out so far, and the interval not yet swapped out.
+    pub(super) fn add_measured(&self, swapped: &[KindRecorder], into: &mut [KindRecorder]) {
+        merge_all(into, swapped);
+        merge_all(into, &self.interval_measured);
+    }
 }
 
 /// One empty recorder per statement.
@@ -102,15 +109,6 @@ impl Spares {
         merge_all(task_measured, &self.measured);
         reset_all(&mut self.other);
         reset_all(&mut self.measured);
-    }
-}
-
-impl TaskRecorder {
-    /// Adds the task's measurement-window operations to `into`: `swapped`, the totals of the
-    /// intervals swapped out so far, and the interval not yet swapped out.
-    pub(super) fn add_measured(&self, swapped: &[KindRecorder], into: &mut [KindRecorder]) {
-        merge_all(into, swapped);
-        merge_all(into, &self.interval_measured);
     }
 }
 

@@ -98,9 +98,6 @@ impl Supervisor {
         sessions: Vec<Box<dyn TargetSession>>,
         mut commands: mpsc::UnboundedReceiver<Command>,
     ) -> Result<EngineReport> {
-        let kinds = self.plan.statements().len();
-        self.retired_measured = recorders(kinds, self.open_loop);
-        self.retired_interval = recorders(kinds, self.open_loop);
         for session in sessions {
             self.spawn_task(Some(session));
         }
